@@ -1,0 +1,218 @@
+"""Feature names, reserved tokens and hyperparameters: the one place they live.
+
+Every other module (the ExampleGen, the Transform graph, the Trainer, the pipeline
+definition, the serving client) imports its names from here, and every tunable
+value reaches the components through :class:`PipelineConfig`, which the pipeline
+passes on as ``custom_config`` so that a changed value is a changed execution
+(and never a stale cache hit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+# ---------------------------------------------------------------------------
+# Raw features written by the Cornell ExampleGen (one tf.Example per pair).
+INPUT_TEXT = "input_text"
+TARGET_TEXT = "target_text"
+MOVIE_ID = "movie_id"
+CONVERSATION_ID = "conversation_id"
+INPUT_LINE_ID = "input_line_id"
+TARGET_LINE_ID = "target_line_id"
+GENRES = "genres"
+RAW_TEXT_FEATURES = (INPUT_TEXT, TARGET_TEXT)
+
+# Transformed features produced by the Transform graph.
+ENCODER_INPUT_IDS = "encoder_input_ids"
+DECODER_INPUT_IDS = "decoder_input_ids"
+DECODER_TARGET_IDS = "decoder_target_ids"  # decoder_input_ids shifted left by one step
+LABEL_KEY = DECODER_TARGET_IDS
+
+# Vocabulary: reserved ids first, then the Transform vocabulary in frequency order.
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+RESERVED_TOKENS = (PAD, UNK, BOS, EOS)
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(RESERVED_TOKENS))
+NUM_RESERVED = len(RESERVED_TOKENS)
+VOCABULARY_NAME = "vocabulary"
+
+# Splits written by the ExampleGen (partitioned by movie, so no movie is in two).
+TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
+
+# Exported SavedModel signatures.
+SERVING_SIGNATURE = "serving_default"  # raw strings in, reply strings out
+TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples in (Evaluator)
+TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Examples in, features out
+SERVING_INPUT_KEY = "text"
+
+PIPELINE_NAME = "seq2seq-tfx"
+MODEL_NAME = "chatbot"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"
+DEFAULT_WORK_DIR = REPO_ROOT / "artifacts"
+
+# Packages whose source is the user code of the pipeline's components. Their
+# content hash goes into custom_config, so an edit re-runs the component instead
+# of reusing a cached artifact built by older code.
+_CODE_PATHS = {
+    "transform": ("transforms", "s2s/config.py"),
+    "trainer": ("trainer", "s2s/config.py"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Every knob of a pipeline run. Flags and config files override the defaults."""
+
+    data_dir: str = str(SAMPLE_DATA_DIR)
+    work_dir: str = str(DEFAULT_WORK_DIR)
+    corpus_encoding: str = "auto"  # auto | latin-1 | utf-8
+    # Split ratios (hash buckets of the movie id).
+    train_buckets: int = 8
+    eval_buckets: int = 1
+    test_buckets: int = 1
+    # Text processing (Transform).
+    vocab_size: int = 15_000
+    min_frequency: int = 1
+    max_len: int = 20
+    # Model and training (Trainer).
+    embedding_dim: int = 128
+    units: int = 256
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    epochs: int = 1
+    train_steps: int = 0  # 0: derived from epochs and the size of the train split
+    eval_steps: int = 0  # 0: the whole eval split
+    # Blessing (Evaluator).
+    min_masked_accuracy: float = 0.05
+    # Orchestration.
+    enable_cache: bool = True
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.work_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.work_dir, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        return os.path.join(self.work_dir, "serving")
+
+    @property
+    def serving_model_dir(self) -> str:
+        """Where the Pusher writes: ``<serving dir>/<model name>/<version>/``."""
+        return os.path.join(self.serving_dir, MODEL_NAME)
+
+    # ------------------------------------------------------- component configs
+    def transform_config(self) -> dict[str, Any]:
+        return {
+            "vocab_size": self.vocab_size,
+            "min_frequency": self.min_frequency,
+            "max_len": self.max_len,
+            "code_version": code_version("transform"),
+        }
+
+    def trainer_config(self) -> dict[str, Any]:
+        return {
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "epochs": self.epochs,
+            "train_steps": self.train_steps,
+            "eval_steps": self.eval_steps,
+            "max_len": self.max_len,
+            "code_version": code_version("trainer"),
+        }
+
+    # ------------------------------------------------------------ overriding
+    def replace(self, **overrides: Any) -> "PipelineConfig":
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        cleaned = {k: _coerce(k, v) for k, v in overrides.items() if v is not None}
+        cfg = dataclasses.replace(self, **cleaned)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        positive = ("vocab_size", "min_frequency", "embedding_dim", "units", "batch_size", "epochs")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_len < 2:
+            raise ConfigError(f"max_len must be >= 2 (<bos>/<eos> take a step), got {self.max_len}")
+        if self.train_steps < 0 or self.eval_steps < 0:
+            raise ConfigError("train_steps and eval_steps must be >= 0 (0 means derived)")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if min(self.train_buckets, self.eval_buckets, self.test_buckets) < 1:
+            raise ConfigError("train/eval/test buckets must each be >= 1")
+        if self.corpus_encoding not in ("auto", "latin-1", "utf-8"):
+            raise ConfigError(
+                f"corpus_encoding must be auto, latin-1 or utf-8, got {self.corpus_encoding!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class ConfigError(ValueError):
+    """A setting has a wrong name, type or value."""
+
+
+def _coerce(name: str, value: Any) -> Any:
+    field = {f.name: f for f in dataclasses.fields(PipelineConfig)}[name]
+    kind = {"int": int, "float": float, "str": str, "bool": bool}[str(field.type)]
+    if kind is bool and isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {value!r}") from None
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Reads overrides from a TOML or JSON file (flat keys, as the dataclass fields)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import tomli
+
+            data = tomli.loads(text)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot parse config: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{p}: expected a table of settings at the top level")
+    return dict(data)
+
+
+def code_version(component: str) -> str:
+    """A short content hash of the source files a component's user code imports."""
+    digest = hashlib.sha256()
+    for entry in _CODE_PATHS[component]:
+        root = REPO_ROOT / entry
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
