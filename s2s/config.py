@@ -85,7 +85,7 @@ class PipelineConfig:
     units: int = 256
     batch_size: int = 64
     learning_rate: float = 1e-3
-    epochs: int = 1
+    epochs: int = 10
     train_steps: int = 0  # 0: derived from epochs and the size of the train split
     eval_steps: int = 0  # 0: the whole eval split
     # Blessing (Evaluator).

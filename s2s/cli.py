@@ -1,0 +1,164 @@
+"""``s2s``: the command line of seq2seq-tfx."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+from s2s import config as C
+
+SAMPLE_INPUTS = ("Hi, how are you?", "Where are you going?", "I don't know what you mean.")
+
+# Flags of `s2s run` that set a PipelineConfig field: (flag, field, type, help).
+_RUN_FLAGS = (
+    ("--data", "data_dir", str, "corpus directory in the Cornell format (default: the embedded sample)"),
+    ("--work-dir", "work_dir", str, "pipeline root, metadata and serving directory (default: ./artifacts)"),
+    ("--encoding", "corpus_encoding", str, "corpus encoding: auto (default), latin-1 or utf-8"),
+    ("--vocab-size", "vocab_size", int, "vocabulary size, reserved tokens excluded (default 15000)"),
+    ("--min-frequency", "min_frequency", int, "minimum word frequency in the vocabulary (default 1)"),
+    ("--max-len", "max_len", int, "tokens per side after padding/truncation (default 20)"),
+    ("--embedding-dim", "embedding_dim", int, "embedding size (default 128)"),
+    ("--units", "units", int, "LSTM units (default 256)"),
+    ("--batch-size", "batch_size", int, "training batch size (default 64)"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate (default 1e-3)"),
+    ("--epochs", "epochs", int, "training epochs (default 10; ignored when --train-steps is set)"),
+    ("--train-steps", "train_steps", int, "training steps (default 0: derived from --epochs)"),
+    ("--eval-steps", "eval_steps", int, "validation steps (default 0: the whole eval split)"),
+    ("--min-accuracy", "min_masked_accuracy", float, "blessing bound on masked token accuracy (default 0.05)"),
+)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"s2s: error: {message}", file=sys.stderr)
+    return code
+
+
+def _root_cause(exc: BaseException, kinds: tuple) -> Optional[BaseException]:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def build_config(args: argparse.Namespace) -> C.PipelineConfig:
+    overrides: Dict[str, object] = {}
+    if args.config:
+        overrides.update(C.load_config_file(args.config))
+    for _flag, field, _type, _help in _RUN_FLAGS:
+        value = getattr(args, field)
+        if value is not None:
+            overrides[field] = value
+    if args.no_cache:
+        overrides["enable_cache"] = False
+    cfg = C.PipelineConfig().replace(**overrides)
+    return dataclasses.replace(cfg, data_dir=os.path.abspath(cfg.data_dir), work_dir=os.path.abspath(cfg.work_dir))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from components.cornell import CorpusError, check_corpus_dir
+
+    try:
+        cfg = build_config(args)
+        check_corpus_dir(cfg.data_dir)
+    except (C.ConfigError, CorpusError) as exc:
+        return _fail(str(exc))
+    from pipeline import local_runner
+
+    print(f"s2s run: corpus {cfg.data_dir}\n         work dir {cfg.work_dir}", flush=True)
+    started = time.monotonic()
+    try:
+        result = local_runner.run(cfg)
+    except Exception as exc:  # noqa: BLE001 - known input errors become one clear line
+        cause = _root_cause(exc, (CorpusError, C.ConfigError))
+        if cause is None:
+            raise
+        return _fail(str(cause))
+    elapsed = time.monotonic() - started
+    print(f"\npipeline finished in {elapsed:.0f} s")
+    if result.metrics:
+        print("evaluation (test split): " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(result.metrics.items())))
+    if not result.pushed:
+        print(
+            "model NOT blessed: the Evaluator's threshold was not met, nothing was pushed "
+            f"(min masked token accuracy {cfg.min_masked_accuracy})"
+        )
+        return 1
+    print(f"pushed model: {result.pushed_dir}")
+    from serving.saved_model import Chatbot
+
+    bot = Chatbot(result.pushed_dir)
+    for message, reply in zip(SAMPLE_INPUTS, bot.reply(list(SAMPLE_INPUTS))):
+        print(f"  > {message}\n  < {reply or '(empty reply)'}")
+    return 0
+
+
+def cmd_corpus_report(args: argparse.Namespace) -> int:
+    from components.cornell import CorpusError, load_corpus
+
+    try:
+        pairs, report = load_corpus(args.data, args.encoding)
+    except CorpusError as exc:
+        return _fail(str(exc))
+    print(report.summary())
+    print(f"encodings: {report.encodings}")
+    print(f"movies with pairs: {len({p.movie_id for p in pairs})}")
+    return 0
+
+
+def cmd_download_corpus(args: argparse.Namespace) -> int:
+    from components.cornell import CorpusError
+    from s2s import download
+
+    try:
+        target = download.download_corpus(args.url, args.dest, sha256=args.sha256, timeout=args.timeout, force=args.force)
+    except (download.DownloadError, CorpusError) as exc:
+        return _fail(str(exc))
+    print(f"corpus ready: {target}\nrun it with: s2s run --data '{target}'")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2s", description="seq2seq-tfx: a TFX pipeline for a Keras seq2seq LSTM chatbot on the Cornell corpus."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner) and print sample replies")
+    run.add_argument("--config", help="TOML or JSON file of settings (flat keys; flags override it)")
+    for flag, field, kind, text in _RUN_FLAGS:
+        run.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    run.add_argument("--no-cache", action="store_true", help="re-run every component instead of reusing cached outputs")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("corpus-report", help="read a corpus directory and print what the loader kept and skipped")
+    report.add_argument("--data", default=str(C.SAMPLE_DATA_DIR), help="corpus directory (default: the embedded sample)")
+    report.add_argument("--encoding", default="auto", choices=("auto", "latin-1", "utf-8"))
+    report.set_defaults(func=cmd_corpus_report)
+
+    from s2s.download import OFFICIAL_URL
+
+    dl = sub.add_parser("download-corpus", help="fetch the official corpus zip, check it and unpack it")
+    dl.add_argument("--url", default=OFFICIAL_URL, help=f"zip to fetch (default: {OFFICIAL_URL})")
+    dl.add_argument("--dest", default=os.path.join("data", "cornell"), help="directory to unpack into (default: data/cornell)")
+    dl.add_argument("--sha256", help="expected sha256 of the zip; the download is rejected if it differs")
+    dl.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
+    dl.add_argument("--force", action="store_true", help="replace an existing corpus in --dest")
+    dl.set_defaults(func=cmd_download_corpus)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = make_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

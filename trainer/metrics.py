@@ -1,0 +1,98 @@
+"""Sequence metrics for TFMA (the Evaluator): padding never counts.
+
+Both read what the model's ``serving_tf_example`` signature returns for each example,
+``target_log_probs`` ([steps]: log-probability the model gives the reference token at
+each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
+``decoder_target_ids`` ([steps], 0 = padding) from the Transform graph.
+
+* ``masked_token_accuracy``: right arg-max tokens / non-padding target tokens.
+* ``perplexity``: exp(-sum of target log-probabilities / non-padding target tokens).
+
+Referenced from the EvalConfig by module path (``trainer.metrics``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional
+
+import apache_beam as beam
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types, metric_util
+
+from s2s import config as C
+
+MASKED_TOKEN_ACCURACY = "masked_token_accuracy"
+PERPLEXITY = "perplexity"
+
+
+def _output(value, model_name: str, output_name: str):
+    for key in (model_name, output_name):
+        if isinstance(value, dict) and key and key in value:
+            value = value[key]
+    return value
+
+
+class _TokenStatsCombiner(beam.CombineFn):
+    """Accumulates [right tokens, non-padding tokens, negative log-likelihood]."""
+
+    def __init__(self, key: metric_types.MetricKey, model_name: str, output_name: str, kind: str):
+        self._key, self._model_name, self._output_name, self._kind = key, model_name, output_name, kind
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros(3, dtype=np.float64)
+
+    def add_input(self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs) -> np.ndarray:
+        label = np.asarray(_output(element.label, self._model_name, self._output_name)).reshape(-1)
+        prediction = _output(element.prediction, self._model_name, self._output_name)
+        if not isinstance(prediction, dict) or "target_log_probs" not in prediction:
+            raise ValueError(
+                f"{self._key.name} needs the model outputs 'target_log_probs' and 'predicted_ids' "
+                f"(the {C.TF_EXAMPLE_SIGNATURE} signature); got {type(prediction).__name__}"
+            )
+        log_probs = np.asarray(prediction["target_log_probs"]).reshape(-1)
+        predicted = np.asarray(prediction["predicted_ids"]).reshape(-1)
+        mask = label != C.PAD_ID
+        accumulator[0] += np.sum((predicted == label) & mask)
+        accumulator[1] += np.sum(mask)
+        accumulator[2] -= np.sum(log_probs[mask])
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
+        return np.sum(list(accumulators), axis=0)
+
+    def extract_output(self, accumulator: np.ndarray) -> Dict[metric_types.MetricKey, float]:
+        right, tokens, nll = accumulator
+        if tokens == 0:
+            return {self._key: float("nan")}
+        if self._kind == MASKED_TOKEN_ACCURACY:
+            return {self._key: float(right / tokens)}
+        return {self._key: float(np.exp(nll / tokens))}
+
+
+def _computations(
+    name: str,
+    eval_config=None,  # pylint: disable=unused-argument
+    model_name: str = "",
+    output_name: str = "",
+    kind: str = MASKED_TOKEN_ACCURACY,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
+    return [
+        metric_types.MetricComputation(
+            keys=[key], preprocessors=None, combiner=_TokenStatsCombiner(key, model_name, output_name, kind)
+        )
+    ]
+
+
+class MaskedTokenAccuracy(metric_types.Metric):
+    """Token accuracy over non-padding target positions (teacher forced)."""
+
+    def __init__(self, name: Optional[str] = MASKED_TOKEN_ACCURACY):
+        super().__init__(metric_util.merge_per_key_computations(_computations), name=name, kind=MASKED_TOKEN_ACCURACY)
+
+
+class Perplexity(metric_types.Metric):
+    """exp of the mean cross-entropy over non-padding target positions (teacher forced)."""
+
+    def __init__(self, name: Optional[str] = PERPLEXITY):
+        super().__init__(metric_util.merge_per_key_computations(_computations), name=name, kind=PERPLEXITY)

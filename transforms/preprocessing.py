@@ -1,0 +1,120 @@
+"""The Transform graph: cleaning, vocabulary, ids and padding, once, for training and serving.
+
+Only core ``tf.strings`` ops are used (no tensorflow_text, which TF Serving lacks), so the
+exported model's serving signature runs this same graph inside the stock model server.
+
+Steps, following the tutorial:
+
+1. lowercase (Unicode-aware), normalise typographic apostrophes;
+2. expand contractions (``CONTRACTIONS``, in order: specific words before suffixes);
+3. replace every character that is not a letter, a digit or whitespace by a space
+   (the tutorial deletes punctuation; a space keeps ``"well--i"`` as two words);
+4. split on whitespace;
+5. one vocabulary over both sides (``tft.vocabulary``, top ``vocab_size`` by frequency),
+   ids shifted past the reserved ids ``<pad>=0 <unk>=1 <bos>=2 <eos>=3``;
+6. truncate and pad (post) to ``max_len``. The decoder input is ``<bos>`` + reply and the
+   target is reply + ``<eos>``: the same tokens shifted by exactly one step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from s2s import config as C
+
+# (RE2 pattern, replacement), applied in order after lowercasing.
+CONTRACTIONS: tuple[tuple[str, str], ...] = (
+    (r"\bwon't\b", "will not"),
+    (r"\bcan't\b", "cannot"),
+    (r"\bshan't\b", "shall not"),
+    (r"\bain't\b", "am not"),
+    (r"\bi'm\b", "i am"),
+    (r"\bhe's\b", "he is"),
+    (r"\bshe's\b", "she is"),
+    (r"\bit's\b", "it is"),
+    (r"\bthat's\b", "that is"),
+    (r"\bwhat's\b", "what is"),
+    (r"\bwhere's\b", "where is"),
+    (r"\bthere's\b", "there is"),
+    (r"\bhow's\b", "how is"),
+    (r"\bwho's\b", "who is"),
+    (r"\blet's\b", "let us"),
+    (r"\by'all\b", "you all"),
+    (r"\bma'am\b", "madam"),
+    (r"'ll\b", " will"),
+    (r"'ve\b", " have"),
+    (r"'re\b", " are"),
+    (r"'d\b", " would"),
+    (r"n't\b", " not"),
+    (r"\bn'\b", "ng"),
+    (r"'bout\b", "about"),
+    (r"'til\b", "until"),
+    (r"'cause\b", "because"),
+    (r"'em\b", "them"),
+)
+APOSTROPHES = r"[\x{2018}\x{2019}\x{02bc}`]"
+NOT_WORD = r"[^\p{L}\p{N}\s]+"
+
+
+def clean_text(text: tf.Tensor) -> tf.Tensor:
+    """Lowercase, expand contractions, strip punctuation: string tensor in, same shape out."""
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, APOSTROPHES, "'")
+    for pattern, replacement in CONTRACTIONS:
+        text = tf.strings.regex_replace(text, pattern, replacement)
+    return tf.strings.regex_replace(text, NOT_WORD, " ")
+
+
+def tokenize(text: tf.Tensor) -> tf.RaggedTensor:
+    """Cleans a [batch] string tensor and splits it into a [batch, None] ragged of words."""
+    return tf.strings.split(clean_text(text))
+
+
+def _dense_text(x: Any) -> tf.Tensor:
+    """A [batch] string tensor from a dense [batch] / [batch, 1] or sparse raw feature."""
+    if isinstance(x, tf.SparseTensor):
+        x = tf.sparse.to_dense(x, default_value="")
+    if x.shape.rank == 2:
+        x = tf.reshape(x, [-1])
+    return x
+
+
+def _to_ids(tokens: tf.RaggedTensor, vocab: tf.Tensor) -> tf.RaggedTensor:
+    ids = tft.apply_vocabulary(tokens.flat_values, deferred_vocab_filename_tensor=vocab, default_value=-1)
+    ids = tf.where(ids < 0, tf.constant(C.UNK_ID, tf.int64), ids + C.NUM_RESERVED)
+    return tokens.with_flat_values(ids)
+
+
+def _pad(ids: tf.RaggedTensor, max_len: int) -> tf.Tensor:
+    return ids[:, :max_len].to_tensor(default_value=C.PAD_ID, shape=[None, max_len])
+
+
+def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> Dict[str, tf.Tensor]:
+    """tf.Transform preprocessing_fn; hyperparameters come from ``custom_config``."""
+    defaults = C.PipelineConfig()
+    cfg = {"max_len": defaults.max_len, "vocab_size": defaults.vocab_size, "min_frequency": defaults.min_frequency}
+    cfg.update(custom_config or {})
+    max_len, vocab_size = int(cfg["max_len"]), int(cfg["vocab_size"])
+
+    source = tokenize(_dense_text(inputs[C.INPUT_TEXT]))
+    reply = tokenize(_dense_text(inputs[C.TARGET_TEXT]))
+    vocab = tft.vocabulary(
+        tf.concat([source.flat_values, reply.flat_values], axis=0),
+        top_k=vocab_size,
+        frequency_threshold=int(cfg["min_frequency"]),
+        vocab_filename=C.VOCABULARY_NAME,
+        store_frequency=False,
+    )
+    source_ids = _to_ids(source, vocab)
+    reply_ids = _to_ids(reply, vocab)[:, : max_len - 1]
+    batch = tf.shape(reply_ids.row_lengths())[0]
+    bos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(C.BOS_ID, tf.int64)))
+    eos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(C.EOS_ID, tf.int64)))
+    return {
+        C.ENCODER_INPUT_IDS: _pad(source_ids, max_len),
+        C.DECODER_INPUT_IDS: _pad(tf.concat([bos, reply_ids], axis=1), max_len),
+        C.DECODER_TARGET_IDS: _pad(tf.concat([reply_ids, eos], axis=1), max_len),
+    }
