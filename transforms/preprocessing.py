@@ -49,7 +49,7 @@ CONTRACTIONS: tuple[tuple[str, str], ...] = (
     (r"'re\b", " are"),
     (r"'d\b", " would"),
     (r"n't\b", " not"),
-    (r"\bn'\b", "ng"),
+    (r"\Bn'([^\p{L}]|$)", r"ng\1"),  # goin' -> going
     (r"'bout\b", "about"),
     (r"'til\b", "until"),
     (r"'cause\b", "because"),
@@ -104,7 +104,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     vocab = tft.vocabulary(
         tf.concat([source.flat_values, reply.flat_values], axis=0),
         top_k=vocab_size,
-        frequency_threshold=int(cfg["min_frequency"]),
+        frequency_threshold=int(cfg["min_frequency"]) if int(cfg["min_frequency"]) > 1 else None,
         vocab_filename=C.VOCABULARY_NAME,
         store_frequency=False,
     )

@@ -1,0 +1,34 @@
+# seq2seq-tfx. `make run`: install from the lock and run the pipeline on the embedded
+# sample. `make test`: the test suite (slow end-to-end tests: `make test-slow`).
+SHELL := /bin/bash
+UV_VERSION := 0.9.30
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export TF_CPP_MIN_LOG_LEVEL ?= 1
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test test-slow clean
+
+install: $(VENV)/.installed
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# Bytecode is compiled at install: `import tfx` takes ~7 s with .pyc files, ~22 s without.
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --compile-bytecode --python "$$(scripts/find-python310.sh)"
+	touch $@
+
+run: install
+	$(VENV)/bin/s2s run $(ARGS)
+
+test: install
+	$(VENV)/bin/pytest $(ARGS)
+
+test-slow: install
+	$(VENV)/bin/pytest -m slow $(ARGS)
+
+clean:
+	rm -rf artifacts .pytest_cache

@@ -1,0 +1,91 @@
+"""Shared fixtures: paths, and a tiny Transform output + trained model built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TESTS = Path(__file__).resolve().parent
+TINY_CORPUS = TESTS / "fixtures" / "tiny_corpus"
+REPO = TESTS.parent
+SHARED_CORNELL = REPO.parent / "shared" / "data" / "cornell"
+
+
+@pytest.fixture
+def tiny_corpus() -> Path:
+    return TINY_CORPUS
+
+
+RAW_SPEC_SHAPE = [1]  # SchemaGen(infer_feature_shape=True) gives each text feature the shape [1]
+
+
+def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
+    """Runs the project's preprocessing_fn through TFT's Beam implementation.
+
+    Writes the transform graph (as the Transform component does) to ``out_dir/transform``
+    and the transformed rows as gzipped TFRecords to ``out_dir/transformed``; returns the
+    transformed rows.
+    """
+    import tensorflow as tf
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    from s2s import config as C
+    from transforms.preprocessing import preprocessing_fn
+
+    spec = {name: tf.io.FixedLenFeature(RAW_SPEC_SHAPE, tf.string) for name in (C.INPUT_TEXT, C.TARGET_TEXT)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    rows = [{k: [r[k]] for k in (C.INPUT_TEXT, C.TARGET_TEXT)} for r in raw_rows]
+    with tft_beam.Context(temp_dir=str(out_dir / "tmp"), force_tf_compat_v1=False):
+        (transformed, transformed_md), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            lambda inputs: preprocessing_fn(inputs, custom_config)
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(str(out_dir / "transform"))
+    # The raw schema, as the Transform component writes it (the export parses raw examples with it).
+    metadata_io.write_metadata(metadata, str(out_dir / "transform" / "metadata"))
+    (out_dir / "transformed").mkdir(parents=True, exist_ok=True)
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(str(out_dir / "transformed" / "part-0.gz"), options) as writer:
+        for row in transformed:
+            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(v))) for k, v in row.items()}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return transformed
+
+
+@pytest.fixture(scope="session")
+def tiny_transform(tmp_path_factory):
+    """Transform output over the first 96 pairs of the embedded sample (max_len 8)."""
+    from components.cornell import load_corpus
+    from s2s import config as C
+
+    pairs, _ = load_corpus(C.SAMPLE_DATA_DIR)
+    rows = [{C.INPUT_TEXT: p.input_text.encode(), C.TARGET_TEXT: p.target_text.encode()} for p in pairs[:96]]
+    out = tmp_path_factory.mktemp("tiny_transform")
+    analyze_and_transform(rows, {"vocab_size": 300, "min_frequency": 1, "max_len": 8}, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_transform, tmp_path_factory):
+    """The Trainer's run_fn, one step on ``tiny_transform``: model_run and serving_model dirs."""
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from trainer import task
+
+    out = tmp_path_factory.mktemp("trainer")
+    files = [str(tiny_transform / "transformed" / "*")]
+    task.run_fn(
+        FnArgs(
+            train_files=files,
+            eval_files=files,
+            transform_output=str(tiny_transform / "transform"),
+            serving_model_dir=str(out / "serving_model"),
+            model_run_dir=str(out / "model_run"),
+            custom_config={"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 1, "eval_steps": 1, "max_len": 8},
+        )
+    )
+    return out

@@ -1,0 +1,111 @@
+"""The corpus reader: exact pairs and counts, encodings, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from components.cornell import CorpusError, Pair, decode_file, load_corpus
+
+from .conftest import SHARED_CORNELL
+
+
+def test_tiny_fixture_gives_exact_pairs(tiny_corpus):
+    pairs, _ = load_corpus(tiny_corpus)
+    assert pairs == [
+        Pair("Hi, I'm Bianca.", "Hello there!", "m0", "m0:L1", "L1", "L2", ("comedy", "romance")),
+        Pair("Hello there!", "Where's the café?", "m0", "m0:L1", "L2", "L3", ("comedy", "romance")),
+        Pair("Ready?", "Always.", "m2", "m2:L10", "L10", "L11", ("action", "crime", "drama", "thriller")),
+        Pair("You can't be serious.", "I am.", "m39", "m39:L20", "L20", "L21", ()),
+    ]
+
+
+def test_tiny_fixture_counts_every_skip(tiny_corpus):
+    _, report = load_corpus(tiny_corpus)
+    assert report.as_dict() == {
+        "lines_read": 14,
+        "lines_valid": 10,
+        "lines_malformed": 2,
+        "lines_blank": 1,
+        "lines_duplicate_id": 1,
+        "utterances_empty": 1,
+        "conversations_read": 7,
+        "conversations_valid": 5,
+        "conversations_malformed": 2,
+        "conversations_blank": 0,
+        "conversations_with_missing_lines": 2,
+        "line_references": 14,
+        "line_references_missing": 3,
+        "pairs": 4,
+        "pairs_skipped_missing_line": 3,
+        "pairs_skipped_empty_utterance": 2,
+    }
+    # Each problem is located, file and line, for the log.
+    assert report.problems["lines_malformed"][0] == "movie_lines.txt:6: 1 fields, expected 5"
+    assert report.problems["conversations_with_missing_lines"][0].startswith("movie_conversations.txt:3:")
+    assert report.encodings["movie_lines.txt"] == "latin-1"
+    assert "4 emitted, 3 skipped (a line is missing), 2 skipped (empty utterance)" in report.summary()
+
+
+def test_crlf_and_lf_give_the_same_pairs(tiny_corpus, tmp_path):
+    for name in ("movie_lines.txt", "movie_conversations.txt"):
+        data = (tiny_corpus / name).read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        (tmp_path / name).write_bytes(data)
+    assert load_corpus(tmp_path)[0] == [p.__class__(**{**p.__dict__, "genres": ()}) for p in load_corpus(tiny_corpus)[0]]
+
+
+def test_utf8_file_is_read_as_utf8(tmp_path):
+    (tmp_path / "movie_lines.txt").write_bytes(
+        "L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ head\ufffdquarters\nL2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ ok\n".encode()
+    )
+    (tmp_path / "movie_conversations.txt").write_text("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2']\n")
+    pairs, report = load_corpus(tmp_path)
+    assert pairs[0].input_text == "head\ufffdquarters"
+    assert report.encodings["movie_lines.txt"] == "utf-8"
+
+
+def test_mixed_encodings_name_the_lines(tmp_path):
+    path = tmp_path / "movie_lines.txt"
+    path.write_bytes(b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ caf\xc3\xa9\nL2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ caf\xe9\n")
+    with pytest.raises(CorpusError, match=r"movie_lines.txt: mixed encodings: line 1 .* line 2 "):
+        decode_file(path)
+    lines, used = decode_file(path, "latin-1")  # the user's explicit choice reads every byte
+    assert used == "latin-1" and lines[1].endswith("café")
+    with pytest.raises(CorpusError, match=r"movie_lines.txt:2: not valid UTF-8"):
+        decode_file(path, "utf-8")
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d: shutil.rmtree(d), "data directory not found"),
+        (lambda d: (d / "movie_lines.txt").unlink(), "missing movie_lines.txt"),
+        (lambda d: (d / "movie_conversations.txt").write_bytes(b""), "movie_conversations.txt is empty"),
+        (lambda d: (d / "movie_lines.txt").write_text("a,b,c\n1,2,3\n"), r"movie_lines.txt: no line is in the movie_lines format"),
+        (
+            lambda d: (d / "movie_conversations.txt").write_text("m0,u1,['L1']\n"),
+            r"movie_conversations.txt: no line is in the movie_conversations format.*movie_conversations.txt:1",
+        ),
+    ],
+)
+def test_bad_directories_fail_with_a_clear_message(tiny_corpus, tmp_path, setup, message):
+    data = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, data)
+    setup(data)
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(data)
+
+
+@pytest.mark.skipif(not SHARED_CORNELL.is_dir(), reason="../shared/data/cornell is not on this machine")
+def test_shared_partial_corpus_counts():
+    pairs, report = load_corpus(SHARED_CORNELL)
+    counts = report.as_dict()
+    # Every resolvable pair is kept; the dangling references are counted, not fatal.
+    assert counts["lines_valid"] == 23_961
+    assert counts["conversations_valid"] == 42_432
+    assert counts["conversations_with_missing_lines"] == 35_689
+    assert counts["pairs"] == len(pairs) == 17_215
+    assert counts["pairs"] + counts["pairs_skipped_missing_line"] + counts["pairs_skipped_empty_utterance"] == (
+        counts["line_references"] - counts["conversations_valid"]
+    )

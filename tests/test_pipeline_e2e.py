@@ -1,0 +1,64 @@
+"""A real LocalDagRunner run, raw corpus to pushed model, on the embedded sample (tiny model)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from s2s import config as C
+
+TINY = dict(vocab_size=500, embedding_dim=8, units=16, batch_size=64, train_steps=3, eval_steps=2, max_len=8, min_masked_accuracy=0.0)
+
+
+def _store(cfg):
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = cfg.metadata_path
+    return metadata_store.MetadataStore(connection)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    from pipeline import local_runner
+
+    cfg = C.PipelineConfig(work_dir=str(tmp_path_factory.mktemp("e2e"))).replace(**TINY)
+    return cfg, local_runner.run(cfg)
+
+
+def test_run_pushes_a_served_model(first_run):
+    from serving.saved_model import Chatbot
+
+    cfg, result = first_run
+    assert result.blessed and result.pushed
+    assert re.fullmatch(re.escape(cfg.serving_model_dir) + r"/\d+", result.pushed_dir)
+    assert result.metrics["example_count"] == 559  # the test split: movies m31 and m39
+    assert 0.0 <= result.metrics["masked_token_accuracy"] <= 1.0
+    assert result.metrics["perplexity"] > 1.0
+    replies = Chatbot(result.pushed_dir).reply(["Hi, how are you?", "Where are you going?"])
+    assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
+
+
+def test_example_gen_counts_are_on_the_artifact(first_run):
+    cfg, _ = first_run
+    [examples] = _store(cfg).get_artifacts_by_type("Examples")[:1]
+    props = {k: v.int_value for k, v in examples.custom_properties.items() if k.startswith("cornell_")}
+    assert props["cornell_pairs"] == 3341
+    assert props["cornell_pairs_train"] + props["cornell_pairs_eval"] + props["cornell_pairs_test"] == 3341
+    assert props["cornell_pairs_test"] == 559 and props["cornell_lines_malformed"] == 0
+
+
+@pytest.mark.slow
+def test_second_run_reuses_cached_components(first_run):
+    from pipeline import local_runner
+
+    cfg, _ = first_run
+    local_runner.run(cfg)
+    store = _store(cfg)
+    states = {}
+    for execution in store.get_executions():
+        states.setdefault(execution.type.rsplit(".", 1)[-1], []).append(execution.last_known_state)
+    cached = metadata_store_pb2.Execution.CACHED
+    assert len(states) == 7 and all(len(s) == 2 for s in states.values()), states
+    assert all(s[-1] == cached for s in states.values()), states
