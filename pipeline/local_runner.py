@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ class PushResult:
     pushed: bool
     pushed_dir: Optional[str]
     metrics: dict
+    corpus_report: dict
 
 
 def run(cfg: C.PipelineConfig, beam_args: Optional[List[str]] = None) -> PushResult:
@@ -74,11 +76,28 @@ def latest_push(cfg: C.PipelineConfig) -> PushResult:
         return max(artifacts, key=lambda a: a.id) if artifacts else None
 
     blessing, pushed = newest("ModelBlessing"), newest("PushedModel")
-    evaluation = newest("ModelEvaluation")
+    evaluation, examples = newest("ModelEvaluation"), newest("Examples")
     is_blessed = bool(blessing and blessing.custom_properties["blessed"].int_value)
     was_pushed = bool(pushed and pushed.custom_properties["pushed"].int_value)
     pushed_dir = pushed.custom_properties["pushed_destination"].string_value if was_pushed else None
-    return PushResult(is_blessed, was_pushed, pushed_dir, _metrics(evaluation.uri) if evaluation else {})
+    return PushResult(
+        is_blessed,
+        was_pushed,
+        pushed_dir,
+        _metrics(evaluation.uri) if evaluation else {},
+        _corpus_report(examples.uri) if examples else {},
+    )
+
+
+def _corpus_report(examples_uri: str) -> dict:
+    """What the Cornell ExampleGen kept and skipped (its load_report.json)."""
+    from components.example_gen import REPORT_FILE
+
+    path = os.path.join(examples_uri, REPORT_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _metrics(evaluation_uri: str) -> dict:

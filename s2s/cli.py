@@ -71,6 +71,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     from pipeline import local_runner
 
+    if args.verbose:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.INFO)
     print(f"s2s run: corpus {cfg.data_dir}\n         work dir {cfg.work_dir}", flush=True)
     started = time.monotonic()
     try:
@@ -82,6 +86,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(cause))
     elapsed = time.monotonic() - started
     print(f"\npipeline finished in {elapsed:.0f} s")
+    report = result.corpus_report
+    if report:
+        c = report["counts"]
+        print(
+            f"corpus: {c['pairs']} pairs {report['split_sizes']}; skipped: "
+            f"{c['lines_malformed']} malformed lines, {c['lines_blank']} blank lines, "
+            f"{c['conversations_malformed']} malformed conversations, "
+            f"{c['pairs_skipped_missing_line']} pairs with a missing line "
+            f"({c['conversations_with_missing_lines']} conversations), "
+            f"{c['pairs_skipped_empty_utterance']} pairs with an empty utterance"
+        )
     if result.metrics:
         print("evaluation (test split): " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(result.metrics.items())))
     if not result.pushed:
@@ -135,6 +150,7 @@ def make_parser() -> argparse.ArgumentParser:
     for flag, field, kind, text in _RUN_FLAGS:
         run.add_argument(flag, dest=field, type=kind, default=None, help=text)
     run.add_argument("--no-cache", action="store_true", help="re-run every component instead of reusing cached outputs")
+    run.add_argument("-v", "--verbose", action="store_true", help="show the components' INFO logs")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("corpus-report", help="read a corpus directory and print what the loader kept and skipped")
