@@ -71,12 +71,14 @@ def latest_push(cfg: C.PipelineConfig) -> PushResult:
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     store = metadata_store.MetadataStore(connection)
 
-    def newest(type_name: str):
-        artifacts = store.get_artifacts_by_type(type_name)
+    def newest(type_name: str, having: str = ""):
+        artifacts = [
+            a for a in store.get_artifacts_by_type(type_name) if not having or having in a.custom_properties
+        ]
         return max(artifacts, key=lambda a: a.id) if artifacts else None
 
     blessing, pushed = newest("ModelBlessing"), newest("PushedModel")
-    evaluation, examples = newest("ModelEvaluation"), newest("Examples")
+    evaluation, examples = newest("ModelEvaluation"), newest("Examples", "cornell_pairs")
     is_blessed = bool(blessing and blessing.custom_properties["blessed"].int_value)
     was_pushed = bool(pushed and pushed.custom_properties["pushed"].int_value)
     pushed_dir = pushed.custom_properties["pushed_destination"].string_value if was_pushed else None

@@ -34,6 +34,8 @@ def test_run_pushes_a_served_model(first_run):
     assert result.blessed and result.pushed
     assert re.fullmatch(re.escape(cfg.serving_model_dir) + r"/\d+", result.pushed_dir)
     assert result.metrics["example_count"] == 559  # the test split: movies m31 and m39
+    assert result.corpus_report["counts"]["pairs"] == 3341
+    assert result.corpus_report["split_sizes"]["test"] == 559
     assert 0.0 <= result.metrics["masked_token_accuracy"] <= 1.0
     assert result.metrics["perplexity"] > 1.0
     replies = Chatbot(result.pushed_dir).reply(["Hi, how are you?", "Where are you going?"])
