@@ -139,6 +139,102 @@ def cmd_download_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serving import model_server
+
+    model_dir = os.path.abspath(args.model_dir)
+    binary = None if args.dev else model_server.find_binary()
+    if binary:
+        print(f"TensorFlow Serving ({binary}) on {model_dir}: gRPC :{args.port}", flush=True)
+        proc = model_server.start(model_dir, port=args.port, rest_port=args.rest_port)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            return proc.wait()
+    import logging as std_logging
+    import threading
+
+    from serving import dev_server
+
+    std_logging.basicConfig(level=std_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    print(dev_server.BANNER, flush=True)
+    try:
+        server = dev_server.start(model_dir, port=args.port, host=args.host, poll_seconds=args.poll_seconds)
+    except OSError as exc:
+        return _fail(str(exc))
+    servable = server.repository.servable
+    where = f"version {servable.version}" if servable else "no version yet: waiting for a push"
+    print(f"serving {C.MODEL_NAME} from {model_dir} ({where}) on {args.host}:{server.port}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _print_reply(reply, beam: int) -> None:
+    print(f"bot> {reply.text or '(empty reply)'}   [score {reply.score:.2f}]")
+    if beam > 1:
+        for i, (text, score) in enumerate(reply.alternatives[1:], start=2):
+            print(f"     {i}. {text or '(empty reply)'}   [{score:.2f}]")
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from serving.client import ChatbotClient, ChatbotError
+
+    client = ChatbotClient(args.server, model_name=args.model, version=args.version, timeout=args.timeout)
+
+    def ask(message: str):
+        if args.beam > 1:
+            return client.beam_reply([message], width=args.beam)[0]
+        return client.reply([message])[0]
+
+    if args.message is not None:
+        try:
+            _print_reply(ask(args.message), args.beam)
+        except ChatbotError as exc:
+            return _fail(f"{args.server}: {exc}")
+        return 0
+
+    history_file = os.path.expanduser("~/.s2s_chat_history")
+    try:
+        import readline
+
+        try:
+            readline.read_history_file(history_file)
+        except OSError:
+            pass
+    except ImportError:  # pragma: no cover - no readline on this platform
+        readline = None
+    print(f"chatting with {args.model} at {args.server} (Ctrl-D or Ctrl-C to leave)")
+    try:
+        while True:
+            try:
+                message = input("you> ")
+            except EOFError:
+                print()
+                break
+            if not message.strip():
+                continue
+            try:
+                _print_reply(ask(message), args.beam)
+            except ChatbotError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print()
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(history_file)
+            except OSError:
+                pass
+        client.close()
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2s", description="seq2seq-tfx: a TFX pipeline for a Keras seq2seq LSTM chatbot on the Cornell corpus."
@@ -167,6 +263,28 @@ def make_parser() -> argparse.ArgumentParser:
     dl.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
     dl.add_argument("--force", action="store_true", help="replace an existing corpus in --dest")
     dl.set_defaults(func=cmd_download_corpus)
+
+    default_model_dir = os.path.join(str(C.DEFAULT_WORK_DIR), "serving", C.MODEL_NAME)
+    serve = sub.add_parser(
+        "serve",
+        help="serve the pushed models over gRPC: tensorflow_model_server if on PATH, else a development server",
+    )
+    serve.add_argument("--model-dir", default=default_model_dir, help=f"<serving dir>/<model name> (default {default_model_dir})")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
+    serve.add_argument("--rest-port", type=int, default=8501, help="REST port of tensorflow_model_server (default 8501)")
+    serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for a new version (default 2)")
+    serve.add_argument("--dev", action="store_true", help="use the development server even if tensorflow_model_server is on PATH")
+    serve.set_defaults(func=cmd_serve)
+
+    chat = sub.add_parser("chat", help="talk to the served chatbot over gRPC (interactive, or one --message)")
+    chat.add_argument("--server", default="localhost:8500", help="host:port of the model server (default localhost:8500)")
+    chat.add_argument("--model", default=C.MODEL_NAME, help=f"model name (default {C.MODEL_NAME})")
+    chat.add_argument("--version", type=int, default=None, help="model version (default: the newest)")
+    chat.add_argument("--message", help="send one message, print the reply and exit")
+    chat.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
+    chat.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds (default 10)")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

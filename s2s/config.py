@@ -47,7 +47,12 @@ TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
 SERVING_SIGNATURE = "serving_default"  # raw strings in, reply strings out
 TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples in (Evaluator)
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Examples in, features out
+BEAM_SIGNATURE = "beam_search"  # raw strings and a beam width in, best reply + alternatives out
 SERVING_INPUT_KEY = "text"
+BEAM_WIDTH_KEY = "beam_width"
+DEFAULT_BEAM_WIDTH = 4
+MAX_BEAM_WIDTH = 16
+MAX_INPUT_BYTES = 2_000  # longer messages are rejected (INVALID_ARGUMENT), not silently cut
 
 PIPELINE_NAME = "seq2seq-tfx"
 MODEL_NAME = "chatbot"

@@ -1,0 +1,47 @@
+"""Runs the real TensorFlow Serving binary (``tensorflow_model_server``) when it is on PATH."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import List, Optional
+
+from s2s import config as C
+
+BINARY = "tensorflow_model_server"
+REPO_DOCKER = C.REPO_ROOT / "docker" / "serving"
+
+
+def find_binary() -> Optional[str]:
+    return shutil.which(BINARY)
+
+
+def command(
+    binary: str,
+    model_dir: str | Path,
+    port: int = 8500,
+    rest_port: int = 0,
+    model_name: str = C.MODEL_NAME,
+    poll_seconds: int = 2,
+    batching: bool = True,
+) -> List[str]:
+    """The model server's command line: the same settings as docker/docker-compose.yml."""
+    args = [
+        binary,
+        f"--port={port}",
+        f"--rest_api_port={rest_port}",
+        f"--model_name={model_name}",
+        f"--model_base_path={Path(model_dir).resolve()}",
+        f"--file_system_poll_wait_seconds={poll_seconds}",
+    ]
+    if batching:
+        args += ["--enable_batching=true", f"--batching_parameters_file={REPO_DOCKER / 'batching.config'}"]
+    return args
+
+
+def start(model_dir: str | Path, port: int = 8500, **kwargs) -> subprocess.Popen:
+    binary = find_binary()
+    if binary is None:
+        raise FileNotFoundError(f"{BINARY} is not on PATH")
+    return subprocess.Popen(command(binary, model_dir, port, **kwargs))

@@ -1,0 +1,215 @@
+"""Serving over gRPC: the real tensorflow_model_server when it is on PATH, otherwise the
+development server (same PredictionService/ModelService API). Every bad request gets
+INVALID_ARGUMENT or NOT_FOUND with a message, and the server keeps answering."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2, prediction_service_pb2_grpc
+
+from s2s import cli
+from s2s import config as C
+from serving import dev_server, model_server
+from serving.client import ChatbotClient, ChatbotError, int_scalar, string_tensor
+from trainer.export import WARMUP_FILE
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model, tmp_path_factory):
+    """(address, model base dir, kind): a server on the tiny model as version 1."""
+    base = tmp_path_factory.mktemp("serving") / C.MODEL_NAME
+    shutil.copytree(tiny_model / "serving_model", base / "1")
+    if model_server.find_binary():  # the real TensorFlow Serving
+        port = _free_port()
+        proc = model_server.start(base, port=port, poll_seconds=1, batching=False)
+        address = f"127.0.0.1:{port}"
+        ChatbotClient(address).wait_until_available(120)
+        yield address, base, "tensorflow_model_server"
+        proc.terminate()
+        proc.wait(10)
+    else:  # the development server: same gRPC API, in-process
+        server = dev_server.start(base, port=0, poll_seconds=0.3)
+        yield f"127.0.0.1:{server.port}", base, "dev_server"
+        server.stop()
+
+
+@pytest.fixture
+def client(served):
+    with ChatbotClient(served[0], timeout=30) as c:
+        yield c
+
+
+def test_export_carries_warmup_requests(tiny_model):
+    path = tiny_model / "serving_model" / WARMUP_FILE
+    records = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+    signatures = sorted({r.predict_log.request.model_spec.signature_name for r in records})
+    assert signatures == [C.BEAM_SIGNATURE, C.SERVING_SIGNATURE] and len(records) == 4
+
+
+def test_greedy_reply_matches_the_saved_model(client, tiny_model):
+    replies = client.reply(["Hi, how are you?", "Where are you going?"])
+    local = tf.saved_model.load(str(tiny_model / "serving_model")).signatures[C.SERVING_SIGNATURE]
+    expected = local(text=tf.constant(["Hi, how are you?", "Where are you going?"]))
+    assert [r.text for r in replies] == [t.decode() for t in expected["reply"].numpy()]
+    assert np.allclose([r.score for r in replies], expected["score"].numpy(), atol=1e-5)
+
+
+def test_beam_search_orders_alternatives(client):
+    [reply] = client.beam_reply(["Where are you going?"], width=3)
+    assert len(reply.alternatives) == 3 and reply.text == reply.alternatives[0][0]
+    scores = [s for _, s in reply.alternatives]
+    assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+
+
+def test_beam_of_width_one_is_greedy(client):
+    messages = ["Hi, how are you?", "I don't know what you mean."]
+    greedy, beam = client.reply(messages), client.beam_reply(messages, width=1)
+    assert [g.text for g in greedy] == [b.text for b in beam]
+    assert np.allclose([g.score for g in greedy], [b.score for b in beam], atol=1e-4)
+
+
+def test_model_status(client):
+    assert [(v.version, v.state) for v in client.status()] == [(1, "AVAILABLE")]
+
+
+BAD_REQUESTS = {
+    "empty batch": ({C.SERVING_INPUT_KEY: string_tensor([])}, C.SERVING_SIGNATURE, "batch is empty"),
+    "empty string": ({C.SERVING_INPUT_KEY: string_tensor(["hello", "  "])}, C.SERVING_SIGNATURE, "empty or only whitespace"),
+    "10,000 characters": ({C.SERVING_INPUT_KEY: string_tensor(["a" * 10_000])}, C.SERVING_SIGNATURE, "longer than"),
+    "invalid UTF-8": ({C.SERVING_INPUT_KEY: string_tensor([b"caf\xe9 \xff"])}, C.SERVING_SIGNATURE, "not valid UTF-8"),
+    "wrong dtype": ({C.SERVING_INPUT_KEY: int_scalar(3)}, C.SERVING_SIGNATURE, "int32"),
+    "missing input": ({"message": string_tensor(["hi"])}, C.SERVING_SIGNATURE, C.SERVING_INPUT_KEY),
+    "unknown signature": ({C.SERVING_INPUT_KEY: string_tensor(["hi"])}, "no_such_signature", "no_such_signature"),
+    "beam width 0": (
+        {C.SERVING_INPUT_KEY: string_tensor(["hi"]), C.BEAM_WIDTH_KEY: int_scalar(0)},
+        C.BEAM_SIGNATURE,
+        "beam_width",
+    ),
+    "beam width 100": (
+        {C.SERVING_INPUT_KEY: string_tensor(["hi"]), C.BEAM_WIDTH_KEY: int_scalar(100)},
+        C.BEAM_SIGNATURE,
+        "beam_width",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_request_is_invalid_argument_and_server_keeps_answering(client, case):
+    inputs, signature, words = BAD_REQUESTS[case]
+    with pytest.raises(ChatbotError) as err:
+        client.predict(inputs, signature=signature)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT, err.value
+    assert words.lower() in err.value.message.lower(), err.value.message
+    assert isinstance(client.reply(["hello"])[0].text, str)  # the next good request is served
+
+
+def test_unknown_model_is_not_found(served):
+    with ChatbotClient(served[0], model_name="nope") as other:
+        with pytest.raises(ChatbotError) as err:
+            other.reply(["hello"])
+    assert err.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_new_version_is_picked_up(served, client, tiny_model):
+    shutil.copytree(tiny_model / "serving_model", served[1] / "2")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and 2 not in [v.version for v in client.status()]:
+        time.sleep(0.2)
+    assert 2 in [v.version for v in client.status() if v.state == "AVAILABLE"]
+    response = client.predict({C.SERVING_INPUT_KEY: string_tensor(["hello"])})
+    assert response.model_spec.version.value == 2
+    pinned = ChatbotClient(served[0], version=1 if served[2] == "tensorflow_model_server" else 2)
+    assert pinned.reply(["hello"])
+    shutil.rmtree(served[1] / "2")
+
+
+class _FlakyService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """UNAVAILABLE for the first `failures` calls, then forwards to the real server."""
+
+    def __init__(self, failures, upstream):
+        self.failures, self.calls, self.upstream = failures, 0, upstream
+
+    def Predict(self, request, context):  # noqa: N802
+        self.calls += 1
+        if self.calls <= self.failures:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+        return self.upstream.Predict(request)
+
+
+@pytest.mark.parametrize("failures, retries, ok", [(2, 3, True), (3, 2, False)])
+def test_client_retries_unavailable_with_backoff(served, failures, retries, ok):
+    import concurrent.futures
+
+    upstream = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(served[0]))
+    service = _FlakyService(failures, upstream)
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(4))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        client = ChatbotClient(f"127.0.0.1:{port}", retries=retries, backoff=0.01)
+        if ok:
+            assert client.reply(["hello"])
+        else:
+            with pytest.raises(ChatbotError) as err:
+                client.reply(["hello"])
+            assert err.value.code == grpc.StatusCode.UNAVAILABLE
+        assert service.calls == min(failures + 1, retries + 1)
+    finally:
+        server.stop(0)
+
+
+def test_deadline_is_enforced():
+    # A server that accepts the connection but never answers: the deadline fires.
+    import concurrent.futures
+    import threading
+
+    release = threading.Event()
+
+    class Stuck(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):  # noqa: N802
+            release.wait(5)
+            context.abort(grpc.StatusCode.INTERNAL, "late")
+
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Stuck(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with pytest.raises(ChatbotError) as err:
+            ChatbotClient(f"127.0.0.1:{port}", timeout=0.3).reply(["hello"])
+        assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        release.set()
+        server.stop(0)
+
+
+def test_chat_one_shot_and_interactive(served, capsys):
+    assert cli.main(["chat", "--server", served[0], "--message", "hello", "--beam", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bot> ") and "     2. " in out
+    proc = subprocess.run(
+        [sys.executable, "-m", "s2s.cli", "chat", "--server", served[0]], input="hello\n\nwhere are you?\n", capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("bot> ") == 2  # blank lines are skipped; Ctrl-D (EOF) leaves cleanly
+
+
+def test_chat_reports_server_errors(served, capsys):
+    assert cli.main(["chat", "--server", served[0], "--message", " "]) == 2
+    assert "INVALID_ARGUMENT" in capsys.readouterr().err
