@@ -40,7 +40,7 @@ def test_mounted_config_files_exist_and_parse():
     flags = dict(arg.lstrip("-").split("=", 1) for arg in service["command"])
     mounts = {}
     for volume in service["volumes"]:
-        source, target, *_ = volume.split(":")
+        source, target, _mode = volume.rsplit(":", 2)
         mounts[target] = source
     assert mounts["/models"].startswith("${S2S_SERVING_DIR")
     for flag in ("model_config_file", "batching_parameters_file"):
