@@ -235,6 +235,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_serve(args: argparse.Namespace) -> int:
+    from s2s.bench import serve
+
+    try:
+        return serve.run(
+            args.model_dir,
+            requests=args.requests,
+            load_requests=args.load_requests,
+            concurrency=args.concurrency,
+            beam=args.beam,
+            loop_replies=args.loop_replies,
+        )
+    except FileNotFoundError as exc:
+        return _fail(f"{exc} (run `make run` first to push a model)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2s", description="seq2seq-tfx: a TFX pipeline for a Keras seq2seq LSTM chatbot on the Cornell corpus."
@@ -285,6 +301,17 @@ def make_parser() -> argparse.ArgumentParser:
     chat.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     chat.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds (default 10)")
     chat.set_defaults(func=cmd_chat)
+
+    bench = sub.add_parser("bench", help="benchmarks that print their figures (see `s2s bench -h`)")
+    benches = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    bserve = benches.add_parser("serve", help="gRPC latency/throughput vs the tutorial's Python decoding loop, and a load run")
+    bserve.add_argument("--model-dir", default=default_model_dir, help="pushed model (default: the newest under artifacts/serving/chatbot)")
+    bserve.add_argument("--requests", type=int, default=200, help="single requests timed per decoder (default 200)")
+    bserve.add_argument("--load-requests", type=int, default=10_000, help="requests in the load run (default 10000)")
+    bserve.add_argument("--concurrency", type=int, default=16, help="concurrent clients in the load run (default 16)")
+    bserve.add_argument("--beam", type=int, default=C.DEFAULT_BEAM_WIDTH, help=f"beam width (default {C.DEFAULT_BEAM_WIDTH})")
+    bserve.add_argument("--loop-replies", type=int, default=20, help="replies timed with the python loop (default 20)")
+    bserve.set_defaults(func=cmd_bench_serve)
     return parser
 
 

@@ -1,0 +1,239 @@
+"""``s2s bench serve``: gRPC latency and throughput of the served chatbot, against the
+tutorial's Python decoding loop on the same weights, and a concurrent load run.
+
+The server runs in its own process: ``tensorflow_model_server`` when it is on PATH, the
+development server otherwise (the output says which). Figures are measured side by side
+in one run; the machine is noisy, so compare ratios, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List, Sequence
+
+import numpy as np
+
+from s2s import config as C
+
+GOAL_P50_MS = 15.0
+GOAL_SPEEDUP = 30.0
+GOAL_BATCH64_RPS = 1000.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentiles(samples_ms: Sequence[float]) -> tuple[float, float]:
+    return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 99))
+
+
+def _messages(n: int) -> List[str]:
+    """Real utterances from the embedded sample, as users would type them."""
+    from components.cornell import load_corpus
+
+    pairs, _ = load_corpus(C.SAMPLE_DATA_DIR)
+    texts = [p.input_text for p in pairs if 0 < len(p.input_text.encode()) <= 300]
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def _timed(fn: Callable[[], object], n: int) -> List[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+class PythonLoopBaseline:
+    """The tutorial's inference: an encoder model and a decoder model, ``predict()`` per token."""
+
+    def __init__(self, saved_model_dir: Path):
+        import keras
+        import tensorflow as tf
+
+        self._tf = tf
+        loaded = tf.saved_model.load(str(saved_model_dir))
+        self._loaded = loaded
+        m = loaded.model
+        embeddings = m.embedding._embeddings.numpy()  # pylint: disable=protected-access
+        vocab, dim = embeddings.shape
+        units = m.encoder.cell.recurrent_kernel.shape[0]
+        probe = loaded.signatures[C.SERVING_SIGNATURE](text=tf.constant(["hello"]))
+        self.max_len = int(probe["reply_ids"].shape[1])
+        self.id_to_token = [t.decode() for t in loaded.id_to_token.numpy()]
+
+        emb = keras.layers.Embedding(vocab, dim, mask_zero=True)
+        enc_lstm = keras.layers.LSTM(units, return_state=True)
+        dec_lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True)
+        dense = keras.layers.Dense(vocab)
+        enc_in = keras.Input((None,), dtype="int64")
+        _, h, c = enc_lstm(emb(enc_in))
+        self.encoder = keras.Model(enc_in, [h, c])
+        dec_in = keras.Input((1,), dtype="int64")
+        h_in, c_in = keras.Input((units,)), keras.Input((units,))
+        out, h2, c2 = dec_lstm(emb(dec_in), initial_state=[h_in, c_in])
+        self.decoder = keras.Model([dec_in, h_in, c_in], [dense(out), h2, c2])
+        emb.set_weights([embeddings])
+        enc_lstm.set_weights([m.encoder.cell.kernel.numpy(), m.encoder.cell.recurrent_kernel.numpy(), m.encoder.cell.bias.numpy()])
+        dec_lstm.set_weights([m.decoder.cell.kernel.numpy(), m.decoder.cell.recurrent_kernel.numpy(), m.decoder.cell.bias.numpy()])
+        dense.set_weights([m.projection._kernel.numpy(), m.projection.bias.numpy()])  # pylint: disable=protected-access
+
+    def encoder_ids(self, message: str) -> np.ndarray:
+        """Preprocessing through the model's own Transform graph (not timed in the loop)."""
+        tf = self._tf
+        feature = lambda s: tf.train.Feature(bytes_list=tf.train.BytesList(value=[s]))  # noqa: E731
+        raw = {name: feature(b"-") for name in (C.MOVIE_ID, C.CONVERSATION_ID, C.INPUT_LINE_ID, C.TARGET_LINE_ID, C.GENRES)}
+        raw.update({C.INPUT_TEXT: feature(message.encode()), C.TARGET_TEXT: feature(b"")})
+        example = tf.train.Example(features=tf.train.Features(feature=raw)).SerializeToString()
+        features = self._loaded.signatures[C.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
+        return features[C.ENCODER_INPUT_IDS].numpy()
+
+    def reply(self, ids: np.ndarray) -> str:
+        h, c = self.encoder.predict(ids, verbose=0)
+        token, words = C.BOS_ID, []
+        for _ in range(self.max_len):
+            logits, h, c = self.decoder.predict([np.array([[token]]), h, c], verbose=0)
+            token = int(np.argmax(logits[0, -1]))
+            if token == C.EOS_ID:
+                break
+            words.append(self.id_to_token[token])
+        return " ".join(words)
+
+
+def _start_server(model_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
+    from serving import model_server
+
+    if model_server.find_binary():
+        proc = model_server.start(model_dir, port=port, rest_port=0)
+        return proc, f"TensorFlow Serving ({model_server.find_binary()})"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s2s.cli", "serve", "--dev", "--port", str(port), "--model-dir", str(model_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    return proc, "development server (in-process gRPC PredictionService, NOT TensorFlow Serving)"
+
+
+def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concurrency: int = 16, beam: int = 4, loop_replies: int = 20) -> int:
+    from serving.client import ChatbotClient, ChatbotError
+    from serving.saved_model import resolve_model_path
+
+    version_dir = resolve_model_path(model_dir)
+    model_dir_path = version_dir.parent
+    port = _free_port()
+    proc, kind = _start_server(model_dir_path, port)
+    address = f"127.0.0.1:{port}"
+    try:
+        client = ChatbotClient(address, timeout=60)
+        versions = client.wait_until_available(180)
+        messages = _messages(max(requests, 64 * 4))
+        print(f"s2s bench serve: {kind} on {address}")
+        print(f"model: {version_dir} (version {max(v.version for v in versions)}); {os.cpu_count()} CPU cores")
+
+        it = iter(range(10**9))
+        next_message = lambda: messages[next(it) % len(messages)]  # noqa: E731
+        for _ in range(20):  # warm-up beyond the model's own warm-up requests
+            client.reply([next_message()])
+            client.beam_reply([next_message()], width=beam)
+
+        greedy_ms = _timed(lambda: client.reply([next_message()]), requests)
+        beam_ms = _timed(lambda: client.beam_reply([next_message()], width=beam), max(requests // 2, 10))
+        g50, g99 = _percentiles(greedy_ms)
+        b50, b99 = _percentiles(beam_ms)
+        print(f"single request, greedy : p50 {g50:7.2f} ms   p99 {g99:7.2f} ms   (n={len(greedy_ms)})")
+        print(f"single request, beam {beam} : p50 {b50:7.2f} ms   p99 {b99:7.2f} ms   (n={len(beam_ms)})")
+
+        throughput = {}
+        for name, call in (("greedy", client.reply), (f"beam {beam}", lambda m: client.beam_reply(m, width=beam))):
+            row = []
+            for batch in (1, 8, 64):
+                n_calls = max(3, min(200, 512 // batch))
+                batches = [messages[(i * batch) % len(messages):][:batch] for i in range(n_calls)]
+                batches = [b if len(b) == batch else messages[:batch] for b in batches]
+                start = time.perf_counter()
+                for b in batches:
+                    call(b)
+                rps = n_calls * batch / (time.perf_counter() - start)
+                throughput[(name, batch)] = rps
+                row.append(f"batch {batch:2d}: {rps:7.0f} replies/s")
+            print(f"throughput, {name:7s}: " + "   ".join(row))
+
+        baseline = PythonLoopBaseline(version_dir)
+        print(
+            f"model size: vocabulary {baseline.decoder.output_shape[0][-1]}, "
+            f"LSTM units {baseline.encoder.output_shape[0][-1]}, max_len {baseline.max_len}"
+        )
+        loop_inputs = [baseline.encoder_ids(m) for m in messages[:loop_replies]]
+        baseline.reply(loop_inputs[0])  # build the predict functions
+        loop_ms, same = [], 0
+        served = client.reply(messages[:loop_replies])
+        for ids, reply in zip(loop_inputs, served):
+            start = time.perf_counter()
+            text = baseline.reply(ids)
+            loop_ms.append((time.perf_counter() - start) * 1e3)
+            same += text == reply.text
+        l50, _ = _percentiles(loop_ms)
+        speedup = l50 / g50
+        print(
+            f"python loop (tutorial: encoder.predict + decoder.predict per token, same weights): "
+            f"p50 {l50:.1f} ms per reply (n={len(loop_ms)}; {same}/{len(loop_ms)} replies identical to the served ones)"
+        )
+        print(f"speed-up of the served greedy reply over the python loop: {speedup:.1f}x")
+
+        errors, latencies = 0, []
+
+        def worker(n: int):
+            local_errors, local_lat = 0, []
+            with ChatbotClient(address, timeout=30, retries=0) as c:
+                for i in range(n):
+                    start = time.perf_counter()
+                    try:
+                        c.reply([messages[i % len(messages)]])
+                        local_lat.append((time.perf_counter() - start) * 1e3)
+                    except ChatbotError:
+                        local_errors += 1
+            return local_errors, local_lat
+
+        per_client = [load_requests // concurrency + (1 if i < load_requests % concurrency else 0) for i in range(concurrency)]
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+            for e, lat in pool.map(worker, per_client):
+                errors += e
+                latencies += lat
+        elapsed = time.perf_counter() - start
+        p50, p99 = _percentiles(latencies) if latencies else (float("nan"), float("nan"))
+        print(
+            f"load: {load_requests} requests from {concurrency} concurrent clients: {errors} errors, "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {load_requests / elapsed:.0f} requests/s"
+        )
+        goals = [
+            (f"greedy p50 <= {GOAL_P50_MS:g} ms", g50 <= GOAL_P50_MS, f"{g50:.2f} ms"),
+            (f">= {GOAL_SPEEDUP:g}x faster than the python loop", speedup >= GOAL_SPEEDUP, f"{speedup:.1f}x"),
+            (
+                f">= {GOAL_BATCH64_RPS:g} replies/s at batch 64 (greedy)",
+                throughput[("greedy", 64)] >= GOAL_BATCH64_RPS,
+                f"{throughput[('greedy', 64)]:.0f}/s",
+            ),
+            ("0 errors under load", errors == 0, f"{errors}"),
+        ]
+        for text, ok, value in goals:
+            print(f"goal {'MET ' if ok else 'MISS'}: {text} ({value})")
+        return 0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
