@@ -17,6 +17,7 @@ from tfx import v1 as tfx
 from tfx.proto import transform_pb2
 
 from components.example_gen import CornellExampleGen
+from components.hparams import Seq2SeqTrainer, Seq2SeqTransform
 from s2s import config as C
 from trainer import metrics as seq_metrics
 
@@ -59,7 +60,22 @@ def create_pipeline(
     pipeline_root: str,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
+    runtime_parameters: bool = False,
+    trainer_resources=None,
+    step_resources=None,
 ) -> tfx.dsl.Pipeline:
+    """The pipeline. With ``runtime_parameters`` every hyperparameter is a RuntimeParameter
+    (a run parameter in the Kubeflow UI) defaulting to its value in ``cfg``;
+    ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow)."""
+
+    def hparams(values):
+        if not runtime_parameters:
+            return dict(values)
+        return {
+            name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=type(value), default=value)
+            for name, value in values.items()
+        }
+
     example_gen = CornellExampleGen(
         cfg.data_dir,
         train_buckets=cfg.train_buckets,
@@ -69,24 +85,26 @@ def create_pipeline(
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    transform = tfx.components.Transform(
+    transform = Seq2SeqTransform(
+        **hparams(cfg.transform_hparams()),
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config=cfg.transform_config(),
+        custom_config={"code_version": C.code_version("transform")},
         splits_config=transform_pb2.SplitsConfig(
             analyze=[C.TRAIN_SPLIT], transform=[C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT]
         ),
         disable_statistics=True,
     )
-    trainer = tfx.components.Trainer(
+    trainer = Seq2SeqTrainer(
+        hparams=hparams(cfg.trainer_hparams()),
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[C.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[C.EVAL_SPLIT]),
-        custom_config=cfg.trainer_config(),
+        custom_config={"code_version": C.code_version("trainer")},
     )
     # The Evaluator scores the held-out test movies (eval is used for validation while
     # training) with the raw examples; the model's transform_features signature
@@ -104,6 +122,11 @@ def create_pipeline(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_model_dir)
         ),
     )
+    if trainer_resources is not None:
+        trainer.with_platform_config(trainer_resources)
+    if step_resources is not None:
+        for component in (example_gen, statistics_gen, schema_gen, transform, evaluator, pusher):
+            component.with_platform_config(step_resources)
     return tfx.dsl.Pipeline(
         pipeline_name=C.PIPELINE_NAME,
         pipeline_root=pipeline_root,

@@ -117,15 +117,12 @@ class PipelineConfig:
         return os.path.join(self.serving_dir, MODEL_NAME)
 
     # ------------------------------------------------------- component configs
-    def transform_config(self) -> dict[str, Any]:
-        return {
-            "vocab_size": self.vocab_size,
-            "min_frequency": self.min_frequency,
-            "max_len": self.max_len,
-            "code_version": code_version("transform"),
-        }
+    def transform_hparams(self) -> dict[str, Any]:
+        """Transform's hyperparameters (execution properties; runtime parameters on Kubeflow)."""
+        return {"vocab_size": self.vocab_size, "min_frequency": self.min_frequency, "max_len": self.max_len}
 
-    def trainer_config(self) -> dict[str, Any]:
+    def trainer_hparams(self) -> dict[str, Any]:
+        """Trainer's hyperparameters (execution properties; runtime parameters on Kubeflow)."""
         return {
             "embedding_dim": self.embedding_dim,
             "units": self.units,
@@ -134,8 +131,6 @@ class PipelineConfig:
             "epochs": self.epochs,
             "train_steps": self.train_steps,
             "eval_steps": self.eval_steps,
-            "max_len": self.max_len,
-            "code_version": code_version("trainer"),
         }
 
     # ------------------------------------------------------------ overriding

@@ -85,7 +85,7 @@ def tiny_model(tiny_transform, tmp_path_factory):
             transform_output=str(tiny_transform / "transform"),
             serving_model_dir=str(out / "serving_model"),
             model_run_dir=str(out / "model_run"),
-            custom_config={"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 1, "eval_steps": 1, "max_len": 8},
+            custom_config={"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 1, "eval_steps": 1},
         )
     )
     return out

@@ -28,7 +28,7 @@ def test_config_file_then_flags(tmp_path):
     args = cli.make_parser().parse_args(["run", "--config", str(config), "--max-len", "16", "--data", str(tmp_path)])
     cfg = cli.build_config(args)
     assert (cfg.vocab_size, cfg.max_len, cfg.learning_rate) == (500, 16, 0.01)
-    assert cfg.transform_config()["max_len"] == 16 and cfg.trainer_config()["max_len"] == 16
+    assert cfg.transform_hparams()["max_len"] == 16 and cfg.trainer_hparams()["learning_rate"] == 0.01
 
 
 @pytest.mark.parametrize(

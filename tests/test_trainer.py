@@ -22,7 +22,7 @@ def test_run_fn_trains_and_writes_logs(tiny_model):
 def test_serving_default_returns_reply_strings(tiny_model):
     model = tf.saved_model.load(str(tiny_model / "serving_model"))
     assert {C.SERVING_SIGNATURE, C.TF_EXAMPLE_SIGNATURE, C.TRANSFORM_SIGNATURE} <= set(model.signatures)
-    out = model.signatures[C.SERVING_SIGNATURE](text=tf.constant(["Hi, how are you?", "", "Where are you going?"]))
+    out = model.signatures[C.SERVING_SIGNATURE](text=tf.constant(["Hi, how are you?", "?!", "Where are you going?"]))
     assert out["reply"].dtype == tf.string and out["reply"].shape == (3,)
     ids, lengths = out["reply_ids"].numpy(), out["reply_length"].numpy()
     assert ids.shape == (3, 8) and np.all((lengths >= 0) & (lengths <= 8))
@@ -30,6 +30,8 @@ def test_serving_default_returns_reply_strings(tiny_model):
         assert C.EOS_ID not in row[:n] and np.all(row[n:] == 0)  # ids stop before <eos>
         assert len(reply.decode().split()) == n  # one word per id
     assert np.all(out["score"].numpy() <= 0.0)  # a mean log-probability
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty or only whitespace"):
+        model.signatures[C.SERVING_SIGNATURE](text=tf.constant(["hello", " \t"]))
 
 
 def test_tf_example_signature_gives_per_token_outputs(tiny_model):

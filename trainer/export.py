@@ -107,25 +107,33 @@ class ChatbotExport(tf.Module):
         return tf.strings.reduce_join(words, axis=1, separator=" "), ids, lengths
 
     def greedy_decode(self, encoder_ids: tf.Tensor):
+        """Greedy decoding; stops as soon as every reply in the batch has emitted <eos>."""
         batch = tf.shape(encoder_ids)[0]
         state = self.model.encode(encoder_ids)
         token = tf.fill([batch], tf.constant(C.BOS_ID, tf.int64))
-        ids = tf.TensorArray(tf.int64, size=self.max_len)
-        logps = tf.TensorArray(tf.float32, size=self.max_len)
+        done = tf.zeros([batch], tf.bool)
+        ids = tf.TensorArray(tf.int64, size=0, dynamic_size=True)
+        logps = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         for t in tf.range(self.max_len):
             logits, state = self.model.decode_step(token, state)
             log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
             token = tf.argmax(log_probs, axis=-1, output_type=tf.int64)
             ids = ids.write(t, token)
             logps = logps.write(t, tf.reduce_max(log_probs, axis=-1))
-        reply, ids, lengths = self._to_text(tf.transpose(ids.stack()))
+            done = tf.logical_or(done, tf.equal(token, C.EOS_ID))
+            if tf.reduce_all(done):
+                break
+        missing = self.max_len - ids.size()
+        ids = tf.pad(tf.transpose(ids.stack()), [[0, 0], [0, missing]])
+        logps = tf.pad(tf.transpose(logps.stack()), [[0, 0], [0, missing]])
+        reply, ids, lengths = self._to_text(ids)
         # Score: mean log-probability of the emitted tokens and the closing <eos>.
         scored = tf.sequence_mask(tf.minimum(lengths + 1, self.max_len), self.max_len, dtype=tf.float32)
-        score = tf.reduce_sum(tf.transpose(logps.stack()) * scored, axis=1) / tf.reduce_sum(scored, axis=1)
+        score = tf.reduce_sum(logps * scored, axis=1) / tf.reduce_sum(scored, axis=1)
         return reply, ids, lengths, score
 
     def beam_decode(self, encoder_ids: tf.Tensor, width: tf.Tensor):
-        """Beam search; beams that emitted <eos> only extend with <pad> at no cost."""
+        """Beam search; beams that emitted <eos> only extend with <pad> at no cost; stops when all have."""
         batch, k, steps = tf.shape(encoder_ids)[0], width, self.max_len
         vocab = tf.shape(self.id_to_token)[0]
         h, c = self.model.encode(encoder_ids)
@@ -153,6 +161,8 @@ class ChatbotExport(tf.Module):
             rows = tf.reshape(parent + offsets, [-1])
             h, c = tf.gather(h, rows), tf.gather(c, rows)
             token = tf.reshape(new_token, [-1])
+            if tf.reduce_all(finished):
+                break
         normalised = scores / tf.cast(tf.maximum(lengths, 1), tf.float32)
         order = tf.argsort(normalised, axis=1, direction="DESCENDING")
         normalised = tf.gather(normalised, order, batch_dims=1)

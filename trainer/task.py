@@ -49,7 +49,7 @@ def run_fn(fn_args) -> None:
     defaults = C.PipelineConfig()
     cfg: Dict[str, Any] = {
         k: getattr(defaults, k)
-        for k in ("embedding_dim", "units", "batch_size", "learning_rate", "epochs", "train_steps", "eval_steps", "max_len")
+        for k in ("embedding_dim", "units", "batch_size", "learning_rate", "epochs", "train_steps", "eval_steps")
     }
     cfg.update(fn_args.custom_config or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -74,5 +74,7 @@ def run_fn(fn_args) -> None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "history.json"), "w") as f:
         f.write(json.dumps({k: [float(x) for x in v] for k, v in history.history.items()}, indent=2))
 
-    export.export(model, tft_output, int(cfg["max_len"]), fn_args.serving_model_dir)
+    # MAX_LEN is the Transform's: the padded length of its outputs.
+    max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
+    export.export(model, tft_output, max_len, fn_args.serving_model_dir)
     logging.info("Exported the chatbot SavedModel to %s", fn_args.serving_model_dir)
