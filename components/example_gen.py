@@ -168,7 +168,7 @@ def CornellExampleGen(  # pylint: disable=invalid-name
     packed = any_pb2.Any()
     packed.Pack(options)
     return FileBasedExampleGen(
-        input_base=os.path.abspath(data_dir),
+        input_base=data_dir if "://" in data_dir else os.path.abspath(data_dir),
         # Every corpus file is an input: the driver fingerprints them, so an edited
         # corpus re-runs the ExampleGen instead of hitting the cache.
         input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*")]),

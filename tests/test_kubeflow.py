@@ -1,0 +1,198 @@
+"""Kubeflow: the compiled KFP v2 spec, its parameters and resources, containers, and submit."""
+
+from __future__ import annotations
+
+import http.server
+import importlib
+import json
+import re
+import threading
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from s2s import cli
+from s2s import config as C
+
+ORDER = ["CornellExampleGen", "StatisticsGen", "SchemaGen", "Seq2SeqTransform", "Seq2SeqTrainer", "Evaluator", "Pusher"]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kfp")
+    args = ["compile", "--output-dir", str(out), "--pipeline-root", "gs://bucket/root", "--gpu-type", "NVIDIA_L4",
+            "--gpu-count", "2", "--vocab-size", "12000", "--learning-rate", "0.002"]
+    assert cli.main(args) == 0
+    again = tmp_path_factory.mktemp("kfp_again")
+    assert cli.main(args[:2] + [str(again)] + args[3:]) == 0
+    return out, again
+
+
+def _spec(path) -> dict:
+    return json.loads((path / f"{C.PIPELINE_NAME}.json").read_text())
+
+
+def test_spec_parses_and_yaml_matches(compiled):
+    out, _ = compiled
+    spec = _spec(out)
+    proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    assert proto.pipeline_info.name == C.PIPELINE_NAME and proto.default_pipeline_root == "gs://bucket/root"
+    assert yaml.safe_load((out / f"{C.PIPELINE_NAME}.yaml").read_text()) == spec
+
+
+def test_compiling_twice_is_byte_identical(compiled):
+    out, again = compiled
+    for name in (f"{C.PIPELINE_NAME}.json", f"{C.PIPELINE_NAME}.yaml"):
+        assert (out / name).read_bytes() == (again / name).read_bytes()
+
+
+def test_every_component_in_dependency_order(compiled):
+    tasks = _spec(compiled[0])["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(ORDER)
+    for i, name in enumerate(ORDER):  # every dependency of a task comes before it
+        for dep in tasks[name].get("dependentTasks", []):
+            assert ORDER.index(dep) < i, (name, dep)
+    assert tasks["Pusher"]["dependentTasks"] == ["Evaluator", "Seq2SeqTrainer"]
+
+
+def test_hyperparameters_are_run_parameters_with_defaults(compiled):
+    spec = _spec(compiled[0])
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == {"vocab_size", "max_len", "min_frequency", "train_steps", "epochs", "eval_steps",
+                           "batch_size", "learning_rate", "embedding_dim", "units"}
+    assert params["vocab_size"]["defaultValue"] == 12000 and params["vocab_size"]["parameterType"] == "NUMBER_INTEGER"
+    assert params["learning_rate"]["defaultValue"] == 0.002 and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["Seq2SeqTransform"]["inputs"]["parameters"]["vocab_size"] == {"componentInputParameter": "vocab_size"}
+    assert tasks["Seq2SeqTrainer"]["inputs"]["parameters"]["train_steps"] == {"componentInputParameter": "train_steps"}
+
+
+def test_only_the_trainer_requests_gpus(compiled):
+    executors = _spec(compiled[0])["deploymentSpec"]["executors"]
+    trainer = executors["Seq2SeqTrainer_executor"]["container"]["resources"]
+    assert trainer["accelerator"] == {"type": "NVIDIA_L4", "count": "2"}
+    assert trainer["cpuLimit"] > 0 and trainer["memoryLimit"] > 0
+    for name, executor in executors.items():
+        if name != "Seq2SeqTrainer_executor":
+            resources = executor["container"]["resources"]
+            assert "accelerator" not in resources and resources["cpuLimit"] > 0 and resources["memoryLimit"] > 0, name
+
+
+def _import_paths(spec) -> set:
+    paths = set()
+    for executor in spec["deploymentSpec"]["executors"].values():
+        args = executor["container"].get("args", [])
+        if "--executor_class_path" in args:
+            paths.add(args[args.index("--executor_class_path") + 1])
+    tasks = spec["root"]["dag"]["tasks"]
+    for key in ("preprocessing_fn", "run_fn"):
+        for task in tasks.values():
+            value = task.get("inputs", {}).get("parameters", {}).get(key, {}).get("runtimeValue", {}).get("constant")
+            if value:
+                paths.add(value)
+    eval_config = json.loads(tasks["Evaluator"]["inputs"]["parameters"]["eval_config"]["runtimeValue"]["constant"])
+    for metrics_spec in eval_config["metrics_specs"]:
+        for metric in metrics_spec["metrics"]:
+            if metric.get("module"):
+                paths.add(f"{metric['module']}.{metric['class_name']}")
+    return paths
+
+
+def test_every_import_path_resolves_in_the_project(compiled):
+    paths = _import_paths(_spec(compiled[0]))
+    ours = {p for p in paths if p.split(".")[0] in ("components", "transforms", "trainer")}
+    assert {"transforms.preprocessing.preprocessing_fn", "trainer.task.run_fn",
+            "components.hparams.Seq2SeqTrainerExecutor", "trainer.metrics.MaskedTokenAccuracy"} <= ours
+    dockerfile = (C.REPO_ROOT / "docker" / "Dockerfile").read_text()
+    for path in paths:
+        module, _, attr = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), path
+        if path in ours:  # the image carries the package the path lives in
+            assert f"COPY {path.split('.')[0]} ./{path.split('.')[0]}" in dockerfile, path
+
+
+def test_compile_does_not_upload_or_wheel_anything(compiled):
+    # No module_file: no user-code wheel to build or to upload to the gs:// root.
+    tasks = _spec(compiled[0])["root"]["dag"]["tasks"]
+    for task in tasks.values():
+        assert "module_file" not in task.get("inputs", {}).get("parameters", {})
+    spec_text = (compiled[0] / f"{C.PIPELINE_NAME}.json").read_text()
+    assert "_wheels" not in spec_text and "tfx_user_code" not in spec_text
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.gpu"])
+def test_dockerfiles_install_from_the_lock_and_run_the_tfx_launcher(dockerfile, compiled):
+    text = (C.REPO_ROOT / "docker" / dockerfile).read_text()
+    assert re.search(r"^FROM \S+", text, re.M)
+    assert "uv sync --frozen --no-dev" in text and "COPY pyproject.toml uv.lock" in text
+    for package in ("s2s", "components", "transforms", "trainer", "pipeline", "serving"):
+        assert f"COPY {package} ./{package}" in text
+    command = _spec(compiled[0])["deploymentSpec"]["executors"]["Pusher_executor"]["container"]["command"]
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M).group(1))
+    assert entrypoint == command
+    if dockerfile.endswith(".gpu"):
+        assert "--extra gpu" in text
+        assert re.search(r"^FROM nvidia/cuda:12\.", text, re.M)  # TF 2.16 wheels are built for CUDA 12
+    ignored = (C.REPO_ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "artifacts"} <= set(ignored)
+
+
+def test_gpu_extra_is_locked():
+    lock = (C.REPO_ROOT / "uv.lock").read_text()
+    assert 'name = "nvidia-cudnn-cu12"' in lock
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers the KFP v2beta1 REST calls kfp.Client makes, and records them."""
+
+    requests: list = []
+
+    def _send(self, body):
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802
+        self.requests.append(("GET", self.path, None))
+        self._send({})
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        self.requests.append(("POST", self.path, body))
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            self._send({"experiment_id": "exp-7", "display_name": body.get("display_name")})
+        else:
+            self._send({"run_id": "run-42", "display_name": body.get("display_name")})
+
+    def log_message(self, *args):
+        pass
+
+
+def test_submit_uploads_the_spec_and_starts_a_run(compiled, capsys):
+    _Recorder.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        package = compiled[0] / f"{C.PIPELINE_NAME}.yaml"
+        code = cli.main(["submit", "--host", host, "--package", str(package), "--param", "train_steps=50",
+                         "--param", "learning_rate=0.01", "--experiment", "chatbot"])
+    finally:
+        server.shutdown()
+    assert code == 0 and "run run-42 started" in capsys.readouterr().out
+    posts = [r for r in _Recorder.requests if r[0] == "POST"]
+    assert [p[1] for p in posts] == ["/apis/v2beta1/experiments", "/apis/v2beta1/runs"]
+    run = posts[1][2]
+    assert run["experiment_id"] == "exp-7"
+    assert run["pipeline_spec"]["pipelineInfo"]["name"] == C.PIPELINE_NAME
+    assert run["runtime_config"]["parameters"] == {"train_steps": 50, "learning_rate": 0.01}
+
+
+def test_submit_without_a_package_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["submit", "--host", "http://127.0.0.1:9", "--package", str(tmp_path / "none.yaml")]) == 2
+    assert "no compiled pipeline here" in capsys.readouterr().err
