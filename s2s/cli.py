@@ -298,6 +298,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from components.cornell import CorpusError
+    from s2s import evaluate
+
+    out = args.out or os.path.join(str(C.DEFAULT_WORK_DIR), "evaluation", time.strftime("%Y%m%d-%H%M%S"))
+    try:
+        figures = evaluate.evaluate(args.model, args.data, out, encoding=args.encoding, batch_size=args.batch_size, beam_width=args.beam)
+    except (evaluate.EvaluationError, CorpusError) as exc:
+        return _fail(str(exc))
+    print(evaluate.table(figures))
+    print(f"\nreport: {os.path.join(out, 'report.html')}\nfigures: {os.path.join(out, 'evaluation.json')}")
+    return 0
+
+
 def cmd_bench_serve(args: argparse.Namespace) -> int:
     from s2s.bench import serve
 
@@ -364,6 +378,15 @@ def make_parser() -> argparse.ArgumentParser:
     chat.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     chat.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds (default 10)")
     chat.set_defaults(func=cmd_chat)
+
+    ev = sub.add_parser("evaluate", help="score an exported model on any corpus directory; table, JSON and HTML report")
+    ev.add_argument("--model", default=default_model_dir, help="a pushed version directory, or a serving directory (its newest version)")
+    ev.add_argument("--data", default=str(C.SAMPLE_DATA_DIR), help="corpus directory in the Cornell format (default: the embedded sample)")
+    ev.add_argument("--out", help="report directory (default artifacts/evaluation/<time>)")
+    ev.add_argument("--encoding", default="auto", choices=("auto", "latin-1", "utf-8"))
+    ev.add_argument("--batch-size", type=int, default=256, help="examples per model call (default 256)")
+    ev.add_argument("--beam", type=int, default=C.DEFAULT_BEAM_WIDTH, help=f"beam width for beam-search replies, 0 to skip (default {C.DEFAULT_BEAM_WIDTH})")
+    ev.set_defaults(func=cmd_evaluate)
 
     from pipeline.kubeflow_runner import BEAM_ENVIRONMENTS, DEFAULT_IMAGE, KubeflowSettings
 

@@ -15,7 +15,7 @@ REPO = TESTS.parent
 SHARED_CORNELL = REPO.parent / "shared" / "data" / "cornell"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_corpus() -> Path:
     return TINY_CORPUS
 

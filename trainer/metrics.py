@@ -1,6 +1,6 @@
 """Sequence metrics for TFMA (the Evaluator): padding never counts.
 
-Both read what the model's ``serving_tf_example`` signature returns for each example,
+The arithmetic is :mod:`trainer.sequence_metrics`, shared with ``s2s evaluate``. Both read what the model's ``serving_tf_example`` signature returns for each example,
 ``target_log_probs`` ([steps]: log-probability the model gives the reference token at
 each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
 ``decoder_target_ids`` ([steps], 0 = padding) from the Transform graph.
@@ -20,6 +20,7 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from s2s import config as C
+from trainer.sequence_metrics import masked_accuracy, perplexity, token_stats
 
 MASKED_TOKEN_ACCURACY = "masked_token_accuracy"
 PERPLEXITY = "perplexity"
@@ -42,31 +43,21 @@ class _TokenStatsCombiner(beam.CombineFn):
         return np.zeros(3, dtype=np.float64)
 
     def add_input(self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs) -> np.ndarray:
-        label = np.asarray(_output(element.label, self._model_name, self._output_name)).reshape(-1)
+        label = _output(element.label, self._model_name, self._output_name)
         prediction = _output(element.prediction, self._model_name, self._output_name)
         if not isinstance(prediction, dict) or "target_log_probs" not in prediction:
             raise ValueError(
                 f"{self._key.name} needs the model outputs 'target_log_probs' and 'predicted_ids' "
                 f"(the {C.TF_EXAMPLE_SIGNATURE} signature); got {type(prediction).__name__}"
             )
-        log_probs = np.asarray(prediction["target_log_probs"]).reshape(-1)
-        predicted = np.asarray(prediction["predicted_ids"]).reshape(-1)
-        mask = label != C.PAD_ID
-        accumulator[0] += np.sum((predicted == label) & mask)
-        accumulator[1] += np.sum(mask)
-        accumulator[2] -= np.sum(log_probs[mask])
-        return accumulator
+        return accumulator + token_stats(label, prediction["target_log_probs"], prediction["predicted_ids"])
 
     def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
         return np.sum(list(accumulators), axis=0)
 
     def extract_output(self, accumulator: np.ndarray) -> Dict[metric_types.MetricKey, float]:
-        right, tokens, nll = accumulator
-        if tokens == 0:
-            return {self._key: float("nan")}
-        if self._kind == MASKED_TOKEN_ACCURACY:
-            return {self._key: float(right / tokens)}
-        return {self._key: float(np.exp(nll / tokens))}
+        value = masked_accuracy(accumulator) if self._kind == MASKED_TOKEN_ACCURACY else perplexity(accumulator)
+        return {self._key: value}
 
 
 def _computations(

@@ -1,0 +1,301 @@
+"""``s2s evaluate``: score an exported model on any corpus directory, with a readable report.
+
+Every pair of the corpus is evaluated (no split). The pairs are read by the ExampleGen's
+own loader (:mod:`components.cornell`) and turned into the same tf.Examples
+(:func:`components.example_gen.pair_to_example`); preprocessing is the model's own
+Transform graph, through its ``transform_features`` and ``serving_tf_example`` signatures;
+the token metrics are :mod:`trainer.sequence_metrics`, the code the Evaluator's TFMA
+metrics use. Replies come from the model's ``serving_default`` (greedy) and, where the
+model has it, ``beam_search`` signatures. BLEU references are the reference replies as the
+model's vocabulary sees them (out-of-vocabulary words are ``<unk>``, cut at MAX_LEN - 1).
+
+Output: a table on stdout, ``evaluation.json`` (every figure), and ``report.html`` with its
+pictures (``perplexity_by_genre.png``, ``reply_lengths.png``) saved beside it and embedded.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from components.cornell import load_corpus
+from s2s import config as C
+from trainer import sequence_metrics as sm
+
+REQUIRED_SIGNATURES = (C.SERVING_SIGNATURE, C.TF_EXAMPLE_SIGNATURE, C.TRANSFORM_SIGNATURE)
+
+
+class EvaluationError(ValueError):
+    """The model or the corpus cannot be evaluated: says what is missing."""
+
+
+def _batches(items: List, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _load_model(path: str | os.PathLike[str]):
+    import tensorflow as tf
+
+    from serving.saved_model import resolve_model_path
+
+    try:
+        model_dir = resolve_model_path(path)
+    except FileNotFoundError as exc:
+        raise EvaluationError(str(exc)) from None
+    model = tf.saved_model.load(str(model_dir))
+    missing = [s for s in REQUIRED_SIGNATURES if s not in model.signatures]
+    if missing or not hasattr(model, "id_to_token"):
+        what = ", ".join(missing + ([] if hasattr(model, "id_to_token") else ["the id_to_token table"]))
+        raise EvaluationError(
+            f"{model_dir}: not a seq2seq-tfx chatbot export: missing {what} "
+            f"(has signatures: {', '.join(sorted(model.signatures)) or 'none'})"
+        )
+    return model_dir, model
+
+
+def _tokens(ids: np.ndarray, id_to_token: List[str]) -> List[List[str]]:
+    out = []
+    for row in ids:
+        words = []
+        for i in row:
+            if i == C.EOS_ID or i == C.PAD_ID:
+                break
+            words.append(id_to_token[i])
+        out.append(words)
+    return out
+
+
+def evaluate(
+    model_path: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    encoding: str = "auto",
+    batch_size: int = 256,
+    beam_width: int = C.DEFAULT_BEAM_WIDTH,
+    samples: int = 15,
+) -> Dict:
+    import tensorflow as tf
+
+    from components.example_gen import pair_to_example
+
+    model_dir, model = _load_model(model_path)
+    pairs, report = load_corpus(data_dir, encoding)
+    if not pairs:
+        raise EvaluationError(f"{data_dir}: the corpus holds no utterance pair to evaluate\n{report.summary()}")
+    id_to_token = [t.decode() for t in model.id_to_token.numpy()]
+    transform = model.signatures[C.TRANSFORM_SIGNATURE]
+    scorer = model.signatures[C.TF_EXAMPLE_SIGNATURE]
+    greedy = model.signatures[C.SERVING_SIGNATURE]
+    beam = model.signatures.get(C.BEAM_SIGNATURE) if beam_width > 0 else None
+
+    # Teacher-forced pass: token statistics overall and per genre, OOV shares, references.
+    total = np.zeros(3)
+    by_genre: Dict[str, np.ndarray] = defaultdict(lambda: np.zeros(3))
+    pairs_by_genre: Counter = Counter()
+    unk = Counter()
+    references: List[List[str]] = []
+    started = time.perf_counter()
+    for batch in _batches(pairs, batch_size):
+        serialized = tf.constant([pair_to_example(p).SerializeToString() for p in batch])
+        features = transform(examples=serialized)
+        scored = scorer(examples=serialized)
+        labels = features[C.DECODER_TARGET_IDS].numpy()
+        log_probs, predicted = scored["target_log_probs"].numpy(), scored["predicted_ids"].numpy()
+        encoder = features[C.ENCODER_INPUT_IDS].numpy()
+        for side, ids in (("input", encoder), ("target", labels)):
+            real = (ids != C.PAD_ID) & (ids != C.EOS_ID)
+            unk[f"{side}_tokens"] += int(real.sum())
+            unk[f"{side}_unk"] += int((ids == C.UNK_ID).sum())
+        for pair, lab, lp, pr in zip(batch, labels, log_probs, predicted):
+            stats = sm.token_stats(lab, lp, pr)
+            total += stats
+            for genre in pair.genres:
+                by_genre[genre] += stats
+                pairs_by_genre[genre] += 1
+        references += _tokens(labels, id_to_token)
+    teacher_forced_s = time.perf_counter() - started
+
+    # Replies. Messages the serving signature refuses (over MAX_INPUT_BYTES) are counted.
+    replyable = [i for i, p in enumerate(pairs) if len(p.input_text.encode()) <= C.MAX_INPUT_BYTES]
+    figures_replies: Dict[str, Dict] = {}
+    replies_text: Dict[str, List[str]] = {}
+    reply_lengths: List[int] = []
+    for name, fn in (("greedy", greedy), (f"beam{beam_width}", beam)):
+        if fn is None:
+            continue
+        texts: List[str] = []
+        started = time.perf_counter()
+        for batch in _batches(replyable, max(1, batch_size // 4)):
+            inputs = tf.constant([pairs[i].input_text for i in batch])
+            out = fn(text=inputs) if name == "greedy" else fn(text=inputs, beam_width=tf.constant(beam_width, tf.int32))
+            texts += [t.decode() for t in out["reply"].numpy()]
+        elapsed = time.perf_counter() - started
+        hyp_tokens = [t.split() for t in texts]
+        refs = [" ".join(references[i]) for i in replyable]
+        figures_replies[name] = {
+            "bleu1": sm.corpus_bleu(texts, refs, 1),
+            "bleu2": sm.corpus_bleu(texts, refs, 2),
+            "distinct1": sm.distinct_n(hyp_tokens, 1),
+            "distinct2": sm.distinct_n(hyp_tokens, 2),
+            "replies_per_second": len(texts) / elapsed if elapsed else float("nan"),
+        }
+        replies_text[name] = texts
+        if name == "greedy":
+            reply_lengths = [len(t) for t in hyp_tokens]
+
+    lengths = np.asarray(reply_lengths)
+    counts = report.as_dict()
+    figures = {
+        "model": str(model_dir),
+        "data": str(Path(data_dir).resolve()),
+        "pairs_read": counts["pairs"],
+        "pairs_evaluated": len(pairs),
+        "skipped": {
+            "pairs_with_a_missing_line": counts["pairs_skipped_missing_line"],
+            "pairs_with_an_empty_utterance": counts["pairs_skipped_empty_utterance"],
+            "malformed_lines": counts["lines_malformed"],
+            "blank_lines": counts["lines_blank"] + counts["conversations_blank"],
+            "duplicate_line_ids": counts["lines_duplicate_id"],
+            "malformed_conversations": counts["conversations_malformed"],
+            "replies_not_generated_input_too_long": len(pairs) - len(replyable),
+        },
+        "oov_share_input": unk["input_unk"] / unk["input_tokens"] if unk["input_tokens"] else 0.0,
+        "oov_share_target": unk["target_unk"] / unk["target_tokens"] if unk["target_tokens"] else 0.0,
+        "perplexity": sm.perplexity(total),
+        "masked_token_accuracy": sm.masked_accuracy(total),
+        "target_tokens": int(total[sm.TOKENS]),
+        "replies": figures_replies,
+        "reply_length": {
+            "mean": float(lengths.mean()) if lengths.size else 0.0,
+            "p50": float(np.percentile(lengths, 50)) if lengths.size else 0.0,
+            "p90": float(np.percentile(lengths, 90)) if lengths.size else 0.0,
+            "max": int(lengths.max()) if lengths.size else 0,
+            "histogram": {int(k): int(v) for k, v in sorted(Counter(reply_lengths).items())},
+        },
+        "throughput": {"teacher_forced_pairs_per_second": len(pairs) / teacher_forced_s},
+        "per_genre": {
+            genre: {
+                "pairs": pairs_by_genre[genre],
+                "perplexity": sm.perplexity(stats),
+                "masked_token_accuracy": sm.masked_accuracy(stats),
+            }
+            for genre, stats in sorted(by_genre.items())
+        },
+    }
+    step = max(1, len(replyable) // max(samples, 1))
+    sample = [
+        {
+            "input": pairs[i].input_text,
+            "reference": pairs[i].target_text,
+            **{name: replies_text[name][k] for name in replies_text},
+        }
+        for k, i in list(enumerate(replyable))[::step][:samples]
+    ]
+    _write(figures, sample, Path(out_dir))
+    return figures
+
+
+# --------------------------------------------------------------------- output
+def table(figures: Dict) -> str:
+    rows = [
+        ("model", figures["model"]),
+        ("data", figures["data"]),
+        ("pairs evaluated", f"{figures['pairs_evaluated']:,}"),
+    ]
+    rows += [(f"skipped: {k.replace('_', ' ')}", f"{v:,}") for k, v in figures["skipped"].items()]
+    rows += [
+        ("out-of-vocabulary share (input / reply)", f"{figures['oov_share_input']:.2%} / {figures['oov_share_target']:.2%}"),
+        ("perplexity (teacher forced)", f"{figures['perplexity']:.2f}"),
+        ("masked token accuracy", f"{figures['masked_token_accuracy']:.2%}"),
+    ]
+    for name, r in figures["replies"].items():
+        rows.append(
+            (
+                f"{name} replies: BLEU-1 / BLEU-2",
+                f"{r['bleu1']:.2f} / {r['bleu2']:.2f}",
+            )
+        )
+        rows.append((f"{name} replies: distinct-1 / distinct-2", f"{r['distinct1']:.4f} / {r['distinct2']:.4f}"))
+        rows.append((f"{name} replies per second", f"{r['replies_per_second']:.0f}"))
+    rl = figures["reply_length"]
+    rows.append(("greedy reply length: mean / p50 / p90 / max", f"{rl['mean']:.1f} / {rl['p50']:.0f} / {rl['p90']:.0f} / {rl['max']}"))
+    rows.append(("teacher-forced pairs per second", f"{figures['throughput']['teacher_forced_pairs_per_second']:.0f}"))
+    for genre, g in figures["per_genre"].items():
+        rows.append((f"genre {genre} ({g['pairs']} pairs): perplexity / accuracy", f"{g['perplexity']:.1f} / {g['masked_token_accuracy']:.2%}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _plots(figures: Dict, out: Path) -> Dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    genres = figures["per_genre"]
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(genres) + 1)))
+    if genres:
+        names = sorted(genres, key=lambda g: genres[g]["perplexity"])
+        ax.barh(names, [genres[g]["perplexity"] for g in names], color="#4c72b0")
+        ax.axvline(figures["perplexity"], color="#c44e52", linestyle="--", label=f"all pairs: {figures['perplexity']:.1f}")
+        ax.legend(loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no genre metadata (movie_titles_metadata.txt) in the corpus", ha="center", va="center")
+    ax.set_xlabel("perplexity (teacher forced, lower is better)")
+    ax.set_title("Perplexity by movie genre")
+    fig.tight_layout()
+    paths["perplexity_by_genre"] = out / "perplexity_by_genre.png"
+    fig.savefig(paths["perplexity_by_genre"], dpi=100)
+    plt.close(fig)
+
+    hist = figures["reply_length"]["histogram"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.bar(list(hist), list(hist.values()), color="#55a868")
+    ax.set_xlabel("greedy reply length (tokens)")
+    ax.set_ylabel("replies")
+    ax.set_title("Reply length distribution")
+    fig.tight_layout()
+    paths["reply_lengths"] = out / "reply_lengths.png"
+    fig.savefig(paths["reply_lengths"], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def _write(figures: Dict, sample: List[Dict], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps({**figures, "sample": sample}, indent=2, sort_keys=True))
+    pictures = _plots(figures, out)
+    esc = html.escape
+    rows = "".join(
+        f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in (line.split("  ", 1) for line in table(figures).splitlines())
+    )
+    imgs = "".join(
+        f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+        f"<figcaption>{esc(path.name)}</figcaption></figure>"
+        for name, path in pictures.items()
+    )
+    columns = list(sample[0]) if sample else []
+    samples_html = "<tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{esc(str(s[c]))}</td>" for c in columns) + "</tr>" for s in sample
+    )
+    (out / "report.html").write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>seq2seq-tfx evaluation</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}
+th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}}img{{max-width:100%}}</style>
+</head><body><h1>seq2seq-tfx evaluation</h1>
+<h2>Figures</h2><table>{rows}</table>
+<h2>Pictures</h2>{imgs}
+<h2>Sample of inputs, replies and references</h2><table>{samples_html}</table>
+</body></html>""",
+        encoding="utf-8",
+    )

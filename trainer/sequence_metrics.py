@@ -1,0 +1,54 @@
+"""Sequence metrics, one implementation for both callers: the TFMA metrics of the Evaluator
+(:mod:`trainer.metrics`) and ``s2s evaluate`` (:mod:`s2s.evaluate`). Padding never counts.
+
+Teacher-forced token statistics come from what the model's ``serving_tf_example``
+signature returns: per target position, the log-probability of the reference token
+and the arg-max token.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from s2s import config as C
+
+# Accumulator layout: [right arg-max tokens, non-padding target tokens, negative log-likelihood].
+RIGHT, TOKENS, NLL = range(3)
+
+
+def token_stats(labels, target_log_probs, predicted_ids) -> np.ndarray:
+    """[right, tokens, nll] over the non-padding positions of one example or a batch."""
+    labels = np.asarray(labels).reshape(-1)
+    log_probs = np.asarray(target_log_probs, dtype=np.float64).reshape(-1)
+    predicted = np.asarray(predicted_ids).reshape(-1)
+    mask = labels != C.PAD_ID
+    return np.array([np.sum((predicted == labels) & mask), np.sum(mask), -np.sum(log_probs[mask])], dtype=np.float64)
+
+
+def masked_accuracy(stats: np.ndarray) -> float:
+    return float(stats[RIGHT] / stats[TOKENS]) if stats[TOKENS] else float("nan")
+
+
+def perplexity(stats: np.ndarray) -> float:
+    """exp of the mean cross-entropy per non-padding target token."""
+    return float(np.exp(stats[NLL] / stats[TOKENS])) if stats[TOKENS] else float("nan")
+
+
+def distinct_n(replies: Iterable[Sequence[str]], n: int) -> float:
+    """Distinct n-grams / all n-grams over the replies (0 when there are none)."""
+    grams: Counter = Counter()
+    for tokens in replies:
+        grams.update(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    total = sum(grams.values())
+    return len(grams) / total if total else 0.0
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order: int) -> float:
+    """Corpus BLEU-``max_order`` (sacrebleu) of tokenized, space-joined texts, on a 0-100 scale."""
+    from sacrebleu.metrics import BLEU
+
+    bleu = BLEU(max_ngram_order=max_order, tokenize="none", effective_order=True)
+    return float(bleu.corpus_score(list(hypotheses), [list(references)]).score)
