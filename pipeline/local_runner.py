@@ -104,14 +104,6 @@ def _corpus_report(examples_uri: str) -> dict:
 
 def _metrics(evaluation_uri: str) -> dict:
     """Overall-slice metrics of an Evaluator output, as {name: value}."""
-    try:
-        import tensorflow_model_analysis as tfma
+    from pipeline.status import eval_metrics
 
-        result = tfma.load_eval_result(evaluation_uri)
-    except Exception:  # noqa: BLE001 - a missing or partial evaluation is reported as no metrics
-        return {}
-    for slice_key, metrics in result.slicing_metrics:
-        if slice_key == ():
-            values = next(iter(next(iter(metrics.values())).values()))
-            return {name: v.get("doubleValue", v) for name, v in values.items()}
-    return {}
+    return eval_metrics(evaluation_uri).get("overall", {})

@@ -18,6 +18,8 @@ from tfx.proto import transform_pb2
 
 from components.example_gen import CornellExampleGen
 from components.hparams import Seq2SeqTrainer, Seq2SeqTransform
+from components.pusher import AtomicPushExecutor
+from tfx.dsl.components.base import executor_spec
 from s2s import config as C
 from trainer import metrics as seq_metrics
 
@@ -26,17 +28,23 @@ RUN_FN = "trainer.task.run_fn"
 
 
 def eval_config(cfg: C.PipelineConfig) -> tfma.EvalConfig:
-    """Blessing: masked token accuracy above a bound; perplexity reported."""
+    """Sequence metrics overall and per movie genre; blessing needs the absolute bounds
+    (masked token accuracy, perplexity) and, once a model was blessed before, a perplexity
+    at most ``max_perplexity_increase`` (relative) worse than that baseline's."""
     module = seq_metrics.__name__
+
+    def spec(name: str, baseline: bool = False) -> tfma.ModelSpec:
+        return tfma.ModelSpec(
+            name=name,
+            signature_name=C.TF_EXAMPLE_SIGNATURE,
+            label_key=C.LABEL_KEY,
+            preprocessing_function_names=[C.TRANSFORM_SIGNATURE],
+            is_baseline=baseline,
+        )
+
     return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name=C.TF_EXAMPLE_SIGNATURE,
-                label_key=C.LABEL_KEY,
-                preprocessing_function_names=[C.TRANSFORM_SIGNATURE],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()],
+        model_specs=[spec("candidate"), spec("baseline", baseline=True)],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[C.GENRES])],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -48,8 +56,21 @@ def eval_config(cfg: C.PipelineConfig) -> tfma.EvalConfig:
                             value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.min_masked_accuracy})
                         ),
                     ),
-                    tfma.MetricConfig(class_name="Perplexity", module=module),
-                ]
+                    tfma.MetricConfig(
+                        class_name="Perplexity",
+                        module=module,
+                        threshold=tfma.MetricThreshold(
+                            value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_perplexity}),
+                            change_threshold=tfma.GenericChangeThreshold(
+                                direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                                relative={"value": cfg.max_perplexity_increase},
+                            ),
+                        ),
+                    ),
+                    tfma.MetricConfig(class_name="CorpusBleu", module=module, config='"max_order": 2'),
+                    tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 1'),
+                    tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 2'),
+                ],
             )
         ],
     )
@@ -109,9 +130,16 @@ def create_pipeline(
     # The Evaluator scores the held-out test movies (eval is used for validation while
     # training) with the raw examples; the model's transform_features signature
     # prepares the labels.
+    # The latest blessed model, if any: the baseline of the change threshold.
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
         eval_config=eval_config(cfg),
         example_splits=[C.TEST_SPLIT],
     )
@@ -121,6 +149,8 @@ def create_pipeline(
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_model_dir)
         ),
+        custom_config={"keep_versions": cfg.keep_versions},
+        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
     )
     if trainer_resources is not None:
         trainer.with_platform_config(trainer_resources)
@@ -130,7 +160,7 @@ def create_pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=C.PIPELINE_NAME,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, transform, trainer, evaluator, pusher],
+        components=[example_gen, statistics_gen, schema_gen, transform, trainer, baseline, evaluator, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

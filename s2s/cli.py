@@ -30,6 +30,9 @@ _RUN_FLAGS = (
     ("--train-steps", "train_steps", int, "training steps (default 0: derived from --epochs)"),
     ("--eval-steps", "eval_steps", int, "validation steps (default 0: the whole eval split)"),
     ("--min-accuracy", "min_masked_accuracy", float, "blessing bound on masked token accuracy (default 0.05)"),
+    ("--max-perplexity", "max_perplexity", float, "blessing bound on perplexity (default 1000)"),
+    ("--max-perplexity-increase", "max_perplexity_increase", float, "blessing bound on perplexity vs the last blessed model, relative (default 0.02)"),
+    ("--keep-versions", "keep_versions", int, "model versions kept in the serving directory (default 3)"),
 )
 
 
@@ -102,8 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("evaluation (test split): " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(result.metrics.items())))
     if not result.pushed:
         print(
-            "model NOT blessed: the Evaluator's threshold was not met, nothing was pushed "
-            f"(min masked token accuracy {cfg.min_masked_accuracy})"
+            "model NOT blessed: an Evaluator threshold was not met, nothing was pushed "
+            f"(masked token accuracy >= {cfg.min_masked_accuracy}, perplexity <= {cfg.max_perplexity}, "
+            f"perplexity at most {cfg.max_perplexity_increase:.0%} above the last blessed model's); "
+            "see `s2s status`"
         )
         return 1
     print(f"pushed model: {result.pushed_dir}")
@@ -298,6 +303,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline import status
+
+    cfg = C.PipelineConfig(work_dir=os.path.abspath(args.work_dir))
+    try:
+        runs = status.latest_runs(cfg, limit=args.runs)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    print(status.format_runs(runs) if runs else f"no pipeline run recorded in {cfg.metadata_path}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from components.cornell import CorpusError
     from s2s import evaluate
@@ -378,6 +395,11 @@ def make_parser() -> argparse.ArgumentParser:
     chat.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     chat.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds (default 10)")
     chat.set_defaults(func=cmd_chat)
+
+    st = sub.add_parser("status", help="the latest runs: component states and durations, metrics per slice, blessing, pushed version")
+    st.add_argument("--work-dir", default=str(C.DEFAULT_WORK_DIR), help="the run's work dir (default ./artifacts)")
+    st.add_argument("--runs", type=int, default=3, help="how many runs to show (default 3)")
+    st.set_defaults(func=cmd_status)
 
     ev = sub.add_parser("evaluate", help="score an exported model on any corpus directory; table, JSON and HTML report")
     ev.add_argument("--model", default=default_model_dir, help="a pushed version directory, or a serving directory (its newest version)")

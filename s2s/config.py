@@ -93,8 +93,12 @@ class PipelineConfig:
     epochs: int = 10
     train_steps: int = 0  # 0: derived from epochs and the size of the train split
     eval_steps: int = 0  # 0: the whole eval split
-    # Blessing (Evaluator).
+    # Blessing (Evaluator): absolute bounds, and a change bound against the latest blessed model.
     min_masked_accuracy: float = 0.05
+    max_perplexity: float = 1_000.0
+    max_perplexity_increase: float = 0.02  # relative: at most 2 % worse than the blessed baseline
+    # Pushing: how many versions stay in the serving directory.
+    keep_versions: int = 3
     # Orchestration.
     enable_cache: bool = True
 
@@ -155,6 +159,8 @@ class PipelineConfig:
             raise ConfigError(f"max_len must be >= 2 (<bos>/<eos> take a step), got {self.max_len}")
         if self.train_steps < 0 or self.eval_steps < 0:
             raise ConfigError("train_steps and eval_steps must be >= 0 (0 means derived)")
+        if self.keep_versions < 1:
+            raise ConfigError(f"keep_versions must be >= 1, got {self.keep_versions}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if min(self.train_buckets, self.eval_buckets, self.test_buckets) < 1:

@@ -10,7 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from s2s import config as C
 
-TINY = dict(vocab_size=500, embedding_dim=8, units=16, batch_size=64, train_steps=3, eval_steps=2, max_len=8, min_masked_accuracy=0.0)
+TINY = dict(vocab_size=500, embedding_dim=8, units=16, batch_size=64, train_steps=30, eval_steps=2, max_len=8, min_masked_accuracy=0.0)
 
 
 def _store(cfg):
@@ -62,5 +62,41 @@ def test_second_run_reuses_cached_components(first_run):
     for execution in store.get_executions():
         states.setdefault(execution.type.rsplit(".", 1)[-1], []).append(execution.last_known_state)
     cached = metadata_store_pb2.Execution.CACHED
-    assert len(states) == 7 and all(len(s) == 2 for s in states.values()), states
+    assert len(states) == 8 and all(len(s) == 2 for s in states.values()), states
     assert all(s[-1] == cached for s in states.values()), states
+
+
+def test_metrics_per_genre_slice_and_sequence_metrics(first_run):
+    from pipeline import status
+
+    cfg, _ = first_run
+    [run] = status.latest_runs(cfg, limit=1)
+    metrics = run["metrics"]
+    assert {"overall", "genres=thriller", "genres=comedy"} <= set(metrics)
+    overall = metrics["overall"]
+    assert {"masked_token_accuracy", "perplexity", "bleu2", "distinct1", "distinct2", "example_count"} <= set(overall)
+    assert 0.0 <= overall["bleu2"] <= 100.0 and 0.0 <= overall["distinct1"] <= 1.0
+    # m31 (comedy, crime, romance, thriller) and m39 (action, ... thriller) are the test split
+    assert metrics["genres=thriller"]["example_count"] == 559
+    assert metrics["genres=comedy"]["example_count"] + metrics["genres=action"]["example_count"] == 559
+
+
+def test_worse_model_is_not_blessed_and_serving_dir_is_unchanged(first_run, capsys):
+    from pipeline import local_runner, status
+    from s2s import cli
+
+    cfg, result = first_run
+    before = sorted(p.name for p in __import__("pathlib").Path(cfg.serving_model_dir).iterdir())
+    worse = cfg.replace(learning_rate=1e-7, train_steps=2)  # as good as untrained
+    second = local_runner.run(worse)
+    assert not second.blessed and not second.pushed
+    after = sorted(p.name for p in __import__("pathlib").Path(cfg.serving_model_dir).iterdir())
+    assert after == before and result.pushed_dir.endswith(before[-1])
+    [latest] = status.latest_runs(cfg, limit=1)
+    states = {c["component"]: c["state"] for c in latest["components"]}
+    assert states["CornellExampleGen"] == states["Seq2SeqTransform"] == "CACHED"
+    assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["blessed"] is False and latest["pushed_version"] is None
+    assert cli.main(["status", "--work-dir", cfg.work_dir, "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT blessed" in out and "BLESSED" in out and f"pushed: version {before[-1]}" in out
+    assert "Seq2SeqTrainer" in out and "genres=thriller" in out

@@ -1,10 +1,16 @@
-"""The Pusher's output layout: <serving dir>/<model name>/<version>/, what TF Serving watches."""
+"""The Pusher: <serving dir>/<model name>/<version>/ (what TF Serving watches), written
+atomically (a version appears complete or not at all), the newest N versions kept."""
 
 from __future__ import annotations
 
 import shutil
 
-from tfx.components.pusher.executor import Executor as PusherExecutor
+import json
+
+import pytest
+
+from components import pusher as atomic
+from components.pusher import AtomicPushExecutor as PusherExecutor
 from tfx.types import standard_artifacts, standard_component_specs as specs
 from tfx.utils import proto_utils
 from tfx.v1.proto import PushDestination
@@ -13,21 +19,22 @@ from s2s import config as C
 from serving.saved_model import Chatbot, resolve_model_path
 
 
-def _push(tiny_model, tmp_path, blessed: bool):
+def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3):
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
-    shutil.copytree(tiny_model / "serving_model", tmp_path / "model" / "Format-Serving")
+    if not (tmp_path / "model").exists():
+        shutil.copytree(tiny_model / "serving_model", tmp_path / "model" / "Format-Serving")
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / "blessing")
     blessing.set_int_custom_property("blessed", int(blessed))
     pushed = standard_artifacts.PushedModel()
-    pushed.uri = str(tmp_path / "pushed")
+    pushed.uri = str(tmp_path / f"pushed-{len(list(tmp_path.glob('pushed-*')))}")
     cfg = C.PipelineConfig(work_dir=str(tmp_path / "work"))
     destination = PushDestination(filesystem=PushDestination.Filesystem(base_directory=cfg.serving_model_dir))
     PusherExecutor().Do(
         {specs.MODEL_KEY: [model], specs.MODEL_BLESSING_KEY: [blessing]},
         {specs.PUSHED_MODEL_KEY: [pushed]},
-        {specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)},
+        {specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination), specs.CUSTOM_CONFIG_KEY: json.dumps({"keep_versions": keep})},
     )
     return cfg, pushed
 
@@ -48,3 +55,31 @@ def test_unblessed_model_is_not_pushed(tiny_model, tmp_path):
     cfg, pushed = _push(tiny_model, tmp_path, blessed=False)
     assert not (tmp_path / "work" / "serving").exists()
     assert pushed.get_int_custom_property("pushed") == 0
+
+
+def test_only_the_newest_versions_are_kept(tiny_model, tmp_path):
+    for _ in range(4):
+        cfg, pushed = _push(tiny_model, tmp_path, blessed=True, keep=2)
+    versions = sorted(int(p.name) for p in (tmp_path / "work" / "serving" / C.MODEL_NAME).iterdir())
+    assert len(versions) == 2 and versions[1] > versions[0]
+    assert pushed.get_string_custom_property("pushed_version") == str(versions[-1])
+
+
+def test_a_push_that_dies_mid_copy_leaves_no_version(tiny_model, tmp_path, monkeypatch):
+    base = tmp_path / "serving"
+    real_copy = atomic.io_utils.copy_dir
+
+    def dying_copy(src, dst, *args, **kwargs):
+        real_copy(src, dst, *args, **kwargs)
+        raise OSError("disk full")  # after the files landed in the staging dir
+
+    monkeypatch.setattr(atomic.io_utils, "copy_dir", dying_copy)
+    with pytest.raises(OSError):
+        atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=3)
+    assert atomic.versions(str(base)) == []  # TF Serving sees no version at all
+    assert [p.name for p in base.iterdir()][0].startswith(atomic.INCOMING_PREFIX)
+    monkeypatch.setattr(atomic.io_utils, "copy_dir", real_copy)
+    final = atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=3)
+    assert atomic.versions(str(base)) == [int(final.rsplit("/", 1)[-1])]
+    assert [p.name for p in base.iterdir()] == [final.rsplit("/", 1)[-1]]  # the dead push's staging is gone
+    assert (base / final.rsplit("/", 1)[-1] / "saved_model.pb").is_file()

@@ -11,7 +11,8 @@ Signatures (names in :mod:`s2s.config`):
   included). Out: ``reply`` / ``score`` (the best beam) and ``alternatives`` /
   ``alternative_scores`` [batch, beam_width], best first.
 * ``serving_tf_example`` — serialized tf.Examples in (the Evaluator's signature):
-  ``target_log_probs`` and ``predicted_ids`` [batch, max_len] (teacher forced).
+  ``target_log_probs`` and ``predicted_ids`` [batch, max_len] (teacher forced), and
+  ``greedy_ids`` [batch, max_len] (the greedy reply, 0 after it, for BLEU and distinct-n).
 * ``transform_features`` — serialized tf.Examples in, the Transform graph's features out.
 
 Only core TensorFlow ops are used (no PyFunc, no tensorflow_text), so the stock
@@ -206,7 +207,8 @@ class ChatbotExport(tf.Module):
         target = features[C.DECODER_TARGET_IDS]
         target_log_probs = tf.gather(log_probs, target, batch_dims=2)
         predicted = tf.argmax(log_probs, axis=-1, output_type=tf.int64)
-        return {"target_log_probs": target_log_probs, "predicted_ids": predicted}
+        _, greedy_ids, _, _ = self.greedy_decode(features[C.ENCODER_INPUT_IDS])
+        return {"target_log_probs": target_log_probs, "predicted_ids": predicted, "greedy_ids": greedy_ids}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, serialized):

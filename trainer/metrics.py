@@ -7,6 +7,8 @@ each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
 
 * ``masked_token_accuracy``: right arg-max tokens / non-padding target tokens.
 * ``perplexity``: exp(-sum of target log-probabilities / non-padding target tokens).
+* ``bleu2`` (``CorpusBleu``): corpus BLEU of the greedy replies (``greedy_ids``) against the
+  reference replies; ``distinct1`` / ``distinct2`` (``DistinctN``) of the greedy replies.
 
 Referenced from the EvalConfig by module path (``trainer.metrics``).
 """
@@ -20,7 +22,7 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from s2s import config as C
-from trainer.sequence_metrics import masked_accuracy, perplexity, token_stats
+from trainer.sequence_metrics import corpus_bleu, distinct_n, id_text, masked_accuracy, perplexity, token_stats
 
 MASKED_TOKEN_ACCURACY = "masked_token_accuracy"
 PERPLEXITY = "perplexity"
@@ -81,9 +83,83 @@ class MaskedTokenAccuracy(metric_types.Metric):
     def __init__(self, name: Optional[str] = MASKED_TOKEN_ACCURACY):
         super().__init__(metric_util.merge_per_key_computations(_computations), name=name, kind=MASKED_TOKEN_ACCURACY)
 
+    def get_config(self):
+        return {"name": self.name}
+
 
 class Perplexity(metric_types.Metric):
     """exp of the mean cross-entropy over non-padding target positions (teacher forced)."""
 
     def __init__(self, name: Optional[str] = PERPLEXITY):
         super().__init__(metric_util.merge_per_key_computations(_computations), name=name, kind=PERPLEXITY)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class _RepliesCombiner(beam.CombineFn):
+    """Collects (greedy reply, reference) id strings; BLEU or distinct-n at the end."""
+
+    def __init__(self, key: metric_types.MetricKey, model_name: str, output_name: str, kind: str, order: int):
+        self._key, self._model_name, self._output_name = key, model_name, output_name
+        self._kind, self._order = kind, order
+
+    def create_accumulator(self) -> list:
+        return []
+
+    def add_input(self, accumulator: list, element: metric_types.StandardMetricInputs) -> list:
+        label = _output(element.label, self._model_name, self._output_name)
+        prediction = _output(element.prediction, self._model_name, self._output_name)
+        if not isinstance(prediction, dict) or "greedy_ids" not in prediction:
+            raise ValueError(f"{self._key.name} needs the model output 'greedy_ids' (the {C.TF_EXAMPLE_SIGNATURE} signature)")
+        accumulator.append((id_text(prediction["greedy_ids"]), id_text(label)))
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[list]) -> list:
+        return [item for acc in accumulators for item in acc]
+
+    def extract_output(self, accumulator: list) -> Dict[metric_types.MetricKey, float]:
+        if not accumulator:
+            return {self._key: float("nan")}
+        hypotheses, references = zip(*accumulator)
+        if self._kind == "bleu":
+            return {self._key: corpus_bleu(hypotheses, references, self._order)}
+        return {self._key: distinct_n([h.split() for h in hypotheses], self._order)}
+
+
+def _reply_computations(
+    name: str, eval_config=None, model_name: str = "", output_name: str = "", kind: str = "bleu", order: int = 2  # pylint: disable=unused-argument
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
+    return [
+        metric_types.MetricComputation(
+            keys=[key], preprocessors=None, combiner=_RepliesCombiner(key, model_name, output_name, kind, order)
+        )
+    ]
+
+
+class CorpusBleu(metric_types.Metric):
+    """Corpus BLEU-``max_order`` (0-100) of the greedy replies against the reference replies."""
+
+    def __init__(self, name: Optional[str] = None, max_order: int = 2):
+        super().__init__(
+            metric_util.merge_per_key_computations(_reply_computations),
+            name=name or f"bleu{max_order}",
+            kind="bleu",
+            order=max_order,
+        )
+        self.max_order = max_order
+
+    def get_config(self):
+        return {"name": self.name, "max_order": self.max_order}
+
+
+class DistinctN(metric_types.Metric):
+    """Distinct n-grams / all n-grams of the greedy replies."""
+
+    def __init__(self, name: Optional[str] = None, n: int = 1):
+        super().__init__(metric_util.merge_per_key_computations(_reply_computations), name=name or f"distinct{n}", kind="distinct", order=n)
+        self.n = n
+
+    def get_config(self):
+        return {"name": self.name, "n": self.n}

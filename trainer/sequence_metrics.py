@@ -52,3 +52,14 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order:
 
     bleu = BLEU(max_ngram_order=max_order, tokenize="none", effective_order=True)
     return float(bleu.corpus_score(list(hypotheses), [list(references)]).score)
+
+
+def id_text(ids) -> str:
+    """Token ids up to the first <eos>/<pad>, as a space-joined string (BLEU works on ids
+    as well as on words: the id <-> word mapping is one to one)."""
+    out = []
+    for i in np.asarray(ids).reshape(-1):
+        if i == C.EOS_ID or i == C.PAD_ID:
+            break
+        out.append(str(int(i)))
+    return " ".join(out)

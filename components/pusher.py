@@ -1,0 +1,72 @@
+"""Atomic pushes with retention, for a TF Serving that watches the serving directory.
+
+The stock Pusher copies files straight into ``<base>/<version>/``, so a model server polling
+the directory can see a half-written version. This executor copies into
+``<base>/.incoming-<version>/`` (TF Serving ignores names that are not numbers) and renames
+it to ``<base>/<version>/`` in one step: a version appears complete or not at all. Then only
+the newest ``keep_versions`` versions (``custom_config``) are kept. The rename is atomic on a
+local or mounted POSIX file system; object stores (gs://, s3://) have no atomic rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+INCOMING_PREFIX = ".incoming-"
+
+
+def versions(base: str) -> List[int]:
+    if not fileio.exists(base):
+        return []
+    return sorted(int(name.rstrip("/")) for name in fileio.listdir(base) if name.rstrip("/").isdigit())
+
+
+def push_atomically(model_path: str, base: str, keep: int) -> str:
+    """Copies ``model_path`` to a new numeric version under ``base``; returns its path."""
+    fileio.makedirs(base)
+    version = max([int(time.time())] + [v + 1 for v in versions(base)])
+    staging = os.path.join(base, f"{INCOMING_PREFIX}{version}")
+    final = os.path.join(base, str(version))
+    if fileio.exists(staging):
+        fileio.rmtree(staging)
+    io_utils.copy_dir(model_path, staging)
+    fileio.rename(staging, final)
+    for name in fileio.listdir(base):  # staging dirs left by pushes that died
+        if name.rstrip("/").startswith(INCOMING_PREFIX):
+            shutil.rmtree(os.path.join(base, name.rstrip("/")), ignore_errors=True)
+    for old in versions(base)[:-keep]:
+        logging.info("Removing old model version %s", old)
+        shutil.rmtree(os.path.join(base, str(old)), ignore_errors=True)
+    return final
+
+
+class AtomicPushExecutor(pusher_executor.Executor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            raise NotImplementedError(f"only filesystem push destinations are supported, got {destination}")
+        raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
+        keep = int((json.loads(raw) if isinstance(raw, str) else raw).get("keep_versions", 3))
+        model_path = self.GetModelPath(input_dict)
+        serving_path = push_atomically(model_path, destination.filesystem.base_directory, keep)
+        io_utils.copy_dir(model_path, model_push.uri)
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=os.path.basename(serving_path))
+        logging.info("Model pushed to %s (keeping %d versions)", serving_path, keep)

@@ -1,0 +1,110 @@
+"""``s2s status``: the latest pipeline runs, read from the ML Metadata store."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Dict, List
+
+from s2s import config as C
+
+
+def _store(metadata_path: str):
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    if not os.path.isfile(metadata_path):
+        raise FileNotFoundError(f"{metadata_path}: no metadata store yet (run `s2s run` first)")
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_path
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(connection)
+
+
+def eval_metrics(evaluation_uri: str, model_name: str = "candidate") -> Dict[str, Dict[str, float]]:
+    """{slice: {metric: value}} of one Evaluator output ("overall" for the whole test split)."""
+    import tensorflow_model_analysis as tfma
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    # With a baseline the candidate is named; a first run (no baseline) has one unnamed model.
+    result = None
+    for name in (model_name, None):
+        try:
+            result = tfma.load_eval_result(evaluation_uri, model_name=name)
+        except Exception:  # noqa: BLE001 - an evaluation that did not finish has no metrics
+            continue
+        if result.slicing_metrics:
+            break
+    if result is None:
+        return {}
+    out = {}
+    for slice_key, metrics in result.slicing_metrics:
+        name = "overall" if slice_key == () else ", ".join(f"{k}={v}" for k, v in slice_key)
+        values = next(iter(next(iter(metrics.values())).values()))
+        out[name] = {k: v.get("doubleValue", v) for k, v in values.items()}
+    return out
+
+
+def latest_runs(cfg: C.PipelineConfig, limit: int = 3) -> List[Dict]:
+    from ml_metadata.proto import metadata_store_pb2
+
+    store = _store(cfg.metadata_path)
+    runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch, reverse=True)
+    result = []
+    for run in runs[:limit]:
+        executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.create_time_since_epoch)
+        components, outputs = [], {}
+        events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
+        output_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        for artifact in store.get_artifacts_by_id(output_ids) if output_ids else []:
+            outputs.setdefault(artifact.type, []).append(artifact)
+        for execution in executions:
+            node = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+            components.append(
+                {
+                    "component": node[0].split(".")[-1] if node else execution.type,
+                    "state": metadata_store_pb2.Execution.State.Name(execution.last_known_state),
+                    "seconds": (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
+                }
+            )
+        blessing = outputs.get("ModelBlessing", [None])[-1]
+        pushed = outputs.get("PushedModel", [None])[-1]
+        evaluation = outputs.get("ModelEvaluation", [None])[-1]
+        result.append(
+            {
+                "run": run.name,
+                "started": datetime.datetime.fromtimestamp(run.create_time_since_epoch / 1000).isoformat(timespec="seconds"),
+                "components": components,
+                "blessed": None if blessing is None else bool(blessing.custom_properties["blessed"].int_value),
+                "pushed_version": (
+                    pushed.custom_properties["pushed_version"].string_value
+                    if pushed is not None and pushed.custom_properties["pushed"].int_value
+                    else None
+                ),
+                "pushed_to": (
+                    pushed.custom_properties["pushed_destination"].string_value
+                    if pushed is not None and pushed.custom_properties["pushed"].int_value
+                    else None
+                ),
+                "metrics": eval_metrics(evaluation.uri) if evaluation is not None else {},
+            }
+        )
+    return result
+
+
+def format_runs(runs: List[Dict]) -> str:
+    lines = []
+    for run in runs:
+        lines.append(f"run {run['run']} (started {run['started']})")
+        for c in run["components"]:
+            lines.append(f"  {c['component']:<28} {c['state']:<9} {c['seconds']:8.1f} s")
+        if run["blessed"] is None:
+            lines.append("  evaluation: none in this run")
+        else:
+            lines.append(f"  evaluation: {'BLESSED' if run['blessed'] else 'NOT blessed'}")
+        for slice_name, metrics in sorted(run["metrics"].items(), key=lambda kv: (kv[0] != "overall", kv[0])):
+            shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items()))
+            lines.append(f"    {slice_name}: {shown}")
+        lines.append(f"  pushed: version {run['pushed_version']} -> {run['pushed_to']}" if run["pushed_version"] else "  pushed: nothing")
+    return "\n".join(lines)

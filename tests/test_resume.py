@@ -1,0 +1,42 @@
+"""A run killed with SIGKILL during training resumes from the cached ExampleGen and Transform."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from s2s import config as C
+
+FLAGS = ["--vocab-size", "300", "--embedding-dim", "8", "--units", "16", "--max-len", "8", "--train-steps", "400",
+         "--eval-steps", "1", "--min-accuracy", "0"]
+
+
+def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
+    from pipeline import status
+
+    work = tmp_path / "work"
+    cmd = [sys.executable, "-m", "s2s.cli", "run", "--work-dir", str(work), *FLAGS]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    trainer_runs = work / "pipeline_root" / "Seq2SeqTrainer" / "model_run"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (trainer_runs.exists() and any(trainer_runs.iterdir())):
+        assert proc.poll() is None, "the run ended before training started"
+        time.sleep(0.2)
+    time.sleep(2.0)  # inside model.fit
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert not (work / "serving").exists()
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "pushed model:" in rerun.stdout
+    cfg = C.PipelineConfig(work_dir=str(work))
+    [latest] = status.latest_runs(cfg, limit=1)
+    states = {c["component"]: c["state"] for c in latest["components"]}
+    assert states["CornellExampleGen"] == "CACHED" and states["Seq2SeqTransform"] == "CACHED", states
+    assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["pushed_version"], states
+    assert list(Path(cfg.serving_model_dir).iterdir())
