@@ -5,7 +5,7 @@ exported model's serving signature runs this same graph inside the stock model s
 
 Steps, following the tutorial:
 
-1. lowercase (Unicode-aware), normalise typographic apostrophes;
+1. control characters to spaces, lowercase (Unicode-aware), normalise typographic apostrophes;
 2. expand contractions (``CONTRACTIONS``, in order: specific words before suffixes);
 3. replace every character that is not a letter, a digit or whitespace by a space
    (the tutorial deletes punctuation; a space keeps ``"well--i"`` as two words);
@@ -55,12 +55,14 @@ CONTRACTIONS: tuple[tuple[str, str], ...] = (
     (r"'cause\b", "because"),
     (r"'em\b", "them"),
 )
+CONTROL = r"\p{Cc}+"  # NUL and other control characters (tf.strings.lower stops at a NUL)
 APOSTROPHES = r"[\x{2018}\x{2019}\x{02bc}`]"
 NOT_WORD = r"[^\p{L}\p{N}\s]+"
 
 
 def clean_text(text: tf.Tensor) -> tf.Tensor:
     """Lowercase, expand contractions, strip punctuation: string tensor in, same shape out."""
+    text = tf.strings.regex_replace(text, CONTROL, " ")
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, APOSTROPHES, "'")
     for pattern, replacement in CONTRACTIONS:
