@@ -31,6 +31,8 @@ TRAINER_HPARAMS = {
     "learning_rate": float,
     "embedding_dim": int,
     "units": int,
+    "glove_path": str,
+    "glove_trainable": int,
 }
 
 

@@ -29,6 +29,7 @@ _RUN_FLAGS = (
     ("--epochs", "epochs", int, "training epochs (default 10; ignored when --train-steps is set)"),
     ("--train-steps", "train_steps", int, "training steps (default 0: derived from --epochs)"),
     ("--eval-steps", "eval_steps", int, "validation steps (default 0: the whole eval split)"),
+    ("--glove", "glove_path", str, "GloVe text file to initialise the embedding (its dimension sets the embedding size)"),
     ("--min-accuracy", "min_masked_accuracy", float, "blessing bound on masked token accuracy (default 0.05)"),
     ("--max-perplexity", "max_perplexity", float, "blessing bound on perplexity (default 1000)"),
     ("--max-perplexity-increase", "max_perplexity_increase", float, "blessing bound on perplexity vs the last blessed model, relative (default 0.02)"),
@@ -61,6 +62,8 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
             overrides[field] = value
     if args.no_cache:
         overrides["enable_cache"] = False
+    if getattr(args, "glove_trainable", None):
+        overrides["glove_trainable"] = True
     cfg = C.PipelineConfig().replace(**overrides)
     return dataclasses.replace(cfg, data_dir=os.path.abspath(cfg.data_dir), work_dir=os.path.abspath(cfg.work_dir))
 
@@ -355,6 +358,8 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="TOML or JSON file of settings (flat keys; flags override it)")
     for flag, field, kind, text in _RUN_FLAGS:
         run.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    run.add_argument("--glove-finetune", dest="glove_trainable", action="store_const", const=True, default=None,
+                     help="fine-tune the GloVe embedding (default: frozen)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component instead of reusing cached outputs")
     run.add_argument("-v", "--verbose", action="store_true", help="show the components' INFO logs")
     run.set_defaults(func=cmd_run)

@@ -93,6 +93,8 @@ class PipelineConfig:
     epochs: int = 10
     train_steps: int = 0  # 0: derived from epochs and the size of the train split
     eval_steps: int = 0  # 0: the whole eval split
+    glove_path: str = ""  # GloVe text file to initialise the embedding ("" = random)
+    glove_trainable: bool = False  # fine-tune the GloVe embedding (default: frozen)
     # Blessing (Evaluator): absolute bounds, and a change bound against the latest blessed model.
     min_masked_accuracy: float = 0.05
     max_perplexity: float = 1_000.0
@@ -135,6 +137,8 @@ class PipelineConfig:
             "epochs": self.epochs,
             "train_steps": self.train_steps,
             "eval_steps": self.eval_steps,
+            "glove_path": os.path.abspath(self.glove_path) if self.glove_path and "://" not in self.glove_path else self.glove_path,
+            "glove_trainable": int(self.glove_trainable),
         }
 
     # ------------------------------------------------------------ overriding

@@ -29,10 +29,13 @@ class ModelParams:
 class Seq2Seq(keras.Model):
     """Embedding -> encoder LSTM (states) -> decoder LSTM (from those states) -> logits."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int, units: int, **kwargs):
+    def __init__(self, vocab_size: int, embedding_dim: int, units: int, embedding_matrix=None, train_embedding: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.embedding_dim, self.units = vocab_size, embedding_dim, units
-        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")
+        initializer = "uniform" if embedding_matrix is None else keras.initializers.Constant(embedding_matrix)
+        self.embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, mask_zero=True, embeddings_initializer=initializer, trainable=train_embedding, name="embedding"
+        )
         self.encoder = keras.layers.LSTM(units, return_state=True, name="encoder")
         self.decoder = keras.layers.LSTM(units, return_sequences=True, return_state=True, name="decoder")
         self.projection = keras.layers.Dense(vocab_size, name="logits")
@@ -105,8 +108,13 @@ class MaskedPerplexity(keras.metrics.Metric):
         return tf.exp(tf.math.divide_no_nan(self.nll, self.total))
 
 
-def build_model(params: ModelParams, learning_rate: float = 1e-3) -> Seq2Seq:
-    model = Seq2Seq(params.vocab_size, params.embedding_dim, params.units, name="seq2seq")
+def build_model(params: ModelParams, learning_rate: float = 1e-3, embedding_matrix=None, train_embedding: bool = True) -> Seq2Seq:
+    """The compiled model; ``embedding_matrix`` (e.g. GloVe) initialises the embedding,
+    which ``train_embedding=False`` freezes."""
+    model = Seq2Seq(
+        params.vocab_size, params.embedding_dim, params.units, embedding_matrix=embedding_matrix,
+        train_embedding=train_embedding, name="seq2seq",
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=C.PAD_ID),

@@ -16,6 +16,7 @@ from absl import logging
 
 from s2s import config as C
 from trainer import export
+from trainer.glove import aligned_matrix
 from trainer.model import ModelParams, build_model
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -49,12 +50,21 @@ def run_fn(fn_args) -> None:
     defaults = C.PipelineConfig()
     cfg: Dict[str, Any] = {
         k: getattr(defaults, k)
-        for k in ("embedding_dim", "units", "batch_size", "learning_rate", "epochs", "train_steps", "eval_steps")
+        for k in ("embedding_dim", "units", "batch_size", "learning_rate", "epochs", "train_steps", "eval_steps", "glove_path", "glove_trainable")
     }
     cfg.update(fn_args.custom_config or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    params = ModelParams(vocab_size=vocab_size, embedding_dim=int(cfg["embedding_dim"]), units=int(cfg["units"]))
+    embedding_matrix, embedding_dim = None, int(cfg["embedding_dim"])
+    if cfg.get("glove_path"):
+        glove = aligned_matrix(cfg["glove_path"], export.vocabulary(tft_output))
+        embedding_matrix, embedding_dim = glove.matrix, glove.dim  # GloVe fixes the embedding size
+        report = {**glove.summary(), "path": cfg["glove_path"], "trainable": bool(int(cfg["glove_trainable"]))}
+        logging.info("GloVe: %s", report)
+        tf.io.gfile.makedirs(fn_args.model_run_dir)
+        with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "glove.json"), "w") as f:
+            f.write(json.dumps(report, indent=2))
+    params = ModelParams(vocab_size=vocab_size, embedding_dim=embedding_dim, units=int(cfg["units"]))
     logging.info("Trainer: %s, keras %s, config %s", params, keras.__version__, cfg)
 
     batch_size = int(cfg["batch_size"])
@@ -64,7 +74,12 @@ def run_fn(fn_args) -> None:
     if eval_steps:
         evaluation = evaluation.repeat().take(eval_steps)
 
-    model = build_model(params, learning_rate=float(cfg["learning_rate"]))
+    model = build_model(
+        params,
+        learning_rate=float(cfg["learning_rate"]),
+        embedding_matrix=embedding_matrix,
+        train_embedding=embedding_matrix is None or bool(int(cfg["glove_trainable"])),
+    )
     callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"), update_freq="epoch")]
     train_steps = int(cfg["train_steps"])
     if train_steps:

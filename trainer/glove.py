@@ -1,0 +1,106 @@
+"""GloVe embeddings aligned to the Transform vocabulary (the tutorial's embedding_matrix).
+
+Row ``i`` of the matrix is the vector of the token with id ``i``: ``<pad>`` is zeros, the
+other reserved tokens and the words GloVe lacks are drawn at random with GloVe's own scale,
+and every vocabulary word GloVe has gets its GloVe vector. The standard text format is read:
+one word, then its floats, space separated, UTF-8. A line with the wrong number of values or
+a value that is not a number is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from s2s import config as C
+
+
+class GloveError(ValueError):
+    """The GloVe file is not in the expected format."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GloveMatrix:
+    matrix: np.ndarray  # [vocabulary size, dim], float32
+    found: int  # vocabulary words (reserved tokens excluded) with a GloVe vector
+    words: int  # vocabulary words (reserved tokens excluded)
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    @property
+    def coverage(self) -> float:
+        return self.found / self.words if self.words else 0.0
+
+    def summary(self) -> Dict[str, float]:
+        return {"dim": self.dim, "vocabulary_words": self.words, "found": self.found, "coverage": self.coverage}
+
+
+def read_glove(path: str | os.PathLike[str], wanted: set | None = None) -> Dict[str, np.ndarray]:
+    """word -> vector for the words in ``wanted`` (all when None); checks every line."""
+    import tensorflow as tf
+
+    vectors: Dict[str, np.ndarray] = {}
+    dim = None
+    name = os.fspath(path)
+    if not tf.io.gfile.exists(name):
+        raise GloveError(f"{name}: GloVe file not found")
+    with tf.io.gfile.GFile(name, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise GloveError(f"{name}:{lineno}: not valid UTF-8") from None
+            if not line.strip():
+                continue
+            word, *values = line.split(" ")
+            if dim is None:
+                dim = len(values)
+                if dim == 0:
+                    raise GloveError(f"{name}:{lineno}: no vector after the word {word!r}")
+            if len(values) != dim:
+                raise GloveError(f"{name}:{lineno}: {len(values)} values for {word!r}, expected {dim} (as on line 1)")
+            try:
+                vector = np.asarray(values, dtype=np.float32)
+            except ValueError:
+                bad = next(v for v in values if not _is_number(v))
+                raise GloveError(f"{name}:{lineno}: {bad!r} is not a number (word {word!r})") from None
+            if wanted is None or word in wanted:
+                vectors.setdefault(word, vector)
+    if dim is None:
+        raise GloveError(f"{name}: empty GloVe file")
+    return vectors
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+def aligned_matrix(path: str | os.PathLike[str], id_to_token: Sequence[str], seed: int = 0) -> GloveMatrix:
+    """The embedding matrix for ``id_to_token`` (reserved tokens first, as the Transform's ids)."""
+    words: List[str] = list(id_to_token[C.NUM_RESERVED :])
+    vectors = read_glove(path, set(words))
+    if not vectors:  # nothing in common: still learn the dimension and scale from the file
+        sample = read_glove(path)
+        vectors_for_scale = np.stack(list(sample.values())[:10_000])
+    else:
+        vectors_for_scale = np.stack(list(vectors.values()))
+    dim = vectors_for_scale.shape[1]
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(0.0, float(vectors_for_scale.std()), size=(len(id_to_token), dim)).astype(np.float32)
+    matrix[C.PAD_ID] = 0.0
+    found = 0
+    for i, word in enumerate(words, start=C.NUM_RESERVED):
+        vector = vectors.get(word)
+        if vector is not None:
+            matrix[i] = vector
+            found += 1
+    return GloveMatrix(matrix, found, len(words))
