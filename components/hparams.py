@@ -33,6 +33,7 @@ TRAINER_HPARAMS = {
     "units": int,
     "glove_path": str,
     "glove_trainable": int,
+    "long_pairs": str,
 }
 
 

@@ -29,6 +29,7 @@ class PushResult:
     pushed_dir: Optional[str]
     metrics: dict
     corpus_report: dict
+    data_report: dict
 
 
 def run(cfg: C.PipelineConfig, beam_args: Optional[List[str]] = None) -> PushResult:
@@ -79,6 +80,7 @@ def latest_push(cfg: C.PipelineConfig) -> PushResult:
 
     blessing, pushed = newest("ModelBlessing"), newest("PushedModel")
     evaluation, examples = newest("ModelEvaluation"), newest("Examples", "cornell_pairs")
+    model_run = newest("ModelRun")
     is_blessed = bool(blessing and blessing.custom_properties["blessed"].int_value)
     was_pushed = bool(pushed and pushed.custom_properties["pushed"].int_value)
     pushed_dir = pushed.custom_properties["pushed_destination"].string_value if was_pushed else None
@@ -88,7 +90,15 @@ def latest_push(cfg: C.PipelineConfig) -> PushResult:
         pushed_dir,
         _metrics(evaluation.uri) if evaluation else {},
         _corpus_report(examples.uri) if examples else {},
+        _json(os.path.join(model_run.uri, "data.json")) if model_run else {},
     )
+
+
+def _json(path: str) -> dict:
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _corpus_report(examples_uri: str) -> dict:

@@ -22,6 +22,7 @@ _RUN_FLAGS = (
     ("--vocab-size", "vocab_size", int, "vocabulary size, reserved tokens excluded (default 15000)"),
     ("--min-frequency", "min_frequency", int, "minimum word frequency in the vocabulary (default 1)"),
     ("--max-len", "max_len", int, "tokens per side after padding/truncation (default 20)"),
+    ("--long-pairs", "long_pairs", str, "pairs longer than --max-len: truncate (default, as the tutorial) or drop (counted)"),
     ("--embedding-dim", "embedding_dim", int, "embedding size (default 128)"),
     ("--units", "units", int, "LSTM units (default 256)"),
     ("--batch-size", "batch_size", int, "training batch size (default 64)"),
@@ -104,6 +105,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"({c['conversations_with_missing_lines']} conversations), "
             f"{c['pairs_skipped_empty_utterance']} pairs with an empty utterance"
         )
+    data = result.data_report
+    if data:
+        print(
+            f"vocabulary: {data['vocabulary_size']} ids (reserved tokens included); out-of-vocabulary share of "
+            f"eval tokens {data['eval']['oov_share']:.2%}; pairs longer than max_len ({data['long_pairs']}): "
+            f"train {data['train']['pairs_longer_than_max_len']} of {data['train']['pairs']}, "
+            f"eval {data['eval']['pairs_longer_than_max_len']} of {data['eval']['pairs']}"
+        )
+        glove = data.get("glove")
+        if glove:
+            print(
+                f"GloVe {glove['dim']}d: {glove['found']} of {glove['vocabulary_words']} vocabulary words found "
+                f"({glove['coverage']:.1%}), {'fine-tuned' if glove['trainable'] else 'frozen'}"
+            )
     if result.metrics:
         print("evaluation (test split): " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(result.metrics.items())))
     if not result.pushed:

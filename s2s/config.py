@@ -31,6 +31,8 @@ RAW_TEXT_FEATURES = (INPUT_TEXT, TARGET_TEXT)
 ENCODER_INPUT_IDS = "encoder_input_ids"
 DECODER_INPUT_IDS = "decoder_input_ids"
 DECODER_TARGET_IDS = "decoder_target_ids"  # decoder_input_ids shifted left by one step
+INPUT_LENGTH = "input_length"  # tokens of the input before truncation
+TARGET_LENGTH = "target_length"  # tokens of the reply before truncation
 LABEL_KEY = DECODER_TARGET_IDS
 
 # Vocabulary: reserved ids first, then the Transform vocabulary in frequency order.
@@ -85,6 +87,7 @@ class PipelineConfig:
     vocab_size: int = 15_000
     min_frequency: int = 1
     max_len: int = 20
+    long_pairs: str = "truncate"  # pairs longer than max_len: "truncate" (the tutorial) or "drop"
     # Model and training (Trainer).
     embedding_dim: int = 128
     units: int = 256
@@ -139,6 +142,7 @@ class PipelineConfig:
             "eval_steps": self.eval_steps,
             "glove_path": os.path.abspath(self.glove_path) if self.glove_path and "://" not in self.glove_path else self.glove_path,
             "glove_trainable": int(self.glove_trainable),
+            "long_pairs": self.long_pairs,
         }
 
     # ------------------------------------------------------------ overriding
@@ -169,6 +173,8 @@ class PipelineConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if min(self.train_buckets, self.eval_buckets, self.test_buckets) < 1:
             raise ConfigError("train/eval/test buckets must each be >= 1")
+        if self.long_pairs not in ("truncate", "drop"):
+            raise ConfigError(f"long_pairs must be truncate or drop, got {self.long_pairs!r}")
         if self.corpus_encoding not in ("auto", "latin-1", "utf-8"):
             raise ConfigError(
                 f"corpus_encoding must be auto, latin-1 or utf-8, got {self.corpus_encoding!r}"

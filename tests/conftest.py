@@ -30,6 +30,7 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
     and the transformed rows as gzipped TFRecords to ``out_dir/transformed``; returns the
     transformed rows.
     """
+    import numpy as np
     import tensorflow as tf
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
@@ -51,7 +52,9 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     with tf.io.TFRecordWriter(str(out_dir / "transformed" / "part-0.gz"), options) as writer:
         for row in transformed:
-            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(v))) for k, v in row.items()}
+            feature = {
+                k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(np.atleast_1d(v)))) for k, v in row.items()
+            }
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     return transformed
 

@@ -42,7 +42,10 @@ def test_vocabulary_ids_padding_and_shift(tmp_path):
     # Frequencies over both sides: bob 9, hi 5, i 3, am 1 -> top 3: bob=4, hi=5, i=6 (am -> <unk>=1).
     vocab = (tmp_path / "transform" / "transform_fn" / "assets" / C.VOCABULARY_NAME).read_text().split()
     assert vocab == ["bob", "hi", "i"]
-    got = [{k: np.asarray(v).tolist() for k, v in row.items()} for row in out]
+    lengths = [(int(r[C.INPUT_LENGTH]), int(r[C.TARGET_LENGTH])) for r in out]
+    assert lengths == [(6, 2), (2, 0), (1, 7)]  # before truncation: what --long-pairs drop uses
+    keys = (C.ENCODER_INPUT_IDS, C.DECODER_INPUT_IDS, C.DECODER_TARGET_IDS)
+    got = [{k: np.asarray(row[k]).tolist() for k in keys} for row in out]
     assert got == [
         {
             C.ENCODER_INPUT_IDS: [5, 5, 5, 6, 1, 4],

@@ -61,3 +61,23 @@ def test_loss_and_metrics_ignore_padding():
     # The compiled loss is the mean over the two real tokens, not over all four.
     loss = model.loss(y_true, logits).numpy()
     assert loss == pytest.approx(ce.mean(), rel=1e-5)
+
+
+def test_long_pairs_are_truncated_or_dropped_and_counted(tiny_transform, tiny_model):
+    import tensorflow_transform as tft
+
+    from trainer import task
+
+    report = json.loads((tiny_model / "model_run" / task.DATA_REPORT).read_text())
+    assert report["long_pairs"] == "truncated" and report["vocabulary_size"] > C.NUM_RESERVED
+    train = report["train"]
+    assert train["pairs"] == 96 and 0 < train["pairs_longer_than_max_len"] < 96  # max_len 8
+    assert 0.0 <= train["oov_share"] < 1.0
+    output = tft.TFTransformOutput(str(tiny_transform / "transform"))
+    files = [str(tiny_transform / "transformed" / "*")]
+
+    def count(drop):
+        return sum(int(x[0][0].shape[0]) for x in task.make_dataset(files, output, 10, shuffle=False, drop_long=drop))
+
+    assert count(False) == 96
+    assert count(True) == 96 - train["pairs_longer_than_max_len"]

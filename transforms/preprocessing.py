@@ -13,7 +13,9 @@ Steps, following the tutorial:
 5. one vocabulary over both sides (``tft.vocabulary``, top ``vocab_size`` by frequency),
    ids shifted past the reserved ids ``<pad>=0 <unk>=1 <bos>=2 <eos>=3``;
 6. truncate and pad (post) to ``max_len``. The decoder input is ``<bos>`` + reply and the
-   target is reply + ``<eos>``: the same tokens shifted by exactly one step.
+   target is reply + ``<eos>``: the same tokens shifted by exactly one step. The lengths
+   before truncation are outputs too, so the Trainer can drop long pairs instead
+   (``long_pairs = "drop"``) and count them.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     bos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(C.BOS_ID, tf.int64)))
     eos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(C.EOS_ID, tf.int64)))
     return {
+        C.INPUT_LENGTH: source_ids.row_lengths(),
+        C.TARGET_LENGTH: reply.row_lengths(),
         C.ENCODER_INPUT_IDS: _pad(source_ids, max_len),
         C.DECODER_INPUT_IDS: _pad(tf.concat([bos, reply_ids], axis=1), max_len),
         C.DECODER_TARGET_IDS: _pad(tf.concat([reply_ids, eos], axis=1), max_len),
