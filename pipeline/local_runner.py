@@ -32,7 +32,7 @@ class PushResult:
     data_report: dict
 
 
-def run(cfg: C.PipelineConfig, beam_args: Optional[List[str]] = None) -> PushResult:
+def run(cfg: C.PipelineConfig, beam_args: Optional[List[str]] = None, preprocessing_only: bool = False) -> PushResult:
     """Runs every component (cached ones are reused) and returns what the Pusher did."""
     from tfx import v1 as tfx  # heavy import: only when a run is asked for
 
@@ -50,6 +50,7 @@ def run(cfg: C.PipelineConfig, beam_args: Optional[List[str]] = None) -> PushRes
             pipeline_root=cfg.pipeline_root,
             metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path),
             beam_pipeline_args=LOCAL_BEAM_ARGS + list(beam_args or []),
+            preprocessing_only=preprocessing_only,
         )
         tfx.orchestration.LocalDagRunner().run(pipeline)
     finally:

@@ -84,10 +84,12 @@ def create_pipeline(
     runtime_parameters: bool = False,
     trainer_resources=None,
     step_resources=None,
+    preprocessing_only: bool = False,
 ) -> tfx.dsl.Pipeline:
     """The pipeline. With ``runtime_parameters`` every hyperparameter is a RuntimeParameter
     (a run parameter in the Kubeflow UI) defaulting to its value in ``cfg``;
-    ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow)."""
+    ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow);
+    ``preprocessing_only`` stops after the Transform (the preprocessing benchmark)."""
 
     def hparams(values):
         if not runtime_parameters:
@@ -157,10 +159,11 @@ def create_pipeline(
     if step_resources is not None:
         for component in (example_gen, statistics_gen, schema_gen, transform, evaluator, pusher):
             component.with_platform_config(step_resources)
+    components = [example_gen, statistics_gen, schema_gen, transform, trainer, baseline, evaluator, pusher]
     return tfx.dsl.Pipeline(
         pipeline_name=C.PIPELINE_NAME,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, transform, trainer, baseline, evaluator, pusher],
+        components=components[:4] if preprocessing_only else components,
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

@@ -363,6 +363,12 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
         return _fail(f"{exc} (run `make run` first to push a model)")
 
 
+def cmd_bench_preprocess(args: argparse.Namespace) -> int:
+    from s2s.bench import preprocess
+
+    return preprocess.run(args.lines, args.conversations, args.vocab_size, args.max_len, keep=args.keep)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2s", description="seq2seq-tfx: a TFX pipeline for a Keras seq2seq LSTM chatbot on the Cornell corpus."
@@ -471,6 +477,15 @@ def make_parser() -> argparse.ArgumentParser:
     bserve.add_argument("--beam", type=int, default=C.DEFAULT_BEAM_WIDTH, help=f"beam width (default {C.DEFAULT_BEAM_WIDTH})")
     bserve.add_argument("--loop-replies", type=int, default=20, help="replies timed with the python loop (default 20)")
     bserve.set_defaults(func=cmd_bench_serve)
+    from s2s.bench.preprocess import FULL_CONVERSATIONS, FULL_LINES
+
+    bprep = benches.add_parser("preprocess", help="ExampleGen+Transform at the full corpus's size vs the tutorial's in-memory Python")
+    bprep.add_argument("--lines", type=int, default=FULL_LINES, help=f"lines to generate (default {FULL_LINES:,}, the real corpus)")
+    bprep.add_argument("--conversations", type=int, default=FULL_CONVERSATIONS, help=f"conversations (default {FULL_CONVERSATIONS:,})")
+    bprep.add_argument("--vocab-size", type=int, default=15_000, help="vocabulary size (default 15000)")
+    bprep.add_argument("--max-len", type=int, default=20, help="MAX_LEN (default 20)")
+    bprep.add_argument("--keep", help="generate and keep the corpus and the pipeline's outputs in this directory")
+    bprep.set_defaults(func=cmd_bench_preprocess)
     return parser
 
 
