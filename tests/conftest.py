@@ -72,14 +72,12 @@ def tiny_transform(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tiny_transform, tmp_path_factory):
-    """The Trainer's run_fn, one step on ``tiny_transform``: model_run and serving_model dirs."""
+def run_trainer(tiny_transform: Path, out: Path, custom_config: dict) -> Path:
+    """The Trainer's run_fn on ``tiny_transform``, writing model_run/ and serving_model/ under ``out``."""
     from tfx.components.trainer.fn_args_utils import FnArgs
 
     from trainer import task
 
-    out = tmp_path_factory.mktemp("trainer")
     files = [str(tiny_transform / "transformed" / "*")]
     task.run_fn(
         FnArgs(
@@ -88,7 +86,14 @@ def tiny_model(tiny_transform, tmp_path_factory):
             transform_output=str(tiny_transform / "transform"),
             serving_model_dir=str(out / "serving_model"),
             model_run_dir=str(out / "model_run"),
-            custom_config={"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 1, "eval_steps": 1},
+            custom_config=custom_config,
         )
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_transform, tmp_path_factory):
+    """The Trainer's run_fn, one step on ``tiny_transform``: model_run and serving_model dirs."""
+    config = {"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 1, "eval_steps": 1}
+    return run_trainer(tiny_transform, tmp_path_factory.mktemp("trainer"), config)

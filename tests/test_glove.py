@@ -7,13 +7,11 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from tfx.components.trainer.fn_args_utils import FnArgs
 
 from s2s import config as C
-from trainer import task
 from trainer.glove import GloveError, aligned_matrix, read_glove
 
-from .conftest import TESTS
+from .conftest import TESTS, run_trainer
 
 GLOVE = TESTS / "fixtures" / "tiny_glove.8d.txt"
 
@@ -53,18 +51,9 @@ def test_missing_glove_file(tmp_path):
 
 @pytest.mark.parametrize("trainable", [False, True])
 def test_trainer_freezes_or_fine_tunes_the_glove_embedding(tiny_transform, tmp_path, trainable):
-    files = [str(tiny_transform / "transformed" / "*")]
-    task.run_fn(
-        FnArgs(
-            train_files=files,
-            eval_files=files,
-            transform_output=str(tiny_transform / "transform"),
-            serving_model_dir=str(tmp_path / "serving_model"),
-            model_run_dir=str(tmp_path / "model_run"),
-            custom_config={"units": 16, "batch_size": 32, "train_steps": 3, "eval_steps": 1, "learning_rate": 0.05,
-                           "glove_path": str(GLOVE), "glove_trainable": int(trainable)},
-        )
-    )
+    config = {"units": 16, "batch_size": 32, "train_steps": 3, "eval_steps": 1, "learning_rate": 0.05,
+              "glove_path": str(GLOVE), "glove_trainable": int(trainable)}
+    run_trainer(tiny_transform, tmp_path, config)
     report = json.loads((tmp_path / "model_run" / "glove.json").read_text())
     assert report["dim"] == 8 and report["trainable"] is trainable and 0 < report["found"] <= 10
     loaded = tf.saved_model.load(str(tmp_path / "serving_model"))
