@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from s2s import cli
-from s2s import config as C
 
 
 def _s2s(*args, timeout=300):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from ml_metadata.metadata_store import metadata_store
@@ -86,11 +87,11 @@ def test_worse_model_is_not_blessed_and_serving_dir_is_unchanged(first_run, caps
     from s2s import cli
 
     cfg, result = first_run
-    before = sorted(p.name for p in __import__("pathlib").Path(cfg.serving_model_dir).iterdir())
+    before = sorted(p.name for p in Path(cfg.serving_model_dir).iterdir())
     worse = cfg.replace(learning_rate=1e-7, train_steps=2)  # as good as untrained
     second = local_runner.run(worse)
     assert not second.blessed and not second.pushed
-    after = sorted(p.name for p in __import__("pathlib").Path(cfg.serving_model_dir).iterdir())
+    after = sorted(p.name for p in Path(cfg.serving_model_dir).iterdir())
     assert after == before and result.pushed_dir.endswith(before[-1])
     [latest] = status.latest_runs(cfg, limit=1)
     states = {c["component"]: c["state"] for c in latest["components"]}

@@ -14,7 +14,6 @@ time and peak RSS are its own:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -23,7 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Callable, Dict, List
 
 from s2s import config as C
 
@@ -33,8 +32,20 @@ SEP = b" +++$+++ "
 GOAL_SECONDS = 300
 
 
+def _write_copies(path: Path, records: List[bytes], count: int, relabel: Callable[[int, bytes], bytes]) -> int:
+    """Writes ``count`` records: ``records`` over and over, copy ``k`` relabelled; returns copies begun."""
+    copies = 0
+    with open(path, "wb") as f:
+        for written in range(count):
+            k, i = divmod(written, len(records))
+            f.write(relabel(k, records[i]))
+            copies = k + 1
+    return copies
+
+
 def generate_corpus(out: Path, lines: int = FULL_LINES, conversations: int = FULL_CONVERSATIONS, sample: Path = C.SAMPLE_DATA_DIR) -> Dict[str, int]:
-    """Writes movie_lines.txt / movie_conversations.txt / movie_titles_metadata.txt to ``out``."""
+    """Writes movie_lines.txt and movie_conversations.txt to ``out``: the sample's records,
+    copy after copy, each copy under new movie, line and character ids."""
     out.mkdir(parents=True, exist_ok=True)
     src_lines = (sample / "movie_lines.txt").read_bytes().splitlines(keepends=True)
     src_convs = (sample / "movie_conversations.txt").read_bytes().splitlines(keepends=True)
@@ -46,30 +57,21 @@ def generate_corpus(out: Path, lines: int = FULL_LINES, conversations: int = FUL
     def movie(k: int, m: bytes) -> bytes:
         return b"m%d" % (k * len(movies) + movies.index(m))
 
-    written = 0
-    with open(out / "movie_lines.txt", "wb") as f:
-        k = 0
-        while written < lines:
-            for ln in src_lines:
-                if written == lines:
-                    break
-                lid, cid, mid, name, text = ln.split(SEP, 4)
-                f.write(SEP.join([b"L%d" % (int(lid[1:]) + k * max_line), b"u%d" % (int(cid[1:]) + k * max_char), movie(k, mid), name, text]))
-                written += 1
-            k += 1
-    convs = 0
-    with open(out / "movie_conversations.txt", "wb") as f:
-        k = 0
-        while convs < conversations:
-            for cv in src_convs:
-                if convs == conversations:
-                    break
-                a, b, mid, ids = cv.split(SEP, 3)
-                ids = line_id.sub(lambda m: b"'L%d'" % (int(m.group(1)) + k * max_line), ids)
-                f.write(SEP.join([b"u%d" % (int(a[1:]) + k * max_char), b"u%d" % (int(b[1:]) + k * max_char), movie(k, mid), ids]))
-                convs += 1
-            k += 1
-    return {"lines": written, "conversations": convs, "movies": k * len(movies)}
+    def char(k: int, c: bytes) -> bytes:
+        return b"u%d" % (int(c[1:]) + k * max_char)
+
+    def relabel_line(k: int, record: bytes) -> bytes:
+        lid, cid, mid, name, text = record.split(SEP, 4)
+        return SEP.join([b"L%d" % (int(lid[1:]) + k * max_line), char(k, cid), movie(k, mid), name, text])
+
+    def relabel_conversation(k: int, record: bytes) -> bytes:
+        a, b, mid, ids = record.split(SEP, 3)
+        ids = line_id.sub(lambda m: b"'L%d'" % (int(m.group(1)) + k * max_line), ids)
+        return SEP.join([char(k, a), char(k, b), movie(k, mid), ids])
+
+    _write_copies(out / "movie_lines.txt", src_lines, lines, relabel_line)
+    copies = _write_copies(out / "movie_conversations.txt", src_convs, conversations, relabel_conversation)
+    return {"lines": lines, "conversations": conversations, "movies": copies * len(movies)}
 
 
 def _child_pipeline(data: str, work: str, vocab_size: int, max_len: int) -> Dict:
