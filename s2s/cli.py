@@ -25,9 +25,13 @@ _RUN_FLAGS = (
     ("--long-pairs", "long_pairs", str, "pairs longer than --max-len: truncate (default, as the tutorial) or drop (counted)"),
     ("--embedding-dim", "embedding_dim", int, "embedding size (default 128)"),
     ("--units", "units", int, "LSTM units (default 256)"),
-    ("--batch-size", "batch_size", int, "training batch size (default 64)"),
-    ("--learning-rate", "learning_rate", float, "Adam learning rate (default 1e-3)"),
+    ("--layers", "layers", int, "LSTM layers in the encoder and in the decoder: 1 (default) or 2"),
+    ("--dropout", "dropout", float, "input dropout rate (default 0.2; no recurrent dropout, so cuDNN stays usable)"),
+    ("--batch-size", "batch_size", int, "training batch size per device (default 64)"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate (default 6e-3)"),
+    ("--clipnorm", "clipnorm", float, "gradient clipping by norm (default 1.0; 0 = off)"),
     ("--epochs", "epochs", int, "training epochs (default 10; ignored when --train-steps is set)"),
+    ("--early-stopping", "early_stopping_patience", int, "stop after this many epochs without a better eval loss (default 2; 0 = off)"),
     ("--train-steps", "train_steps", int, "training steps (default 0: derived from --epochs)"),
     ("--eval-steps", "eval_steps", int, "validation steps (default 0: the whole eval split)"),
     ("--glove", "glove_path", str, "GloVe text file to initialise the embedding (its dimension sets the embedding size)"),
@@ -63,8 +67,9 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
             overrides[field] = value
     if args.no_cache:
         overrides["enable_cache"] = False
-    if getattr(args, "glove_trainable", None):
-        overrides["glove_trainable"] = True
+    for flag in ("glove_trainable", "attention", "tie_embeddings", "mixed_precision"):
+        if getattr(args, flag, None) is not None:
+            overrides[flag] = getattr(args, flag)
     cfg = C.PipelineConfig().replace(**overrides)
     return dataclasses.replace(cfg, data_dir=os.path.abspath(cfg.data_dir), work_dir=os.path.abspath(cfg.work_dir))
 
@@ -363,6 +368,28 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
         return _fail(f"{exc} (run `make run` first to push a model)")
 
 
+def cmd_bench_quality(args: argparse.Namespace) -> int:
+    from s2s.bench import quality
+
+    overrides: Dict[str, object] = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            return _fail(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    try:
+        C.PipelineConfig().replace(**overrides)
+        return quality.run(args.data, args.glove, work_dir=args.work_dir, epochs=args.epochs, overrides=overrides)
+    except (C.ConfigError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from s2s.bench import train
+
+    return train.run(steps=args.steps, lines=args.lines, conversations=args.conversations, keep=args.keep)
+
+
 def cmd_bench_preprocess(args: argparse.Namespace) -> int:
     from s2s.bench import preprocess
 
@@ -381,6 +408,12 @@ def make_parser() -> argparse.ArgumentParser:
         run.add_argument(flag, dest=field, type=kind, default=None, help=text)
     run.add_argument("--glove-finetune", dest="glove_trainable", action="store_const", const=True, default=None,
                      help="fine-tune the GloVe embedding (default: frozen)")
+    run.add_argument("--attention", dest="attention", action=argparse.BooleanOptionalAction, default=None,
+                     help="Luong attention decoder (default: off)")
+    run.add_argument("--tie-embeddings", dest="tie_embeddings", action=argparse.BooleanOptionalAction, default=None,
+                     help="output layer reuses the embedding matrix (default: on)")
+    run.add_argument("--mixed-precision", dest="mixed_precision", action="store_const", const=True, default=None,
+                     help="train in mixed_float16 on GPU (no effect on CPU)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component instead of reusing cached outputs")
     run.add_argument("-v", "--verbose", action="store_true", help="show the components' INFO logs")
     run.set_defaults(func=cmd_run)
@@ -477,7 +510,22 @@ def make_parser() -> argparse.ArgumentParser:
     bserve.add_argument("--beam", type=int, default=C.DEFAULT_BEAM_WIDTH, help=f"beam width (default {C.DEFAULT_BEAM_WIDTH})")
     bserve.add_argument("--loop-replies", type=int, default=20, help="replies timed with the python loop (default 20)")
     bserve.set_defaults(func=cmd_bench_serve)
+    bqual = benches.add_parser("quality", help="default model vs the tutorial's configuration vs unigram: perplexity, accuracy, BLEU-2, distinct-n")
+    bqual.add_argument("--data", default=str(C.SAMPLE_DATA_DIR), help="corpus directory (default: the embedded sample; the goal is set on ../shared/data/cornell)")
+    bqual.add_argument("--glove", default=str(C.REPO_ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top40k.txt"),
+                       help="GloVe 50d text file for the tutorial configuration")
+    bqual.add_argument("--epochs", type=int, default=5, help="training budget for each model, in epochs of the train split (default 5)")
+    bqual.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of the default model (repeatable)")
+    bqual.add_argument("--work-dir", help="where preprocessing and runs go (default: ./artifacts/bench-quality; kept, so a re-run reuses the preprocessing)")
+    bqual.set_defaults(func=cmd_bench_quality)
     from s2s.bench.preprocess import FULL_CONVERSATIONS, FULL_LINES
+
+    btrain = benches.add_parser("train", help="training tokens/s, step time, FLOP/s vs matmul FLOP/s, peak RSS at the full corpus's size")
+    btrain.add_argument("--steps", type=int, default=300, help="training steps to time (default 300)")
+    btrain.add_argument("--lines", type=int, default=FULL_LINES, help=f"corpus lines to generate (default {FULL_LINES:,}, the real corpus)")
+    btrain.add_argument("--conversations", type=int, default=FULL_CONVERSATIONS, help=f"conversations to generate (default {FULL_CONVERSATIONS:,})")
+    btrain.add_argument("--keep", help="keep the generated corpus and pipeline outputs in this directory (and reuse the corpus)")
+    btrain.set_defaults(func=cmd_bench_train)
 
     bprep = benches.add_parser("preprocess", help="ExampleGen+Transform at the full corpus's size vs the tutorial's in-memory Python")
     bprep.add_argument("--lines", type=int, default=FULL_LINES, help=f"lines to generate (default {FULL_LINES:,}, the real corpus)")

@@ -91,9 +91,16 @@ class PipelineConfig:
     # Model and training (Trainer).
     embedding_dim: int = 128
     units: int = 256
-    batch_size: int = 64
-    learning_rate: float = 1e-3
+    layers: int = 1  # stacked LSTM layers in the encoder and in the decoder: 1 or 2
+    dropout: float = 0.2  # input dropout (embeddings, between layers, before the output layer)
+    attention: bool = False  # Luong attention over the encoder outputs
+    tie_embeddings: bool = True  # the output layer reuses the embedding matrix
+    batch_size: int = 64  # per device: MirroredStrategy multiplies it by the number of GPUs
+    learning_rate: float = 6e-3
+    clipnorm: float = 1.0  # Adam's gradient clipping by norm (0 = off)
     epochs: int = 10
+    early_stopping_patience: int = 2  # epochs without a better eval loss before stopping (0 = off)
+    mixed_precision: bool = False  # mixed_float16 on GPU (ignored, with a warning, on CPU)
     train_steps: int = 0  # 0: derived from epochs and the size of the train split
     eval_steps: int = 0  # 0: the whole eval split
     glove_path: str = ""  # GloVe text file to initialise the embedding ("" = random)
@@ -135,9 +142,16 @@ class PipelineConfig:
         return {
             "embedding_dim": self.embedding_dim,
             "units": self.units,
+            "layers": self.layers,
+            "dropout": self.dropout,
+            "attention": int(self.attention),
+            "tie_embeddings": int(self.tie_embeddings),
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
+            "clipnorm": self.clipnorm,
             "epochs": self.epochs,
+            "early_stopping_patience": self.early_stopping_patience,
+            "mixed_precision": int(self.mixed_precision),
             "train_steps": self.train_steps,
             "eval_steps": self.eval_steps,
             "glove_path": os.path.abspath(self.glove_path) if self.glove_path and "://" not in self.glove_path else self.glove_path,
@@ -173,6 +187,12 @@ class PipelineConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if min(self.train_buckets, self.eval_buckets, self.test_buckets) < 1:
             raise ConfigError("train/eval/test buckets must each be >= 1")
+        if self.layers not in (1, 2):
+            raise ConfigError(f"layers must be 1 or 2, got {self.layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.clipnorm < 0 or self.early_stopping_patience < 0:
+            raise ConfigError("clipnorm and early_stopping_patience must be >= 0 (0 means off)")
         if self.long_pairs not in ("truncate", "drop"):
             raise ConfigError(f"long_pairs must be truncate or drop, got {self.long_pairs!r}")
         if self.corpus_encoding not in ("auto", "latin-1", "utf-8"):

@@ -46,12 +46,12 @@ def test_perplexity_matches_an_independent_computation(evaluated, tiny_model, ti
     features = transform(examples=tf.constant([pair_to_example(p).SerializeToString() for p in pairs]))
     nll, tokens, right = 0.0, 0, 0
     for enc, dec_in, dec_out in zip(*(features[k].numpy() for k in (C.ENCODER_INPUT_IDS, C.DECODER_INPUT_IDS, C.DECODER_TARGET_IDS))):
-        h, c = keras_copy.encoder.predict(enc[None, :], verbose=0)
+        state, memory = keras_copy.start(enc[None, :])
         for t in range(len(dec_out)):
             if dec_out[t] == C.PAD_ID:
                 break
-            logits, h, c = keras_copy.decoder.predict([dec_in[None, t : t + 1], h, c], verbose=0)
-            logits = logits[0, -1].astype(np.float64)
+            logits, state = keras_copy.step(dec_in[t], state, memory)
+            logits = logits.astype(np.float64)
             log_probs = logits - np.log(np.sum(np.exp(logits - logits.max()))) - logits.max()
             nll -= log_probs[dec_out[t]]
             right += int(np.argmax(logits) == dec_out[t])

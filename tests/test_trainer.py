@@ -81,3 +81,65 @@ def test_long_pairs_are_truncated_or_dropped_and_counted(tiny_transform, tiny_mo
 
     assert count(False) == 96
     assert count(True) == 96 - train["pairs_longer_than_max_len"]
+
+
+def test_run_fn_writes_checkpoints_and_a_loss_curve_png(tiny_model):
+    run = tiny_model / "model_run"
+    assert (run / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "checkpoints" / "latest.weights.h5").stat().st_size > 0
+    assert (run / "checkpoints" / "best.weights.h5").stat().st_size > 0
+    report = json.loads((run / "data.json").read_text())
+    assert report["devices"] == ["CPU"] and report["strategy"] == "_DefaultDistributionStrategy"
+    assert report["dtype_policy"] == "float32" and report["global_batch_size"] == 32
+
+
+def _train(tiny_transform, tmp_path, **overrides):
+    import tensorflow_transform as tft
+
+    from trainer import task
+
+    cfg = task.hparams({"embedding_dim": 8, "units": 16, "batch_size": 16, "eval_steps": 2, "train_steps": 0, **overrides})
+    files = [str(tiny_transform / "transformed" / "*")]
+    output = tft.TFTransformOutput(str(tiny_transform / "transform"))
+    model, params, history = task.train(cfg, output, files, files, str(tmp_path / "run"), verbose=0)
+    return model, params, history, output, files
+
+
+def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
+    from trainer import task
+    from trainer.model import build_model
+
+    model, params, history, output, files = _train(tiny_transform, tmp_path, epochs=3, early_stopping_patience=1)
+    assert 1 <= len(history["val_loss"]) <= 3
+    best = build_model(params)
+    batch = next(iter(task.make_dataset(files, output, 8, shuffle=False)))[0]
+    best(batch)
+    best.load_weights(str(tmp_path / "run" / "checkpoints" / "best.weights.h5"))
+    # The returned (exported) model is the best epoch's, not the last one's.
+    np.testing.assert_allclose(model(batch).numpy(), best(batch).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_mixed_precision_without_a_gpu_trains_in_float32(tiny_transform, tmp_path):
+    import keras
+
+    model, _, history, _, _ = _train(tiny_transform, tmp_path, train_steps=1, mixed_precision=1)
+    report = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert report["dtype_policy"] == "float32" and model.compute_dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # nothing leaks to later code
+    assert "no GPU is visible" in report["precision"]
+    assert np.isfinite(history["loss"][0])
+
+
+def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
+    from .conftest import run_trainer
+
+    out = run_trainer(tiny_transform, tmp_path, {"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 2,
+                                                 "eval_steps": 1, "layers": 2, "attention": 1, "tie_embeddings": 0})
+    model = tf.saved_model.load(str(out / "serving_model"))
+    assert json.loads(model.architecture.numpy())["layers"] == 2
+    messages = tf.constant(["Hi, how are you?", "?!", "Where are you going tonight?"])
+    greedy = model.signatures[C.SERVING_SIGNATURE](text=messages)
+    beam = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(1))
+    assert greedy["reply"].numpy().tolist() == beam["reply"].numpy().tolist()
+    wide = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(3))
+    assert wide["alternatives"].shape == (3, 3)

@@ -28,6 +28,7 @@ first real request does not pay for graph initialisation.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Dict, List
 
@@ -86,6 +87,8 @@ class ChatbotExport(tf.Module):
         self.tft_layer = tft_output.transform_features_layer()
         self.max_len = max_len
         self.id_to_token = tf.Variable(vocabulary(tft_output), trainable=False, name="id_to_token")
+        # The network's shape, so that tools can rebuild the Keras model from the variables.
+        self.architecture = tf.Variable(json.dumps(model.architecture(), sort_keys=True), trainable=False, name="architecture")
         self._raw_feature_spec = tft_output.raw_feature_spec()
 
     # ------------------------------------------------------------------ helpers
@@ -110,13 +113,13 @@ class ChatbotExport(tf.Module):
     def greedy_decode(self, encoder_ids: tf.Tensor):
         """Greedy decoding; stops as soon as every reply in the batch has emitted <eos>."""
         batch = tf.shape(encoder_ids)[0]
-        state = self.model.encode(encoder_ids)
+        state, memory = self.model.encode(encoder_ids)
         token = tf.fill([batch], tf.constant(C.BOS_ID, tf.int64))
         done = tf.zeros([batch], tf.bool)
         ids = tf.TensorArray(tf.int64, size=0, dynamic_size=True)
         logps = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         for t in tf.range(self.max_len):
-            logits, state = self.model.decode_step(token, state)
+            logits, state = self.model.decode_step(token, state, memory)
             log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
             token = tf.argmax(log_probs, axis=-1, output_type=tf.int64)
             ids = ids.write(t, token)
@@ -137,8 +140,9 @@ class ChatbotExport(tf.Module):
         """Beam search; beams that emitted <eos> only extend with <pad> at no cost; stops when all have."""
         batch, k, steps = tf.shape(encoder_ids)[0], width, self.max_len
         vocab = tf.shape(self.id_to_token)[0]
-        h, c = self.model.encode(encoder_ids)
-        h, c = tf.repeat(h, k, axis=0), tf.repeat(c, k, axis=0)
+        state, memory = self.model.encode(encoder_ids)
+        # Each input's state and attention memory, once per beam.
+        state, memory = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (state, memory))
         token = tf.fill([batch * k], tf.constant(C.BOS_ID, tf.int64))
         first = tf.concat([[0.0], tf.fill([k - 1], _NEG_INF)], axis=0)
         scores = tf.tile(first[tf.newaxis, :], [batch, 1])  # only beam 0 is live at step 0
@@ -148,7 +152,7 @@ class ChatbotExport(tf.Module):
         pad_only = tf.one_hot(C.PAD_ID, vocab, on_value=0.0, off_value=_NEG_INF)
         offsets = (tf.range(batch) * k)[:, tf.newaxis]
         for t in tf.range(steps):
-            logits, (h, c) = self.model.decode_step(token, (h, c))
+            logits, state = self.model.decode_step(token, state, memory)
             log_probs = tf.reshape(tf.nn.log_softmax(tf.cast(logits, tf.float32)), [batch, k, vocab])
             log_probs = tf.where(finished[:, :, tf.newaxis], pad_only[tf.newaxis, tf.newaxis, :], log_probs)
             total = tf.reshape(scores[:, :, tf.newaxis] + log_probs, [batch, k * vocab])
@@ -160,7 +164,7 @@ class ChatbotExport(tf.Module):
             seqs += tf.one_hot(t, steps, dtype=tf.int64)[tf.newaxis, tf.newaxis, :] * new_token[:, :, tf.newaxis]
             finished = tf.logical_or(parent_finished, tf.equal(new_token, C.EOS_ID))
             rows = tf.reshape(parent + offsets, [-1])
-            h, c = tf.gather(h, rows), tf.gather(c, rows)
+            state = tuple(tf.gather(x, rows) for x in state)
             token = tf.reshape(new_token, [-1])
             if tf.reduce_all(finished):
                 break

@@ -1,21 +1,46 @@
-"""The tutorial's encoder-decoder LSTM, in Keras 3, on integer ids.
+"""The encoder-decoder LSTM, in Keras 3, on integer ids.
 
-The encoder reads the (embedded) input ids and returns its final states; the decoder
-LSTM starts from those states and reads ``<bos>`` + reply; a dense layer gives logits
-over the vocabulary at each step. Training uses teacher forcing against the reply
-shifted by one step (``decoder_target_ids``) with sparse cross-entropy; padding
-(id 0) is masked in the loss and in every metric. The same layers decode greedily one
-token at a time at serving time (:meth:`Seq2Seq.decode_step`).
+The tutorial's network is the special case ``layers=1, dropout=0, attention=False``: the
+encoder reads the (embedded) input ids and returns its final states; the decoder LSTM
+starts from those states and reads ``<bos>`` + reply; a dense layer gives logits over the
+vocabulary at each step. On top of that, all configurable (:class:`ModelParams`):
+
+* ``layers`` (1 or 2): stacked encoder and decoder LSTMs; decoder layer *i* starts from
+  the final states of encoder layer *i*.
+* ``dropout``: dropout on the embeddings, between stacked layers and before the output
+  layer. It is *input* dropout only: ``recurrent_dropout`` stays 0 (and activations,
+  bias and ``unroll`` stay at the values cuDNN needs), so on a GPU Keras runs every LSTM
+  with the fused cuDNN kernel (:func:`cudnn_conditions` lists the conditions, a test
+  checks them).
+* ``attention``: Luong-style ("general") attention. At each decoder step the top
+  decoder output ``h_t`` scores every encoder output ``h_s`` as ``h_t . W_a h_s``
+  (padding masked), the softmax-weighted encoder outputs give a context ``c_t``, and
+  ``tanh(W_c [c_t; h_t])`` feeds the output layer. Without input feeding, so the decoder
+  LSTM still runs over the whole sequence in one (cuDNN) call during training.
+* ``tie_embeddings``: the output layer reuses the embedding matrix (Press & Wolf, 2017):
+  the top decoder output is projected to the embedding size and scored against every
+  word's embedding (plus a per-word bias). One matrix of vocabulary x embedding instead
+  of two, a strong regulariser on a corpus this small, and a smaller output matmul.
+
+Training uses teacher forcing against the reply shifted by one step
+(``decoder_target_ids``) with sparse cross-entropy; padding (id 0) is masked in the
+loss and in every metric. The same layers decode one token at a time at serving time
+(:meth:`Seq2Seq.encode` then :meth:`Seq2Seq.decode_step`), which the export drives.
+
+Mixed precision: the layers follow Keras' global dtype policy; the logits are float32.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Dict, Tuple
 
 import keras
 import tensorflow as tf
 
 from s2s import config as C
+
+_MASKED_SCORE = -1e9  # attention score of padding positions (applied in float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,43 +48,163 @@ class ModelParams:
     vocab_size: int
     embedding_dim: int = 128
     units: int = 256
+    layers: int = 1
+    dropout: float = 0.0
+    attention: bool = False
+    tie_embeddings: bool = False
+
+    def __post_init__(self):
+        if self.layers not in (1, 2):
+            raise ValueError(f"layers must be 1 or 2, got {self.layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def sequence_mask(ids: tf.Tensor) -> tf.Tensor:
+    """Non-padding positions, with the first position always on.
+
+    An input whose every token was stripped by cleaning (e.g. ``"?!"``) is all padding;
+    cuDNN rejects a fully masked sequence (Keras asserts it), so such a row reads one
+    ``<pad>`` step instead. The mask stays right-padded, as cuDNN requires."""
+    first = tf.equal(tf.range(tf.shape(ids)[1]), 0)[tf.newaxis, :]
+    return tf.logical_or(tf.not_equal(ids, C.PAD_ID), first)
+
+
+def cudnn_conditions(layer: keras.layers.LSTM) -> Dict[str, bool]:
+    """What Keras 3 (TensorFlow backend) requires to run an LSTM layer with cuDNN."""
+    cell = layer.cell
+    return {
+        "activation is tanh": cell.activation is keras.activations.tanh,
+        "recurrent_activation is sigmoid": cell.recurrent_activation is keras.activations.sigmoid,
+        "recurrent_dropout is 0": cell.recurrent_dropout == 0,
+        "unroll is False": not layer.unroll,
+        "use_bias is True": bool(cell.use_bias),
+        "use_cudnn is auto": layer.use_cudnn == "auto",
+    }
 
 
 @keras.saving.register_keras_serializable(package="s2s")
 class Seq2Seq(keras.Model):
-    """Embedding -> encoder LSTM (states) -> decoder LSTM (from those states) -> logits."""
+    """Embedding -> encoder LSTM(s) (states) -> decoder LSTM(s) (from those states)
+    [-> Luong attention] -> logits."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int, units: int, embedding_matrix=None, train_embedding: bool = True, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        units: int,
+        layers: int = 1,
+        dropout: float = 0.0,
+        attention: bool = False,
+        tie_embeddings: bool = False,
+        embedding_matrix=None,
+        train_embedding: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocab_size, self.embedding_dim, self.units = vocab_size, embedding_dim, units
+        self.num_layers, self.dropout_rate, self.use_attention = layers, dropout, attention
+        self.tie_embeddings = tie_embeddings
         initializer = "uniform" if embedding_matrix is None else keras.initializers.Constant(embedding_matrix)
         self.embedding = keras.layers.Embedding(
             vocab_size, embedding_dim, mask_zero=True, embeddings_initializer=initializer, trainable=train_embedding, name="embedding"
         )
-        self.encoder = keras.layers.LSTM(units, return_state=True, name="encoder")
-        self.decoder = keras.layers.LSTM(units, return_sequences=True, return_state=True, name="decoder")
-        self.projection = keras.layers.Dense(vocab_size, name="logits")
+        # One attribute per layer (encoder_0, decoder_0, ...), not a list: TensorFlow's
+        # checkpoints (and the SavedModel's variables) name them by these attributes.
+        for i in range(layers):
+            # Only the last encoder layer may skip its sequence output (no attention, nothing above it).
+            setattr(self, f"encoder_{i}", keras.layers.LSTM(
+                units, return_sequences=attention or i < layers - 1, return_state=True, name=f"encoder_{i}"
+            ))
+            setattr(self, f"decoder_{i}", keras.layers.LSTM(units, return_sequences=True, return_state=True, name=f"decoder_{i}"))
+        self.drop = keras.layers.Dropout(dropout, name="dropout")
+        if attention:
+            self.attention_score = keras.layers.Dense(units, use_bias=False, name="attention_w_a")
+            self.attention_out = keras.layers.Dense(units, activation="tanh", use_bias=False, name="attention_w_c")
+        if tie_embeddings:
+            self.to_embedding = keras.layers.Dense(embedding_dim, name="output_to_embedding")
+            self.logit_bias = self.add_weight(shape=(vocab_size,), initializer="zeros", name="logit_bias")
+        else:
+            self.projection = keras.layers.Dense(vocab_size, name="logits", dtype="float32")
+
+    @property
+    def encoders(self):
+        return [getattr(self, f"encoder_{i}") for i in range(self.num_layers)]
+
+    @property
+    def decoders(self):
+        return [getattr(self, f"decoder_{i}") for i in range(self.num_layers)]
+
+    # ------------------------------------------------------------------ pieces
+    def _attend(self, query: tf.Tensor, memory: Tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        """Luong attention: query [b, t, u] against memory ([b, s, u] outputs, [b, s] mask)."""
+        outputs, mask = memory
+        scores = tf.einsum("btu,bsu->bts", self.attention_score(query), outputs)
+        scores = tf.where(mask[:, tf.newaxis, :], tf.cast(scores, tf.float32), _MASKED_SCORE)
+        weights = tf.cast(tf.nn.softmax(scores, axis=-1), outputs.dtype)
+        context = tf.einsum("bts,bsu->btu", weights, outputs)
+        return self.attention_out(tf.concat([context, query], axis=-1))
 
     def encode(self, encoder_ids: tf.Tensor, training: bool = False):
-        x = self.embedding(encoder_ids)
-        _, h, c = self.encoder(x, mask=self.embedding.compute_mask(encoder_ids), training=training)
-        return h, c
+        """(decoder start state, attention memory) for a batch of inputs.
+
+        The state is a flat tuple ``(h_0, c_0, h_1, c_1, ...)``; the memory is
+        ``(encoder outputs, mask)`` with attention and ``()`` without."""
+        mask = sequence_mask(encoder_ids)
+        x = self.drop(self.embedding(encoder_ids), training=training)
+        state = []
+        for i, layer in enumerate(self.encoders):
+            out = layer(x, mask=mask, training=training)
+            state += out[-2:]
+            if i < self.num_layers - 1:
+                x = self.drop(out[0], training=training)
+        memory = (out[0], mask) if self.use_attention else ()
+        return tuple(state), memory
+
+    def _top(self, seq: tf.Tensor, memory, training: bool) -> tf.Tensor:
+        if self.use_attention:
+            seq = self._attend(seq, memory)
+        seq = self.drop(seq, training=training)
+        if self.tie_embeddings:
+            # Scores against every word's embedding, in float32 (also under mixed precision).
+            query = tf.cast(self.to_embedding(seq), tf.float32)
+            return tf.einsum("bte,ve->btv", query, tf.cast(self.embedding.embeddings, tf.float32)) + self.logit_bias
+        return self.projection(seq)
 
     def call(self, inputs, training: bool = False):
         encoder_ids, decoder_ids = inputs
-        h, c = self.encode(encoder_ids, training=training)
-        y = self.embedding(decoder_ids)
-        seq, _, _ = self.decoder(
-            y, initial_state=[h, c], mask=self.embedding.compute_mask(decoder_ids), training=training
-        )
-        return self.projection(seq)
+        state, memory = self.encode(encoder_ids, training=training)
+        mask = sequence_mask(decoder_ids)
+        y = self.drop(self.embedding(decoder_ids), training=training)
+        for i, layer in enumerate(self.decoders):
+            y = layer(y, initial_state=list(state[2 * i : 2 * i + 2]), mask=mask, training=training)[0]
+            if i < self.num_layers - 1:
+                y = self.drop(y, training=training)
+        return self._top(y, memory, training)
 
-    def decode_step(self, tokens: tf.Tensor, state):
-        """One greedy step: [batch] token ids and (h, c) in; [batch, vocab] logits and new state out."""
-        # A plain lookup: no Keras mask attached (the cell takes no mask).
-        x = tf.nn.embedding_lookup(self.embedding.embeddings, tokens)
-        out, new_state = self.decoder.cell(x, list(state), training=False)
-        return self.projection(out), tuple(new_state)
+    def decode_step(self, tokens: tf.Tensor, state, memory=()):
+        """One decoding step: [batch] token ids, the state and the memory from :meth:`encode`
+        in; [batch, vocab] float32 logits and the new state out."""
+        # A plain lookup: no Keras mask attached (the cells take no mask).
+        x = tf.cast(tf.nn.embedding_lookup(self.embedding.embeddings, tokens), self.compute_dtype)
+        new_state = []
+        for i, layer in enumerate(self.decoders):
+            x, (h, c) = layer.cell(x, list(state[2 * i : 2 * i + 2]), training=False)
+            new_state += [h, c]
+        logits = self._top(x[:, tf.newaxis, :], memory, training=False)[:, 0, :]
+        return logits, tuple(new_state)
+
+    def architecture(self) -> Dict[str, object]:
+        """The constructor arguments that fix the network's shape (saved with the export)."""
+        return {
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "layers": self.num_layers,
+            "dropout": self.dropout_rate,
+            "attention": self.use_attention,
+            "tie_embeddings": self.tie_embeddings,
+        }
 
     def get_config(self):
         return {
@@ -67,6 +212,10 @@ class Seq2Seq(keras.Model):
             "vocab_size": self.vocab_size,
             "embedding_dim": self.embedding_dim,
             "units": self.units,
+            "layers": self.num_layers,
+            "dropout": self.dropout_rate,
+            "attention": self.use_attention,
+            "tie_embeddings": self.tie_embeddings,
         }
 
 
@@ -108,15 +257,30 @@ class MaskedPerplexity(keras.metrics.Metric):
         return tf.exp(tf.math.divide_no_nan(self.nll, self.total))
 
 
-def build_model(params: ModelParams, learning_rate: float = 1e-3, embedding_matrix=None, train_embedding: bool = True) -> Seq2Seq:
+def build_model(
+    params: ModelParams,
+    learning_rate: float = 1e-3,
+    embedding_matrix=None,
+    train_embedding: bool = True,
+    clipnorm: float = 1.0,
+) -> Seq2Seq:
     """The compiled model; ``embedding_matrix`` (e.g. GloVe) initialises the embedding,
-    which ``train_embedding=False`` freezes."""
+    which ``train_embedding=False`` freezes. Build it inside a distribution strategy's
+    scope to train on several devices (see :func:`trainer.task.distribution_strategy`)."""
     model = Seq2Seq(
-        params.vocab_size, params.embedding_dim, params.units, embedding_matrix=embedding_matrix,
-        train_embedding=train_embedding, name="seq2seq",
+        params.vocab_size,
+        params.embedding_dim,
+        params.units,
+        layers=params.layers,
+        dropout=params.dropout,
+        attention=params.attention,
+        tie_embeddings=params.tie_embeddings,
+        embedding_matrix=embedding_matrix,
+        train_embedding=train_embedding,
+        name="seq2seq",
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=1.0),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm or None),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=C.PAD_ID),
         metrics=[MaskedTokenAccuracy(), MaskedPerplexity()],
     )

@@ -1,5 +1,16 @@
 """TFX Trainer entry point (``run_fn``): stream the transformed TFRecords, train, export.
 
+* Data: the transformed TFRecords are streamed (``tf.data``, batches parsed on the fly),
+  so memory does not grow with the corpus.
+* Devices: :func:`distribution_strategy` picks MirroredStrategy over every visible GPU
+  and the default (CPU) strategy otherwise; ``mixed_precision`` turns on mixed_float16 on
+  GPU only. The same code runs on both: no flag names a device.
+* Outputs in the Trainer's model-run directory: TensorBoard logs (``logs/``), checkpoints
+  (``checkpoints/latest.weights.h5`` every epoch, ``checkpoints/best.weights.h5`` at the
+  best eval loss), ``history.json``, ``loss_curves.png`` (training and eval loss per
+  epoch), ``data.json`` (data report) and ``glove.json`` (when GloVe is used).
+* Early stopping on the eval loss restores the best epoch's weights before the export.
+
 The export (signatures, warm-up requests) is described in :mod:`trainer.export`.
 """
 
@@ -18,7 +29,7 @@ from absl import logging
 from s2s import config as C
 from trainer import export
 from trainer.glove import aligned_matrix
-from trainer.model import ModelParams, build_model
+from trainer.model import ModelParams, Seq2Seq, build_model
 
 AUTOTUNE = tf.data.AUTOTUNE
 DATA_REPORT = "data.json"  # in the model-run dir: vocabulary size, long pairs, OOV share per split
@@ -83,16 +94,87 @@ def data_report(file_patterns: List[str], tft_output: tft.TFTransformOutput) -> 
     return {"pairs": pairs, "pairs_longer_than_max_len": long_pairs, "oov_share": unk / tokens if tokens else 0.0}
 
 
-def run_fn(fn_args) -> None:
-    """Called by the TFX Trainer: hyperparameters arrive in ``fn_args.custom_config``."""
-    defaults = C.PipelineConfig()
-    cfg: Dict[str, Any] = {
-        k: getattr(defaults, k)
-        for k in ("embedding_dim", "units", "batch_size", "learning_rate", "epochs", "train_steps", "eval_steps", "glove_path", "glove_trainable", "long_pairs")
-    }
-    cfg.update(fn_args.custom_config or {})
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
+def distribution_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over the visible GPUs (one or more); the default strategy on CPU."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return tf.distribute.MirroredStrategy([d.name for d in gpus])
+    return tf.distribute.get_strategy()
+
+
+def hparams(custom_config: Dict[str, Any] | None) -> Dict[str, Any]:
+    """The Trainer's hyperparameters: the defaults of :class:`s2s.config.PipelineConfig`,
+    overridden by what the pipeline passed in ``custom_config``."""
+    cfg: Dict[str, Any] = C.PipelineConfig().trainer_hparams()
+    cfg.update(custom_config or {})
+    return cfg
+
+
+def plot_loss_curves(history: Dict[str, List[float]], path: str) -> None:
+    """A PNG of the training and eval loss per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for key, label in (("loss", "training loss"), ("val_loss", "eval loss")):
+        if history.get(key):
+            ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=label)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("masked cross-entropy (nats per token)")
+    ax.set_title("seq2seq training")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with tf.io.gfile.GFile(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+
+
+def model_params(cfg: Dict[str, Any], vocab_size: int, embedding_dim: int | None = None, frozen_embedding: bool = False) -> ModelParams:
+    """The network's shape from the hyperparameters. A frozen (GloVe) embedding is not tied
+    to the output layer: that would freeze the output layer too."""
+    return ModelParams(
+        vocab_size=vocab_size,
+        embedding_dim=int(embedding_dim or cfg["embedding_dim"]),
+        units=int(cfg["units"]),
+        layers=int(cfg["layers"]),
+        dropout=float(cfg["dropout"]),
+        attention=bool(int(cfg["attention"])),
+        tie_embeddings=bool(int(cfg["tie_embeddings"])) and not frozen_embedding,
+    )
+
+
+def float32_copy(model: Seq2Seq, params: ModelParams) -> Seq2Seq:
+    """The same weights in a float32 model (what is exported after mixed-precision training,
+    so that the served model does not depend on how it was trained)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy = build_model(params)
+        copy((tf.zeros([1, 2], tf.int64), tf.zeros([1, 2], tf.int64)))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def train(
+    cfg: Dict[str, Any],
+    tft_output: tft.TFTransformOutput,
+    train_files: List[str],
+    eval_files: List[str],
+    model_run_dir: str,
+    verbose: int = 2,
+):
+    """Builds and trains the model described by ``cfg``; returns (model, params, history).
+
+    With ``train_steps`` > 0 it trains that many steps as one epoch; otherwise ``epochs``
+    passes over the train split, stopped early when the eval loss stops improving."""
+    tf.io.gfile.makedirs(model_run_dir)
     vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
     embedding_matrix, embedding_dim, glove_report = None, int(cfg["embedding_dim"]), None
     if cfg.get("glove_path"):
@@ -100,44 +182,98 @@ def run_fn(fn_args) -> None:
         embedding_matrix, embedding_dim = glove.matrix, glove.dim  # GloVe fixes the embedding size
         glove_report = {**glove.summary(), "path": cfg["glove_path"], "trainable": bool(int(cfg["glove_trainable"]))}
         logging.info("GloVe: %s", glove_report)
-        with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "glove.json"), "w") as f:
+        with tf.io.gfile.GFile(os.path.join(model_run_dir, "glove.json"), "w") as f:
             f.write(json.dumps(glove_report, indent=2))
-    params = ModelParams(vocab_size=vocab_size, embedding_dim=embedding_dim, units=int(cfg["units"]))
-    logging.info("Trainer: %s, keras %s, config %s", params, keras.__version__, cfg)
+    train_embedding = embedding_matrix is None or bool(int(cfg["glove_trainable"]))
+    params = model_params(cfg, vocab_size, embedding_dim, frozen_embedding=not train_embedding)
 
-    batch_size = int(cfg["batch_size"])
+    strategy = distribution_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    mixed = bool(int(cfg.get("mixed_precision", 0)))
+    precision = "mixed_float16" if mixed else "float32"
+    if mixed and not gpus:
+        precision = "float32 (mixed precision was asked for, but no GPU is visible)"
+        logging.warning("mixed_precision is set but no GPU is visible: training in float32")
+        mixed = False
+    previous_policy = keras.mixed_precision.global_policy()
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    devices = [d.name for d in gpus] or ["CPU"]
+    logging.info(
+        "Trainer: %s on %s (%s, %d replica(s), policy %s), keras %s, config %s",
+        params, devices, type(strategy).__name__, strategy.num_replicas_in_sync,
+        keras.mixed_precision.global_policy().name, keras.__version__, cfg,
+    )
+
+    # batch_size is per device: each replica gets that many pairs per step.
+    batch_size = int(cfg["batch_size"]) * strategy.num_replicas_in_sync
     drop_long = cfg.get("long_pairs", "truncate") == "drop"
     data = {
         "vocabulary_size": vocab_size,
         "long_pairs": "dropped" if drop_long else "truncated",
-        "train": data_report(fn_args.train_files, tft_output),
-        "eval": data_report(fn_args.eval_files, tft_output),
+        "train": data_report(train_files, tft_output),
+        "eval": data_report(eval_files, tft_output),
         "glove": glove_report,
+        "devices": devices,
+        "strategy": type(strategy).__name__,
+        "dtype_policy": keras.mixed_precision.global_policy().name,
+        "precision": precision,
+        "global_batch_size": batch_size,
     }
     logging.info("Trainer data: %s", data)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, DATA_REPORT), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, DATA_REPORT), "w") as f:
         f.write(json.dumps(data, indent=2))
-    train = make_dataset(fn_args.train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long)
-    evaluation = make_dataset(fn_args.eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
+    train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long)
+    eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
     eval_steps = int(cfg["eval_steps"]) or None
     if eval_steps:
-        evaluation = evaluation.repeat().take(eval_steps)
+        eval_ds = eval_ds.repeat().take(eval_steps)
 
-    model = build_model(
-        params,
-        learning_rate=float(cfg["learning_rate"]),
-        embedding_matrix=embedding_matrix,
-        train_embedding=embedding_matrix is None or bool(int(cfg["glove_trainable"])),
-    )
-    callbacks = [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"), update_freq="epoch")]
-    train_steps = int(cfg["train_steps"])
-    if train_steps:
-        history = model.fit(train.repeat(), steps_per_epoch=train_steps, epochs=1, validation_data=evaluation, callbacks=callbacks, verbose=2)
-    else:
-        history = model.fit(train, epochs=int(cfg["epochs"]), validation_data=evaluation, callbacks=callbacks, verbose=2)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "history.json"), "w") as f:
-        f.write(json.dumps({k: [float(x) for x in v] for k, v in history.history.items()}, indent=2))
+    try:
+        with strategy.scope():
+            model = build_model(
+                params,
+                learning_rate=float(cfg["learning_rate"]),
+                embedding_matrix=embedding_matrix,
+                train_embedding=train_embedding,
+                clipnorm=float(cfg.get("clipnorm", 1.0)),
+            )
+        checkpoints = os.path.join(model_run_dir, "checkpoints")
+        tf.io.gfile.makedirs(checkpoints)
+        callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
+            keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),
+            keras.callbacks.ModelCheckpoint(
+                os.path.join(checkpoints, "best.weights.h5"), save_weights_only=True, monitor="val_loss", save_best_only=True
+            ),
+        ]
+        patience = int(cfg.get("early_stopping_patience", 0))
+        if patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1)
+            )
+        train_steps = int(cfg["train_steps"])
+        if train_steps:
+            fit = model.fit(train_ds.repeat(), steps_per_epoch=train_steps, epochs=1, validation_data=eval_ds, callbacks=callbacks, verbose=verbose)
+        else:
+            fit = model.fit(train_ds, epochs=int(cfg["epochs"]), validation_data=eval_ds, callbacks=callbacks, verbose=verbose)
+        history = {k: [float(x) for x in v] for k, v in fit.history.items()}
+        if mixed:
+            model = float32_copy(model, params)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
+        f.write(json.dumps(history, indent=2))
+    plot_loss_curves(history, os.path.join(model_run_dir, "loss_curves.png"))
+    return model, params, history
 
+
+def run_fn(fn_args) -> None:
+    """Called by the TFX Trainer: hyperparameters arrive in ``fn_args.custom_config``."""
+    cfg = hparams(fn_args.custom_config)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    model, _, _ = train(cfg, tft_output, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir)
     # MAX_LEN is the Transform's: the padded length of its outputs.
     max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
     export.export(model, tft_output, max_len, fn_args.serving_model_dir)

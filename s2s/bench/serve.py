@@ -55,38 +55,49 @@ def _timed(fn: Callable[[], object], n: int) -> List[float]:
 
 
 class PythonLoopBaseline:
-    """The tutorial's inference: an encoder model and a decoder model, ``predict()`` per token."""
+    """The tutorial's inference: an encoder model and a decoder model, ``predict()`` per token.
+
+    The Keras network is rebuilt from the SavedModel's own variables (its architecture is
+    saved with it), and wrapped in two Keras models as the tutorial does: the encoder
+    (ids -> state and attention memory) and the one-step decoder (token, state, memory ->
+    logits, state), called with ``predict()`` once per generated token."""
 
     def __init__(self, saved_model_dir: Path):
+        import json
+
         import keras
         import tensorflow as tf
+
+        from trainer.model import Seq2Seq
 
         self._tf = tf
         loaded = tf.saved_model.load(str(saved_model_dir))
         self._loaded = loaded
-        m = loaded.model
-        embeddings = m.embedding._embeddings.numpy()  # pylint: disable=protected-access
-        vocab, dim = embeddings.shape
-        units = m.encoder.cell.recurrent_kernel.shape[0]
+        self.architecture = json.loads(loaded.architecture.numpy())
+        net = Seq2Seq(**self.architecture)
+        net((tf.zeros([1, 2], tf.int64), tf.zeros([1, 2], tf.int64)))
+        # The export's variables, matched by their path from the export's root (.model...).
+        status = tf.train.Checkpoint(model=net).read(str(Path(saved_model_dir) / "variables" / "variables"))
+        status.assert_existing_objects_matched()
+        status.expect_partial()  # the export also holds the optimizer's slots, the tables...
         probe = loaded.signatures[C.SERVING_SIGNATURE](text=tf.constant(["hello"]))
         self.max_len = int(probe["reply_ids"].shape[1])
         self.id_to_token = [t.decode() for t in loaded.id_to_token.numpy()]
+        self.state_size = 2 * net.num_layers
 
-        emb = keras.layers.Embedding(vocab, dim, mask_zero=True)
-        enc_lstm = keras.layers.LSTM(units, return_state=True)
-        dec_lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True)
-        dense = keras.layers.Dense(vocab)
-        enc_in = keras.Input((None,), dtype="int64")
-        _, h, c = enc_lstm(emb(enc_in))
-        self.encoder = keras.Model(enc_in, [h, c])
-        dec_in = keras.Input((1,), dtype="int64")
-        h_in, c_in = keras.Input((units,)), keras.Input((units,))
-        out, h2, c2 = dec_lstm(emb(dec_in), initial_state=[h_in, c_in])
-        self.decoder = keras.Model([dec_in, h_in, c_in], [dense(out), h2, c2])
-        emb.set_weights([embeddings])
-        enc_lstm.set_weights([m.encoder.cell.kernel.numpy(), m.encoder.cell.recurrent_kernel.numpy(), m.encoder.cell.bias.numpy()])
-        dec_lstm.set_weights([m.decoder.cell.kernel.numpy(), m.decoder.cell.recurrent_kernel.numpy(), m.decoder.cell.bias.numpy()])
-        dense.set_weights([m.projection._kernel.numpy(), m.projection.bias.numpy()])  # pylint: disable=protected-access
+        class Encoder(keras.Model):
+            def call(self, ids):
+                state, memory = net.encode(ids)
+                return list(state) + list(memory)
+
+        class Decoder(keras.Model):
+            def call(self, inputs):
+                token, *rest = inputs
+                state, memory = rest[: net.num_layers * 2], tuple(rest[net.num_layers * 2 :])
+                logits, state = net.decode_step(token[:, 0], state, memory)
+                return [logits] + list(state)
+
+        self.encoder, self.decoder = Encoder(), Decoder()
 
     def encoder_ids(self, message: str) -> np.ndarray:
         """Preprocessing through the model's own Transform graph (not timed in the loop)."""
@@ -98,12 +109,22 @@ class PythonLoopBaseline:
         features = self._loaded.signatures[C.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
         return features[C.ENCODER_INPUT_IDS].numpy()
 
+    def start(self, ids: np.ndarray):
+        """encoder.predict: (decoder state, attention memory) for [1, max_len] input ids."""
+        encoded = self.encoder.predict(ids, verbose=0)
+        return encoded[: self.state_size], encoded[self.state_size :]
+
+    def step(self, token: int, state, memory):
+        """decoder.predict for one token: ([vocab] logits, new state)."""
+        logits, *state = self.decoder.predict([np.array([[token]])] + list(state) + list(memory), verbose=0)
+        return logits[0], state
+
     def reply(self, ids: np.ndarray) -> str:
-        h, c = self.encoder.predict(ids, verbose=0)
+        state, memory = self.start(ids)
         token, words = C.BOS_ID, []
         for _ in range(self.max_len):
-            logits, h, c = self.decoder.predict([np.array([[token]]), h, c], verbose=0)
-            token = int(np.argmax(logits[0, -1]))
+            logits, state = self.step(token, state, memory)
+            token = int(np.argmax(logits))
             if token == C.EOS_ID:
                 break
             words.append(self.id_to_token[token])
@@ -171,9 +192,10 @@ def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concur
             print(f"throughput, {name:7s}: " + "   ".join(row))
 
         baseline = PythonLoopBaseline(version_dir)
+        a = baseline.architecture
         print(
-            f"model size: vocabulary {baseline.decoder.output_shape[0][-1]}, "
-            f"LSTM units {baseline.encoder.output_shape[0][-1]}, max_len {baseline.max_len}"
+            f"model size: vocabulary {a['vocab_size']}, LSTM units {a['units']} x {a['layers']} layer(s), "
+            f"attention {a['attention']}, tied embeddings {a['tie_embeddings']}, max_len {baseline.max_len}"
         )
         loop_inputs = [baseline.encoder_ids(m) for m in messages[:loop_replies]]
         baseline.reply(loop_inputs[0])  # build the predict functions

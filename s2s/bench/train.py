@@ -1,0 +1,208 @@
+"""``s2s bench train``: training speed and memory of the default model at the full corpus's size.
+
+* The corpus is generated at the real Cornell corpus's size (the preprocessing
+  benchmark's generator: 304,713 lines from the sample's real text) and preprocessed by
+  the pipeline (ExampleGen..Transform) in a child process.
+* Training runs in a second child process, streaming the transformed TFRecords
+  (:func:`trainer.task.make_dataset`) into the default model (:class:`s2s.config.PipelineConfig`),
+  for ``--steps`` steps. Its peak RSS (``ru_maxrss``) is the figure held to the memory goal;
+  the RSS sampled during training shows that it does not grow with the steps.
+* Throughput: target tokens (non-padding, ``<eos>`` included) per second, and the median
+  step time after the first steps (graph tracing).
+* FLOP/s: the FLOPs of one training step are counted from the layer shapes
+  (:func:`step_flops`: forward multiply-adds x 2, and the backward pass as twice the
+  forward) and divided by the median step time; the reference is the FLOP/s of a large
+  float32 ``tf.matmul`` measured in the same process just before training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict
+
+from s2s import config as C
+
+GOAL_FLOP_RATIO = 0.40
+GOAL_RSS_BYTES = 4 * 2**30
+WARMUP_STEPS = 10
+
+
+def forward_flops_per_example(
+    vocab_size: int, embedding_dim: int, units: int, layers: int, attention: bool, max_len: int, tie_embeddings: bool = False
+) -> int:
+    """FLOPs (2 per multiply-add) of one example's forward pass, every position computed
+    (the LSTM kernels and the output layer run over all ``max_len`` positions, padding
+    included). Element-wise work (activations, softmax) is left out."""
+    u, t = units, max_len
+    lstm = 0
+    for i in range(layers):
+        d = embedding_dim if i == 0 else u
+        lstm += 2 * 4 * u * (d + u) * t  # four gates, input and recurrent kernels
+    total = 2 * lstm  # encoder and decoder stacks
+    if attention:
+        total += t * (2 * u * u + 2 * t * u + 2 * t * u + 2 * (2 * u) * u)  # W_a, scores, context, W_c
+    if tie_embeddings:
+        total += t * (2 * u * embedding_dim + 2 * embedding_dim * vocab_size)  # to the embedding size, then scores
+    else:
+        total += t * 2 * u * vocab_size  # output layer
+    return total
+
+
+def step_flops(batch_size: int, **shape) -> int:
+    """Training FLOPs of one step: forward + backward (twice the forward)."""
+    return 3 * batch_size * forward_flops_per_example(**shape)
+
+
+def matmul_flops_per_second(n: int = 2048, repeats: int = 10, rounds: int = 5) -> float:
+    """FLOP/s of float32 [n, n] x [n, n] tf.matmul on this machine (best of ``rounds``)."""
+    import tensorflow as tf
+
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+
+    @tf.function
+    def chain(x):
+        for _ in range(repeats):
+            x = tf.matmul(x, b) * 1e-3
+        return x
+
+    chain(a).numpy()
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        chain(a).numpy()
+        best = min(best, time.perf_counter() - started)
+    return repeats * 2 * n**3 / best
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _child_train(pipeline_root: str, steps: int, out: str) -> Dict:
+    import keras
+    import numpy as np
+    import tensorflow_transform as tft
+
+    from s2s.bench.quality import transform_outputs
+    from trainer.model import build_model
+    from trainer.task import distribution_strategy, hparams, make_dataset, model_params
+
+    matmul = matmul_flops_per_second()
+    graph, train_files, _ = transform_outputs(pipeline_root)
+    tft_output = tft.TFTransformOutput(graph)
+    cfg = hparams({})
+    vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
+    max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
+    params = model_params(cfg, vocab)
+    strategy = distribution_strategy()
+    batch = int(cfg["batch_size"]) * strategy.num_replicas_in_sync
+
+    pairs, target_tokens = 0, 0
+    for _, target in make_dataset(train_files, tft_output, 4096, shuffle=False):
+        t = target.numpy()
+        pairs += t.shape[0]
+        target_tokens += int(np.count_nonzero(t))
+    with strategy.scope():
+        model = build_model(params, learning_rate=float(cfg["learning_rate"]), clipnorm=float(cfg["clipnorm"]))
+
+    class Clock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times, self.rss = [], []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter() - self.started)
+            if (batch + 1) % max(1, steps // 6) == 0:
+                self.rss.append((batch + 1, _rss_bytes()))
+
+    clock = Clock()
+    train = make_dataset(train_files, tft_output, batch, shuffle=True).repeat()
+    started = time.perf_counter()
+    model.fit(train, steps_per_epoch=steps, epochs=1, callbacks=[clock], verbose=0)
+    wall = time.perf_counter() - started
+    measured = clock.times[WARMUP_STEPS:] or clock.times
+    step_s = float(np.median(measured))
+    flops = step_flops(batch, vocab_size=vocab, embedding_dim=params.embedding_dim, units=params.units,
+                       layers=params.layers, attention=params.attention, max_len=max_len,
+                       tie_embeddings=params.tie_embeddings)
+    return {
+        "pairs": pairs, "target_tokens_per_pair": target_tokens / pairs, "vocab": vocab, "max_len": max_len,
+        "model": params.__dict__, "batch": batch, "steps": steps, "wall_s": wall, "step_s": step_s,
+        "step_flops": flops, "matmul_flops": matmul, "rss_by_step": clock.rss,
+        "steps_per_epoch": -(-pairs // batch),
+    }
+
+
+def _run_child(args: list) -> Dict:
+    proc = subprocess.Popen([sys.executable, "-m", "s2s.bench.train", *args], stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out = proc.stdout.read()
+    proc.stdout.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"benchmark child {args[0]} failed (exit {os.waitstatus_to_exitcode(status)})")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_bytes"] = usage.ru_maxrss * 1024  # KiB on Linux
+    return result
+
+
+def run(steps: int = 300, lines: int | None = None, conversations: int | None = None, keep: str | None = None) -> int:
+    from s2s.bench import preprocess
+
+    lines = lines or preprocess.FULL_LINES
+    conversations = conversations or preprocess.FULL_CONVERSATIONS
+    tmp = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="s2s-bench-train-"))
+    data, work = tmp / "corpus", tmp / "work"
+    started = time.perf_counter()
+    if not (data / "movie_lines.txt").exists():
+        preprocess.generate_corpus(data, lines, conversations)
+    prep = preprocess._run_child(["pipeline", str(data), str(work), "15000", "20"])  # pylint: disable=protected-access
+    print(f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "
+          f"preprocessed by the pipeline in {prep['seconds']:.0f} s (separate process, peak RSS {prep['peak_rss_mb']:,.0f} MB); "
+          f"{os.cpu_count()} CPU cores", flush=True)
+    r = _run_child(["train", str(work / "pipeline_root"), str(steps), str(tmp)])
+    tokens_per_step = r["batch"] * r["target_tokens_per_pair"]
+    achieved = r["step_flops"] / r["step_s"]
+    ratio = achieved / r["matmul_flops"]
+    m = r["model"]
+    print(f"model: embedding {m['embedding_dim']}, units {m['units']}, layers {m['layers']}, attention {m['attention']}, "
+          f"tied embeddings {m['tie_embeddings']}, "
+          f"dropout {m['dropout']}; vocabulary {r['vocab']:,}, MAX_LEN {r['max_len']}, batch {r['batch']}")
+    print(f"trained {r['steps']} steps (of {r['steps_per_epoch']:,} per epoch over {r['pairs']:,} train pairs) in {r['wall_s']:.0f} s")
+    print(f"step time (median after {WARMUP_STEPS} warm-up steps): {r['step_s'] * 1000:8.1f} ms")
+    print(f"throughput: {tokens_per_step / r['step_s']:10,.0f} target tokens/s  ({r['batch'] / r['step_s']:,.0f} pairs/s, "
+          f"{r['target_tokens_per_pair']:.1f} target tokens per pair)")
+    print(f"training FLOP/s (counted from layer shapes): {achieved / 1e9:8.1f} GFLOP/s  ({r['step_flops'] / 1e9:.1f} GFLOP per step)")
+    print(f"tf.matmul FLOP/s (2048x2048 float32, same process): {r['matmul_flops'] / 1e9:8.1f} GFLOP/s")
+    print("RSS during training: " + ", ".join(f"step {s}: {b / 2**20:,.0f} MB" for s, b in r["rss_by_step"]))
+    one_hot = r["pairs"] * r["max_len"] * r["vocab"] * 4
+    print(f"peak RSS of the training process: {r['peak_rss_bytes'] / 2**20:,.0f} MB; the tutorial's one-hot target tensor "
+          f"for the same data: {one_hot / 2**30:,.1f} GiB (float32 [{r['pairs']:,} x {r['max_len']} x {r['vocab']:,}])")
+    print(f"goal {'MET ' if ratio >= GOAL_FLOP_RATIO else 'MISS'}: training step FLOP/s / matmul FLOP/s = {ratio:.1%} (goal >= {GOAL_FLOP_RATIO:.0%})")
+    ok_rss = r["peak_rss_bytes"] <= GOAL_RSS_BYTES
+    print(f"goal {'MET ' if ok_rss else 'MISS'}: peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB on the full-scale corpus (goal <= 4 GiB)")
+    print(f"bench wall time: {time.perf_counter() - started:.0f} s")
+    if not keep:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":  # the training child process
+    kind, root, n, out_dir = sys.argv[1:5]
+    print(json.dumps(_child_train(root, int(n), out_dir)))

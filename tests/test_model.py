@@ -1,0 +1,137 @@
+"""The seq2seq network: every configuration decodes step by step exactly as it trains,
+stays cuDNN-eligible, and trains under a multi-device MirroredStrategy."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2s import config as C
+from s2s.bench.train import forward_flops_per_example
+from trainer.model import ModelParams, Seq2Seq, build_model, cudnn_conditions, sequence_mask
+
+CONFIGS = [
+    ModelParams(vocab_size=30, embedding_dim=6, units=8, layers=layers, attention=attention, dropout=0.3, tie_embeddings=tie)
+    for layers, attention, tie in itertools.product((1, 2), (False, True), (False, True))
+]
+# Keras' TensorFlow-backend RNN module (the package re-exports a function under the same name).
+keras_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+IDS = lambda p: f"layers{p.layers}-{'attention' if p.attention else 'plain'}-{'tied' if p.tie_embeddings else 'untied'}"  # noqa: E731
+
+# A batch with right padding, an input that cleaning emptied (all padding) and a full row.
+ENCODER = np.array([[5, 6, 7, 0, 0], [0, 0, 0, 0, 0], [8, 9, 10, 11, 12]], np.int64)
+DECODER = np.array([[C.BOS_ID, 5, 9, 4], [C.BOS_ID, 7, 0, 0], [C.BOS_ID, 12, 13, 14]], np.int64)
+
+
+def _built(params: ModelParams) -> Seq2Seq:
+    keras.utils.set_random_seed(1)
+    model = build_model(params)
+    model((tf.constant(ENCODER), tf.constant(DECODER)))
+    return model
+
+
+@pytest.mark.parametrize("params", CONFIGS, ids=IDS)
+def test_step_by_step_decoding_matches_teacher_forcing(params):
+    """The serving decoder (encode + decode_step, one token at a time) gives the logits the
+    trained network gives for the same prefix: multi-layer states and attention included."""
+    model = _built(params)
+    full = model((tf.constant(ENCODER), tf.constant(DECODER)), training=False).numpy()
+    state, memory = model.encode(tf.constant(ENCODER))
+    assert len(state) == 2 * params.layers
+    for t in range(DECODER.shape[1]):
+        logits, state = model.decode_step(tf.constant(DECODER[:, t]), state, memory)
+        real = DECODER[:, t] != C.PAD_ID  # after padding the teacher-forced states stop moving
+        np.testing.assert_allclose(logits.numpy()[real], full[real, t], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("params", CONFIGS, ids=IDS)
+def test_every_lstm_is_cudnn_eligible(params):
+    """Keras runs an LSTM with cuDNN on GPU only under these conditions; input dropout keeps them."""
+    model = _built(params)
+    lstms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
+    assert len(lstms) == 2 * params.layers
+    for layer in lstms:
+        assert all(cudnn_conditions(layer).values()), (layer.name, cudnn_conditions(layer))
+        cell = layer.cell
+        # Keras' own test (without the "is a GPU visible" part).
+        assert keras_tf_rnn._do_lstm_arguments_support_cudnn(cell.activation, cell.recurrent_activation, layer.unroll, cell.use_bias)
+    # Recurrent dropout would take cuDNN away: the check sees it.
+    assert not cudnn_conditions(keras.layers.LSTM(4, recurrent_dropout=0.1))["recurrent_dropout is 0"]
+
+
+def test_masks_fed_to_the_lstms_are_valid_for_cudnn():
+    """cuDNN takes only right-padded masks with at least one step per row (Keras asserts it
+    on GPU); an input whose words were all stripped (e.g. "?!") must not break serving."""
+    for ids in (ENCODER, DECODER):
+        mask = sequence_mask(tf.constant(ids))
+        assert bool(keras_tf_rnn._is_sequence_right_padded(mask))
+        assert not bool(keras_tf_rnn._has_fully_masked_sequence(mask))
+    assert bool(keras_tf_rnn._has_fully_masked_sequence(tf.not_equal(ENCODER, 0)))  # the naive mask would be
+
+
+def test_dropout_acts_in_training_only():
+    model = _built(CONFIGS[-1])
+    inputs = (tf.constant(ENCODER), tf.constant(DECODER))
+    np.testing.assert_array_equal(model(inputs, training=False).numpy(), model(inputs, training=False).numpy())
+    assert not np.allclose(model(inputs, training=True).numpy(), model(inputs, training=False).numpy())
+
+
+def test_model_params_reject_unsupported_settings():
+    with pytest.raises(ValueError, match="layers must be 1 or 2"):
+        ModelParams(vocab_size=10, layers=3)
+    with pytest.raises(ValueError, match="dropout"):
+        ModelParams(vocab_size=10, dropout=1.0)
+    with pytest.raises(C.ConfigError, match="layers must be 1 or 2"):
+        C.PipelineConfig().replace(layers=0)
+
+
+@pytest.mark.parametrize("params", CONFIGS, ids=IDS)
+def test_flop_count_matches_the_weight_shapes(params):
+    """The training benchmark's FLOP count: 2 FLOPs per kernel weight per position (every
+    kernel multiplies once per position), plus attention's two [t x t x u] products."""
+    model = _built(params)
+    kernels = sum(int(np.prod(w.shape)) for w in model.weights if "kernel" in w.path)
+    if params.tie_embeddings:  # the embedding matrix is also the output layer's kernel
+        kernels += params.vocab_size * params.embedding_dim
+    t = 5
+    expected = 2 * kernels * t + (4 * t * t * params.units if params.attention else 0)
+    flops = forward_flops_per_example(
+        params.vocab_size, params.embedding_dim, params.units, params.layers, params.attention, t, params.tie_embeddings
+    )
+    assert flops == expected
+
+
+def test_trains_under_mirrored_strategy_on_two_devices(tmp_path):
+    """The model and its metrics are replica-safe: two logical CPU devices stand in for two GPUs
+    (MirroredStrategy is what trainer.task picks when GPUs are visible)."""
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from trainer.model import ModelParams, build_model
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            model = build_model(ModelParams(vocab_size=30, embedding_dim=6, units=8, layers=2, attention=True, dropout=0.2, tie_embeddings=True))
+        rng = np.random.default_rng(0)
+        enc = rng.integers(4, 30, size=(64, 5)); dec = rng.integers(4, 30, size=(64, 4)); dec[:, 0] = 2
+        ds = tf.data.Dataset.from_tensor_slices(((enc, dec), np.roll(dec, -1, axis=1))).batch(16)
+        history = model.fit(ds, epochs=2, verbose=0).history
+        assert strategy.num_replicas_in_sync == 2
+        assert np.all(np.isfinite(history["loss"])) and history["loss"][1] < history["loss"][0], history
+        print("replicas", strategy.num_replicas_in_sync, "loss", history["loss"])
+        """
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=str(C.REPO_ROOT), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "replicas 2" in proc.stdout
