@@ -114,7 +114,7 @@ def test_trains_under_mirrored_strategy_on_two_devices(tmp_path):
     """The model and its metrics are replica-safe: two logical CPU devices stand in for two GPUs
     (MirroredStrategy is what trainer.task picks when GPUs are visible)."""
     script = textwrap.dedent(
-        f"""
+        """
         import numpy as np, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
