@@ -26,7 +26,7 @@ _RUN_FLAGS = (
     ("--embedding-dim", "embedding_dim", int, "embedding size (default 128)"),
     ("--units", "units", int, "LSTM units (default 256)"),
     ("--layers", "layers", int, "LSTM layers in the encoder and in the decoder: 1 (default) or 2"),
-    ("--dropout", "dropout", float, "input dropout rate (default 0.2; no recurrent dropout, so cuDNN stays usable)"),
+    ("--dropout", "dropout", float, "input dropout rate (default 0.5; no recurrent dropout, so cuDNN stays usable)"),
     ("--batch-size", "batch_size", int, "training batch size per device (default 64)"),
     ("--learning-rate", "learning_rate", float, "Adam learning rate (default 6e-3)"),
     ("--clipnorm", "clipnorm", float, "gradient clipping by norm (default 1.0; 0 = off)"),
@@ -514,7 +514,8 @@ def make_parser() -> argparse.ArgumentParser:
     bqual.add_argument("--data", default=str(C.SAMPLE_DATA_DIR), help="corpus directory (default: the embedded sample; the goal is set on ../shared/data/cornell)")
     bqual.add_argument("--glove", default=str(C.REPO_ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top40k.txt"),
                        help="GloVe 50d text file for the tutorial configuration")
-    bqual.add_argument("--epochs", type=int, default=5, help="training budget for each model, in epochs of the train split (default 5)")
+    bqual.add_argument("--epochs", type=int, default=C.PipelineConfig().epochs,
+                       help=f"training budget for each model, in epochs of the train split (default {C.PipelineConfig().epochs}, the Trainer's default)")
     bqual.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of the default model (repeatable)")
     bqual.add_argument("--work-dir", help="where preprocessing and runs go (default: ./artifacts/bench-quality; kept, so a re-run reuses the preprocessing)")
     bqual.set_defaults(func=cmd_bench_quality)

@@ -92,7 +92,7 @@ class PipelineConfig:
     embedding_dim: int = 128
     units: int = 256
     layers: int = 1  # stacked LSTM layers in the encoder and in the decoder: 1 or 2
-    dropout: float = 0.2  # input dropout (embeddings, between layers, before the output layer)
+    dropout: float = 0.5  # input dropout (embeddings, between layers, before the output layer)
     attention: bool = False  # Luong attention over the encoder outputs
     tie_embeddings: bool = True  # the output layer reuses the embedding matrix
     batch_size: int = 64  # per device: MirroredStrategy multiplies it by the number of GPUs

@@ -146,7 +146,7 @@ def run(
     data_dir: str,
     glove_path: str,
     work_dir: str | None = None,
-    epochs: int = 5,
+    epochs: int = 10,
     overrides: Dict[str, Any] | None = None,
     vocab_size: int = 15_000,
     max_len: int = 20,
