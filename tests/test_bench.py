@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+
+import pytest
 
 from s2s import cli
 from s2s import config as C
+
+from .conftest import TESTS
 
 
 def test_bench_serve_prints_every_figure(tiny_model, tmp_path, capsys):
@@ -35,3 +40,36 @@ def test_full_scale_generator_keeps_the_format_and_the_text(tmp_path):
     assert {p.input_text for p in pairs} <= {p.input_text for p in sample}  # real text, new ids
     assert len({p.movie_id for p in pairs}) > len({p.movie_id for p in sample})
     assert shape["lines"] == 10_000 and shape["conversations"] == 2_500
+
+
+def test_bench_quality_refuses_without_glove_or_with_unknown_settings(tmp_path, capsys):
+    assert cli.main(["bench", "quality", "--glove", str(tmp_path / "missing.txt"), "--work-dir", str(tmp_path)]) == 2
+    assert "needs a GloVe 50d text file" in capsys.readouterr().err
+    assert cli.main(["bench", "quality", "--set", "hidden_units=3", "--work-dir", str(tmp_path)]) == 2
+    assert "unknown setting(s) hidden_units" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before any work
+
+
+@pytest.mark.slow
+def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
+    glove = TESTS / "fixtures" / "tiny_glove.8d.txt"
+    code = cli.main(["bench", "quality", "--data", str(tiny_corpus), "--glove", str(glove), "--epochs", "1",
+                     "--work-dir", str(tmp_path), "--set", "embedding_dim=8", "--set", "units=16"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for words in ("(a) default", "(b) tutorial", "(c) unigram", "sample replies, default:", "sample replies, tutorial:"):
+        assert words in out, out
+    assert sum(line.startswith("goal ") for line in out.splitlines()) == 2
+    figures = json.loads((tmp_path / "quality.json").read_text())
+    assert figures["results"]["tutorial"]["model"]["units"] == 300 and figures["results"]["default"]["model"]["units"] == 16
+    for r in figures["results"].values():
+        assert r["perplexity"] > 1 and 0 <= r["masked_accuracy"] <= 1 and len(r["samples"]) == min(5, r["eval_pairs"])
+
+
+@pytest.mark.slow
+def test_bench_train_prints_every_figure(tmp_path, capsys):
+    assert cli.main(["bench", "train", "--lines", "20000", "--conversations", "5000", "--steps", "12", "--keep", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for words in ("target tokens/s", "step time", "training FLOP/s", "tf.matmul FLOP/s", "one-hot target tensor", "RSS during training"):
+        assert words in out, out
+    assert sum(line.startswith("goal ") for line in out.splitlines()) == 2
