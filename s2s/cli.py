@@ -118,6 +118,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"train {data['train']['pairs_longer_than_max_len']} of {data['train']['pairs']}, "
             f"eval {data['eval']['pairs_longer_than_max_len']} of {data['eval']['pairs']}"
         )
+        t = data.get("training")
+        if t:
+            print(
+                f"training: {t['epochs_run']} of {t['epochs_max']} epoch(s) on {', '.join(data['devices'])} "
+                f"({data['strategy'].strip('_')}, {data['precision']}, global batch {data['global_batch_size']}); "
+                f"best eval perplexity {t['best_val_perplexity']:.1f} at epoch {t['best_epoch']}, {t['exported']} exported"
+            )
         glove = data.get("glove")
         if glove:
             print(

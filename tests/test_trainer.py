@@ -91,6 +91,7 @@ def test_run_fn_writes_checkpoints_and_a_loss_curve_png(tiny_model):
     report = json.loads((run / "data.json").read_text())
     assert report["devices"] == ["CPU"] and report["strategy"] == "_DefaultDistributionStrategy"
     assert report["dtype_policy"] == "float32" and report["global_batch_size"] == 32
+    assert report["training"]["epochs_run"] == 1 and report["training"]["best_epoch"] == 1
 
 
 def _train(tiny_transform, tmp_path, **overrides):

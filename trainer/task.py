@@ -266,6 +266,17 @@ def train(
     with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
         f.write(json.dumps(history, indent=2))
     plot_loss_curves(history, os.path.join(model_run_dir, "loss_curves.png"))
+    val = history.get("val_loss", [])
+    best = int(np.argmin(val)) if val else -1
+    data["training"] = {
+        "epochs_run": len(history.get("loss", [])),
+        "epochs_max": 1 if int(cfg["train_steps"]) else int(cfg["epochs"]),
+        "best_epoch": best + 1,
+        "best_val_perplexity": float(history["val_perplexity"][best]) if val else None,
+        "exported": "best epoch" if patience and val else "last epoch",
+    }
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, DATA_REPORT), "w") as f:
+        f.write(json.dumps(data, indent=2))
     return model, params, history
 
 
