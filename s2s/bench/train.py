@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -136,15 +137,35 @@ def _child_train(pipeline_root: str, steps: int, out: str) -> Dict:
     wall = time.perf_counter() - started
     measured = clock.times[WARMUP_STEPS:] or clock.times
     step_s = float(np.median(measured))
-    flops = step_flops(batch, vocab_size=vocab, embedding_dim=params.embedding_dim, units=params.units,
-                       layers=params.layers, attention=params.attention, max_len=max_len,
-                       tie_embeddings=params.tie_embeddings)
-    return {
+
+    def flops_at(v: int) -> int:
+        return step_flops(batch, vocab_size=v, embedding_dim=params.embedding_dim, units=params.units,
+                          layers=params.layers, attention=params.attention, max_len=max_len,
+                          tie_embeddings=params.tie_embeddings)
+
+    result = {
         "pairs": pairs, "target_tokens_per_pair": target_tokens / pairs, "vocab": vocab, "max_len": max_len,
         "model": params.__dict__, "batch": batch, "steps": steps, "wall_s": wall, "step_s": step_s,
-        "step_flops": flops, "matmul_flops": matmul, "rss_by_step": clock.rss,
+        "step_flops": flops_at(vocab), "matmul_flops": matmul, "rss_by_step": clock.rss,
         "steps_per_epoch": -(-pairs // batch),
     }
+    # The generated corpus re-uses the sample's words, so its vocabulary is far smaller than
+    # the real corpus's (which fills the configured vocab_size). The same model at the real
+    # size, on the same batches (cost depends on shapes, not on which ids occur):
+    full_vocab = int(C.PipelineConfig().vocab_size) + C.NUM_RESERVED
+    if full_vocab > vocab:
+        with strategy.scope():
+            wide = build_model(dataclasses.replace(params, vocab_size=full_vocab), learning_rate=float(cfg["learning_rate"]),
+                               clipnorm=float(cfg["clipnorm"]))
+        clock_wide = Clock()
+        wide.fit(train, steps_per_epoch=min(steps, 100), epochs=1, callbacks=[clock_wide], verbose=0)
+        result["full_vocab"] = {
+            "vocab": full_vocab,
+            "step_s": float(np.median(clock_wide.times[WARMUP_STEPS:] or clock_wide.times)),
+            "step_flops": flops_at(full_vocab),
+            "steps": min(steps, 100),
+        }
+    return result
 
 
 def _run_child(args: list) -> Dict:
@@ -191,7 +212,13 @@ def run(steps: int = 300, lines: int | None = None, conversations: int | None = 
     one_hot = r["pairs"] * r["max_len"] * r["vocab"] * 4
     print(f"peak RSS of the training process: {r['peak_rss_bytes'] / 2**20:,.0f} MB; the tutorial's one-hot target tensor "
           f"for the same data: {one_hot / 2**30:,.1f} GiB (float32 [{r['pairs']:,} x {r['max_len']} x {r['vocab']:,}])")
-    print(f"goal {'MET ' if ratio >= GOAL_FLOP_RATIO else 'MISS'}: training step FLOP/s / matmul FLOP/s = {ratio:.1%} (goal >= {GOAL_FLOP_RATIO:.0%})")
+    wide = r.get("full_vocab")
+    if wide:
+        wide_flops = wide["step_flops"] / wide["step_s"]
+        print(f"same model at the vocabulary the real corpus fills ({wide['vocab']:,} ids; the generated corpus has {r['vocab']:,}), "
+              f"{wide['steps']} steps: step {wide['step_s'] * 1000:.1f} ms, {wide_flops / 1e9:.1f} GFLOP/s = "
+              f"{wide_flops / r['matmul_flops']:.1%} of matmul")
+    print(f"goal {'MET ' if ratio >= GOAL_FLOP_RATIO else 'MISS'}: training step FLOP/s / matmul FLOP/s = {ratio:.1%} (goal >= {GOAL_FLOP_RATIO:.0%}; default model on the full-scale corpus)")
     ok_rss = r["peak_rss_bytes"] <= GOAL_RSS_BYTES
     print(f"goal {'MET ' if ok_rss else 'MISS'}: peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB on the full-scale corpus (goal <= 4 GiB)")
     print(f"bench wall time: {time.perf_counter() - started:.0f} s")
