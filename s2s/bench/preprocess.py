@@ -96,9 +96,10 @@ def _child_in_memory(data: str, vocab_size: int, max_len: int) -> Dict:
     return {"seconds": elapsed, "pairs": len(pairs), "array_bytes": int(enc.nbytes + dec_in.nbytes + dec_out.nbytes), "vocab": len(vocab)}
 
 
-def _run_child(args: list) -> Dict:
-    """Runs this module in a child process; returns its result and its peak RSS."""
-    proc = subprocess.Popen([sys.executable, "-m", "s2s.bench.preprocess", *args], stdout=subprocess.PIPE, text=True)
+def run_child(args: list, module: str = "s2s.bench.preprocess") -> Dict:
+    """Runs a benchmark module in a child process; returns the JSON of its last stdout line
+    and its peak RSS (``peak_rss_mb``)."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read()
     proc.stdout.close()
@@ -120,8 +121,8 @@ def run(lines: int = FULL_LINES, conversations: int = FULL_CONVERSATIONS, vocab_
         f"{shape['movies']} movies ({size:.0f} MB) from the sample's real text in {time.perf_counter() - started:.1f} s; "
         f"{os.cpu_count()} CPU cores; vocabulary {vocab_size}, max_len {max_len}"
     )
-    memory = _run_child(["in-memory", str(data), str(vocab_size), str(max_len)])
-    pipe = _run_child(["pipeline", str(data), str(tmp / "work"), str(vocab_size), str(max_len)])
+    memory = run_child(["in-memory", str(data), str(vocab_size), str(max_len)])
+    pipe = run_child(["pipeline", str(data), str(tmp / "work"), str(vocab_size), str(max_len)])
     for name, r in (("pipeline (ExampleGen+StatisticsGen+SchemaGen+Transform)", pipe), ("in-memory Python (tutorial style)", memory)):
         print(f"{name:<58} {r['seconds']:8.1f} s  {r['pairs'] / r['seconds']:9,.0f} pairs/s  peak RSS {r['peak_rss_mb']:7,.0f} MB  ({r['pairs']:,} pairs)")
     one_hot = memory["pairs"] * max_len * (vocab_size + C.NUM_RESERVED) * 4

@@ -124,7 +124,6 @@ def score(model, tft_output, eval_files: List[str], max_len: int, batch_size: in
 
 
 def _train_and_score(name: str, cfg: Dict[str, Any], tft_output, train_files, eval_files, out: Path, max_len: int) -> Dict[str, Any]:
-    from trainer.model import Seq2Seq
     from trainer.task import train
 
     print(f"\n== training {name}: {json.dumps({k: v for k, v in sorted(cfg.items()) if k != 'glove_path'})}", flush=True)
@@ -132,7 +131,6 @@ def _train_and_score(name: str, cfg: Dict[str, Any], tft_output, train_files, ev
     model, params, history = train(cfg, tft_output, train_files, eval_files, str(out / name))
     seconds = time.perf_counter() - started
     result = score(model, tft_output, eval_files, max_len)
-    assert isinstance(model, Seq2Seq)
     result.update(
         seconds=seconds,
         params=int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),

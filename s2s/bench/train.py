@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -90,7 +89,7 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _child_train(pipeline_root: str, steps: int, out: str) -> Dict:
+def _child_train(pipeline_root: str, steps: int) -> Dict:
     import keras
     import numpy as np
     import tensorflow_transform as tft
@@ -168,18 +167,6 @@ def _child_train(pipeline_root: str, steps: int, out: str) -> Dict:
     return result
 
 
-def _run_child(args: list) -> Dict:
-    proc = subprocess.Popen([sys.executable, "-m", "s2s.bench.train", *args], stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    out = proc.stdout.read()
-    proc.stdout.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"benchmark child {args[0]} failed (exit {os.waitstatus_to_exitcode(status)})")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_bytes"] = usage.ru_maxrss * 1024  # KiB on Linux
-    return result
-
-
 def run(steps: int = 300, lines: int | None = None, conversations: int | None = None, keep: str | None = None) -> int:
     from s2s.bench import preprocess
 
@@ -190,11 +177,12 @@ def run(steps: int = 300, lines: int | None = None, conversations: int | None = 
     started = time.perf_counter()
     if not (data / "movie_lines.txt").exists():
         preprocess.generate_corpus(data, lines, conversations)
-    prep = preprocess._run_child(["pipeline", str(data), str(work), "15000", "20"])  # pylint: disable=protected-access
+    prep = preprocess.run_child(["pipeline", str(data), str(work), "15000", "20"])
     print(f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "
           f"preprocessed by the pipeline in {prep['seconds']:.0f} s (separate process, peak RSS {prep['peak_rss_mb']:,.0f} MB); "
           f"{os.cpu_count()} CPU cores", flush=True)
-    r = _run_child(["train", str(work / "pipeline_root"), str(steps), str(tmp)])
+    r = preprocess.run_child(["train", str(work / "pipeline_root"), str(steps)], module="s2s.bench.train")
+    r["peak_rss_bytes"] = r["peak_rss_mb"] * 2**20
     tokens_per_step = r["batch"] * r["target_tokens_per_pair"]
     achieved = r["step_flops"] / r["step_s"]
     ratio = achieved / r["matmul_flops"]
@@ -230,5 +218,5 @@ def run(steps: int = 300, lines: int | None = None, conversations: int | None = 
 
 
 if __name__ == "__main__":  # the training child process
-    kind, root, n, out_dir = sys.argv[1:5]
-    print(json.dumps(_child_train(root, int(n), out_dir)))
+    kind, root, n = sys.argv[1:4]
+    print(json.dumps(_child_train(root, int(n))))
