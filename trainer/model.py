@@ -207,16 +207,7 @@ class Seq2Seq(keras.Model):
         }
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "vocab_size": self.vocab_size,
-            "embedding_dim": self.embedding_dim,
-            "units": self.units,
-            "layers": self.num_layers,
-            "dropout": self.dropout_rate,
-            "attention": self.use_attention,
-            "tie_embeddings": self.tie_embeddings,
-        }
+        return {**super().get_config(), **self.architecture()}
 
 
 class MaskedTokenAccuracy(keras.metrics.Metric):
