@@ -29,7 +29,7 @@ RUN_FN = "trainer.task.run_fn"
 
 def eval_config(cfg: C.PipelineConfig) -> tfma.EvalConfig:
     """Sequence metrics overall and per movie genre; blessing needs the absolute bounds
-    (masked token accuracy, perplexity) and, once a model was blessed before, a perplexity
+    (masked token accuracy, perplexity, the most frequent reply's share) and, once a model was blessed before, a perplexity
     at most ``max_perplexity_increase`` (relative) worse than that baseline's."""
     module = seq_metrics.__name__
 
@@ -70,6 +70,13 @@ def eval_config(cfg: C.PipelineConfig) -> tfma.EvalConfig:
                     tfma.MetricConfig(class_name="CorpusBleu", module=module, config='"max_order": 2'),
                     tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 1'),
                     tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 2'),
+                    tfma.MetricConfig(
+                        class_name="TopReplyShare",
+                        module=module,
+                        threshold=tfma.MetricThreshold(
+                            value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_top_reply_share})
+                        ),
+                    ),
                 ],
             )
         ],

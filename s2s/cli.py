@@ -11,35 +11,66 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from s2s import config as C
+from trainer.decode_options import BOUNDS, DTYPES, HELP, DecodeOptions
 
 SAMPLE_INPUTS = ("Hi, how are you?", "Where are you going?", "I don't know what you mean.")
 
 # Flags of `s2s run` that set a PipelineConfig field: (flag, field, type, help).
 _RUN_FLAGS = (
-    ("--data", "data_dir", str, "corpus directory in the Cornell format (default: the embedded sample)"),
-    ("--work-dir", "work_dir", str, "pipeline root, metadata and serving directory (default: ./artifacts)"),
-    ("--encoding", "corpus_encoding", str, "corpus encoding: auto (default), latin-1 or utf-8"),
-    ("--vocab-size", "vocab_size", int, "vocabulary size, reserved tokens excluded (default 15000)"),
-    ("--min-frequency", "min_frequency", int, "minimum word frequency in the vocabulary (default 1)"),
-    ("--max-len", "max_len", int, "tokens per side after padding/truncation (default 20)"),
-    ("--long-pairs", "long_pairs", str, "pairs longer than --max-len: truncate (default, as the tutorial) or drop (counted)"),
-    ("--embedding-dim", "embedding_dim", int, "embedding size (default 128)"),
-    ("--units", "units", int, "LSTM units (default 256)"),
-    ("--layers", "layers", int, "LSTM layers in the encoder and in the decoder: 1 (default) or 2"),
-    ("--dropout", "dropout", float, "input dropout rate (default 0.5; no recurrent dropout, so cuDNN stays usable)"),
-    ("--batch-size", "batch_size", int, "training batch size per device (default 64)"),
-    ("--learning-rate", "learning_rate", float, "Adam learning rate (default 6e-3)"),
-    ("--clipnorm", "clipnorm", float, "gradient clipping by norm (default 1.0; 0 = off)"),
-    ("--epochs", "epochs", int, "training epochs (default 10; ignored when --train-steps is set)"),
-    ("--early-stopping", "early_stopping_patience", int, "stop after this many epochs without a better eval loss (default 2; 0 = off)"),
-    ("--train-steps", "train_steps", int, "training steps (default 0: derived from --epochs)"),
-    ("--eval-steps", "eval_steps", int, "validation steps (default 0: the whole eval split)"),
-    ("--glove", "glove_path", str, "GloVe text file to initialise the embedding (its dimension sets the embedding size)"),
-    ("--min-accuracy", "min_masked_accuracy", float, "blessing bound on masked token accuracy (default 0.05)"),
-    ("--max-perplexity", "max_perplexity", float, "blessing bound on perplexity (default 1000)"),
-    ("--max-perplexity-increase", "max_perplexity_increase", float, "blessing bound on perplexity vs the last blessed model, relative (default 0.02)"),
-    ("--keep-versions", "keep_versions", int, "model versions kept in the serving directory (default 3)"),
+    ("--data", "data_dir", str, "corpus directory in the Cornell format"),
+    ("--work-dir", "work_dir", str, "pipeline root, metadata and serving directory"),
+    ("--encoding", "corpus_encoding", str, "corpus encoding: auto, latin-1 or utf-8"),
+    ("--vocab-size", "vocab_size", int, "vocabulary size, reserved tokens excluded"),
+    ("--min-frequency", "min_frequency", int, "minimum word frequency in the vocabulary"),
+    ("--max-len", "max_len", int, "tokens per side after padding/truncation"),
+    ("--long-pairs", "long_pairs", str, "pairs longer than --max-len: truncate (as the tutorial) or drop (counted)"),
+    ("--embedding-dim", "embedding_dim", int, "embedding size"),
+    ("--units", "units", int, "LSTM units"),
+    ("--layers", "layers", int, "LSTM layers in the encoder and in the decoder: 1 or 2"),
+    ("--dropout", "dropout", float, "input dropout rate (no recurrent dropout, so cuDNN stays usable)"),
+    ("--word-dropout", "word_dropout", float, "share of the decoder's input words replaced by <unk> while training"),
+    ("--batch-size", "batch_size", int, "training batch size per device"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate"),
+    ("--clipnorm", "clipnorm", float, "gradient clipping by norm (0 = off)"),
+    ("--lr-decay", "lr_decay", float, "learning rate multiplied by this after an epoch without a better eval loss (1 = off)"),
+    ("--epochs", "epochs", int, "training epochs (ignored when --train-steps is set)"),
+    ("--early-stopping", "early_stopping_patience", int, "stop after this many epochs without a better eval loss (0 = off)"),
+    ("--train-steps", "train_steps", int, "training steps (0: derived from --epochs)"),
+    ("--eval-steps", "eval_steps", int, "validation steps (0: the whole eval split)"),
+    ("--glove", "glove_path", str, "GloVe text file (.txt or .txt.gz) to initialise the embedding; its dimension sets the embedding size; \"\" = random"),
+    ("--min-accuracy", "min_masked_accuracy", float, "blessing bound on masked token accuracy"),
+    ("--max-perplexity", "max_perplexity", float, "blessing bound on perplexity"),
+    ("--max-perplexity-increase", "max_perplexity_increase", float, "blessing bound on perplexity vs the last blessed model, relative"),
+    ("--max-top-reply-share", "max_top_reply_share", float, "blessing bound on the most frequent greedy reply's share of the test replies (a collapsed model says one thing to everyone)"),
+    ("--keep-versions", "keep_versions", int, "model versions kept in the serving directory"),
 )
+
+
+# On/off settings of `s2s run` (--X / --no-X): (flag, field, help).
+_RUN_SWITCHES = (
+    ("--glove-finetune", "glove_trainable", "fine-tune the GloVe embedding (off: frozen, and then not tied to the output layer)"),
+    ("--attention", "attention", "Luong attention over the encoder outputs"),
+    ("--bidirectional", "bidirectional", "bidirectional encoder (half the units each way)"),
+    ("--copy", "copy", "pointer-generator copy mechanism: replies may copy input words (needs --attention)"),
+    ("--tie-embeddings", "tie_embeddings", "the output layer reuses the embedding matrix"),
+    ("--mixed-precision", "mixed_precision", "train in mixed_float16 on GPU (no effect on CPU)"),
+)
+
+
+def _bounded(name: str, kind: type):
+    """An argparse type: ``kind`` within the decoding option's bounds (refused at parse time)."""
+    low, high = BOUNDS[name]
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -67,7 +98,7 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
             overrides[field] = value
     if args.no_cache:
         overrides["enable_cache"] = False
-    for flag in ("glove_trainable", "attention", "tie_embeddings", "mixed_precision"):
+    for _flag, flag, _help in _RUN_SWITCHES:
         if getattr(args, flag, None) is not None:
             overrides[flag] = getattr(args, flag)
     cfg = C.PipelineConfig().replace(**overrides)
@@ -137,7 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             "model NOT blessed: an Evaluator threshold was not met, nothing was pushed "
             f"(masked token accuracy >= {cfg.min_masked_accuracy}, perplexity <= {cfg.max_perplexity}, "
-            f"perplexity at most {cfg.max_perplexity_increase:.0%} above the last blessed model's); "
+            f"perplexity at most {cfg.max_perplexity_increase:.0%} above the last blessed model's, "
+            f"most frequent reply <= {cfg.max_top_reply_share:.0%} of the replies); "
             "see `s2s status`"
         )
         return 1
@@ -223,14 +255,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     client = ChatbotClient(args.server, model_name=args.model, version=args.version, timeout=args.timeout)
 
+    options = {name: getattr(args, name) for name in DTYPES if getattr(args, name) is not None}
+    if args.beam is not None:
+        options.setdefault("beam_width", args.beam)
+    shown = options.get("beam_width", 1)
+
     def ask(message: str):
-        if args.beam > 1:
-            return client.beam_reply([message], width=args.beam)[0]
+        if options:  # any decoding option: the generate signature, everything else at its default
+            return client.generate([message], DecodeOptions(**options))[0]
         return client.reply([message])[0]
 
     if args.message is not None:
         try:
-            _print_reply(ask(args.message), args.beam)
+            _print_reply(ask(args.message), shown)
         except ChatbotError as exc:
             return _fail(f"{args.server}: {exc}")
         return 0
@@ -256,7 +293,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if not message.strip():
                 continue
             try:
-                _print_reply(ask(message), args.beam)
+                _print_reply(ask(message), shown)
             except ChatbotError as exc:
                 print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
@@ -386,7 +423,8 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         overrides[key.strip()] = value.strip()
     try:
         C.PipelineConfig().replace(**overrides)
-        return quality.run(args.data, args.glove, work_dir=args.work_dir, epochs=args.epochs, overrides=overrides)
+        return quality.run(args.data, args.glove, work_dir=args.work_dir, epochs=args.epochs, overrides=overrides,
+                           tutorial=not args.no_tutorial)
     except (C.ConfigError, FileNotFoundError) as exc:
         return _fail(str(exc))
 
@@ -411,16 +449,12 @@ def make_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner) and print sample replies")
     run.add_argument("--config", help="TOML or JSON file of settings (flat keys; flags override it)")
+    defaults = C.PipelineConfig()
     for flag, field, kind, text in _RUN_FLAGS:
-        run.add_argument(flag, dest=field, type=kind, default=None, help=text)
-    run.add_argument("--glove-finetune", dest="glove_trainable", action="store_const", const=True, default=None,
-                     help="fine-tune the GloVe embedding (default: frozen)")
-    run.add_argument("--attention", dest="attention", action=argparse.BooleanOptionalAction, default=None,
-                     help="Luong attention decoder (default: off)")
-    run.add_argument("--tie-embeddings", dest="tie_embeddings", action=argparse.BooleanOptionalAction, default=None,
-                     help="output layer reuses the embedding matrix (default: on)")
-    run.add_argument("--mixed-precision", dest="mixed_precision", action="store_const", const=True, default=None,
-                     help="train in mixed_float16 on GPU (no effect on CPU)")
+        run.add_argument(flag, dest=field, type=kind, default=None, help=f"{text} (default: {getattr(defaults, field)!r})")
+    for flag, field, text in _RUN_SWITCHES:
+        run.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction, default=None,
+                         help=f"{text} (default: {'on' if getattr(defaults, field) else 'off'})")
     run.add_argument("--no-cache", action="store_true", help="re-run every component instead of reusing cached outputs")
     run.add_argument("-v", "--verbose", action="store_true", help="show the components' INFO logs")
     run.set_defaults(func=cmd_run)
@@ -458,7 +492,12 @@ def make_parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", default=C.MODEL_NAME, help=f"model name (default {C.MODEL_NAME})")
     chat.add_argument("--version", type=int, default=None, help="model version (default: the newest)")
     chat.add_argument("--message", help="send one message, print the reply and exit")
-    chat.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
+    chat.add_argument("--beam", type=_bounded("beam_width", int), default=None, help="beam width (the same as --beam-width)")
+    decoding = chat.add_argument_group("decoding options (any of them sends the request to the generate signature; "
+                                       "without them the server's default decoder answers)")
+    for name, default in dataclasses.asdict(DecodeOptions()).items():
+        decoding.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_bounded(name, type(default)), default=None,
+                              help=f"{HELP[name]} (default {default})")
     chat.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds (default 10)")
     chat.set_defaults(func=cmd_chat)
 
@@ -517,7 +556,8 @@ def make_parser() -> argparse.ArgumentParser:
     bserve.add_argument("--beam", type=int, default=C.DEFAULT_BEAM_WIDTH, help=f"beam width (default {C.DEFAULT_BEAM_WIDTH})")
     bserve.add_argument("--loop-replies", type=int, default=20, help="replies timed with the python loop (default 20)")
     bserve.set_defaults(func=cmd_bench_serve)
-    bqual = benches.add_parser("quality", help="default model vs the tutorial's configuration vs unigram: perplexity, accuracy, BLEU-2, distinct-n")
+    bqual = benches.add_parser("quality", help="default model vs n-gram reply models and the tutorial's configuration: "
+                               "perplexity, input dependence, replies of each decoder")
     bqual.add_argument("--data", default=str(C.SAMPLE_DATA_DIR), help="corpus directory (default: the embedded sample; the goal is set on ../shared/data/cornell)")
     bqual.add_argument("--glove", default=str(C.REPO_ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top40k.txt"),
                        help="GloVe 50d text file for the tutorial configuration")
@@ -525,6 +565,7 @@ def make_parser() -> argparse.ArgumentParser:
                        help=f"training budget for each model, in epochs of the train split (default {C.PipelineConfig().epochs}, the Trainer's default)")
     bqual.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of the default model (repeatable)")
     bqual.add_argument("--work-dir", help="where preprocessing and runs go (default: ./artifacts/bench-quality; kept, so a re-run reuses the preprocessing)")
+    bqual.add_argument("--no-tutorial", action="store_true", help="train only the default model (not the tutorial's configuration)")
     bqual.set_defaults(func=cmd_bench_quality)
     from s2s.bench.preprocess import FULL_CONVERSATIONS, FULL_LINES
 

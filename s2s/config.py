@@ -50,11 +50,15 @@ SERVING_SIGNATURE = "serving_default"  # raw strings in, reply strings out
 TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples in (Evaluator)
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Examples in, features out
 BEAM_SIGNATURE = "beam_search"  # raw strings and a beam width in, best reply + alternatives out
+GENERATE_SIGNATURE = "generate"  # raw strings and every decoding option in (trainer.decoding.DecodeOptions)
 SERVING_INPUT_KEY = "text"
 BEAM_WIDTH_KEY = "beam_width"
 DEFAULT_BEAM_WIDTH = 4
-MAX_BEAM_WIDTH = 16
 MAX_INPUT_BYTES = 2_000  # longer messages are rejected (INVALID_ARGUMENT), not silently cut
+
+# GloVe 6B 50d, its 20,000 most frequent words, shipped with the project (PDDL; see
+# trainer/assets/README.md); relative to the project root, so it resolves in the pipeline image too.
+BUILTIN_GLOVE = "trainer/assets/glove.6B.50d.top20k.txt.gz"
 
 PIPELINE_NAME = "seq2seq-tfx"
 MODEL_NAME = "chatbot"
@@ -92,23 +96,28 @@ class PipelineConfig:
     embedding_dim: int = 128
     units: int = 256
     layers: int = 1  # stacked LSTM layers in the encoder and in the decoder: 1 or 2
-    dropout: float = 0.5  # input dropout (embeddings, between layers, before the output layer)
-    attention: bool = False  # Luong attention over the encoder outputs
+    dropout: float = 0.3  # input dropout (embeddings, between layers, before the output layer)
+    attention: bool = True  # Luong attention over the encoder outputs
+    bidirectional: bool = True  # bidirectional encoder (half the units each way)
+    copy: bool = True  # pointer-generator: the decoder may copy input words (needs attention)
+    word_dropout: float = 0.25  # decoder-input words replaced by <unk> while training
     tie_embeddings: bool = True  # the output layer reuses the embedding matrix
     batch_size: int = 64  # per device: MirroredStrategy multiplies it by the number of GPUs
-    learning_rate: float = 6e-3
+    learning_rate: float = 3e-3
     clipnorm: float = 1.0  # Adam's gradient clipping by norm (0 = off)
+    lr_decay: float = 0.5  # the learning rate is multiplied by this after an epoch without a better eval loss (1 = off)
     epochs: int = 10
     early_stopping_patience: int = 2  # epochs without a better eval loss before stopping (0 = off)
     mixed_precision: bool = False  # mixed_float16 on GPU (ignored, with a warning, on CPU)
     train_steps: int = 0  # 0: derived from epochs and the size of the train split
     eval_steps: int = 0  # 0: the whole eval split
-    glove_path: str = ""  # GloVe text file to initialise the embedding ("" = random)
-    glove_trainable: bool = False  # fine-tune the GloVe embedding (default: frozen)
+    glove_path: str = BUILTIN_GLOVE  # GloVe text file to initialise the embedding ("" = random)
+    glove_trainable: bool = True  # fine-tune the GloVe embedding (False: frozen, and then not tied)
     # Blessing (Evaluator): absolute bounds, and a change bound against the latest blessed model.
     min_masked_accuracy: float = 0.05
     max_perplexity: float = 1_000.0
     max_perplexity_increase: float = 0.02  # relative: at most 2 % worse than the blessed baseline
+    max_top_reply_share: float = 0.5  # no model whose most frequent greedy reply is more than this share of its replies
     # Pushing: how many versions stay in the serving directory.
     keep_versions: int = 3
     # Orchestration.
@@ -145,16 +154,20 @@ class PipelineConfig:
             "layers": self.layers,
             "dropout": self.dropout,
             "attention": int(self.attention),
+            "bidirectional": int(self.bidirectional),
+            "copy": int(self.copy),
+            "word_dropout": self.word_dropout,
             "tie_embeddings": int(self.tie_embeddings),
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
             "clipnorm": self.clipnorm,
+            "lr_decay": self.lr_decay,
             "epochs": self.epochs,
             "early_stopping_patience": self.early_stopping_patience,
             "mixed_precision": int(self.mixed_precision),
             "train_steps": self.train_steps,
             "eval_steps": self.eval_steps,
-            "glove_path": os.path.abspath(self.glove_path) if self.glove_path and "://" not in self.glove_path else self.glove_path,
+            "glove_path": self.glove_path if self.glove_path in ("", BUILTIN_GLOVE) or "://" in self.glove_path else os.path.abspath(self.glove_path),
             "glove_trainable": int(self.glove_trainable),
             "long_pairs": self.long_pairs,
         }
@@ -191,8 +204,18 @@ class PipelineConfig:
             raise ConfigError(f"layers must be 1 or 2, got {self.layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
+        if self.copy and not self.attention:
+            raise ConfigError("copy needs attention (the copy distribution is the attention over the input)")
+        if self.bidirectional and self.units % 2:
+            raise ConfigError(f"a bidirectional encoder needs an even number of units, got {self.units}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.clipnorm < 0 or self.early_stopping_patience < 0:
             raise ConfigError("clipnorm and early_stopping_patience must be >= 0 (0 means off)")
+        if not 0.0 < self.max_top_reply_share <= 1.0:
+            raise ConfigError(f"max_top_reply_share must be in (0, 1], got {self.max_top_reply_share}")
         if self.long_pairs not in ("truncate", "drop"):
             raise ConfigError(f"long_pairs must be truncate or drop, got {self.long_pairs!r}")
         if self.corpus_encoding not in ("auto", "latin-1", "utf-8"):

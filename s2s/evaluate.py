@@ -5,7 +5,7 @@ own loader (:mod:`components.cornell`) and turned into the same tf.Examples
 (:func:`components.example_gen.pair_to_example`); preprocessing is the model's own
 Transform graph, through its ``transform_features`` and ``serving_tf_example`` signatures;
 the token metrics are :mod:`trainer.sequence_metrics`, the code the Evaluator's TFMA
-metrics use. Replies come from the model's ``serving_default`` (greedy) and, where the
+metrics use. Replies come from the model's ``serving_default`` (the default decoder) and, where the
 model has it, ``beam_search`` signatures. BLEU references are the reference replies as the
 model's vocabulary sees them (out-of-vocabulary words are ``<unk>``, cut at MAX_LEN - 1).
 
@@ -16,6 +16,7 @@ pictures (``perplexity_by_genre.png``, ``reply_lengths.png``) saved beside it an
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import os
@@ -30,6 +31,7 @@ from components.cornell import load_corpus
 from s2s import config as C
 from trainer import sequence_metrics as sm
 
+SHUFFLE_SEED = 20_161_127  # the fixed permutation of inputs behind the input-dependence figure
 REQUIRED_SIGNATURES = (C.SERVING_SIGNATURE, C.TF_EXAMPLE_SIGNATURE, C.TRANSFORM_SIGNATURE)
 
 
@@ -94,17 +96,21 @@ def evaluate(
     id_to_token = [t.decode() for t in model.id_to_token.numpy()]
     transform = model.signatures[C.TRANSFORM_SIGNATURE]
     scorer = model.signatures[C.TF_EXAMPLE_SIGNATURE]
-    greedy = model.signatures[C.SERVING_SIGNATURE]
+    default = model.signatures[C.SERVING_SIGNATURE]
     beam = model.signatures.get(C.BEAM_SIGNATURE) if beam_width > 0 else None
 
     # Teacher-forced pass: token statistics overall and per genre, OOV shares, references.
-    total = np.zeros(3)
+    # A second pass scores every reply against another pair's input (a fixed permutation):
+    # how much worse that is measures how much the model uses what it is told.
+    total, shuffled_total = np.zeros(3), np.zeros(3)
     by_genre: Dict[str, np.ndarray] = defaultdict(lambda: np.zeros(3))
     pairs_by_genre: Counter = Counter()
     unk = Counter()
     references: List[List[str]] = []
+    permutation = np.random.default_rng(SHUFFLE_SEED).permutation(len(pairs))
     started = time.perf_counter()
-    for batch in _batches(pairs, batch_size):
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[start : start + batch_size]
         serialized = tf.constant([pair_to_example(p).SerializeToString() for p in batch])
         features = transform(examples=serialized)
         scored = scorer(examples=serialized)
@@ -121,6 +127,10 @@ def evaluate(
             for genre in pair.genres:
                 by_genre[genre] += stats
                 pairs_by_genre[genre] += 1
+        others = [pairs[i] for i in permutation[start : start + batch_size]]
+        swapped = [dataclasses.replace(p, input_text=o.input_text) for p, o in zip(batch, others)]
+        scored = scorer(examples=tf.constant([pair_to_example(p).SerializeToString() for p in swapped]))
+        shuffled_total += sm.token_stats(labels, scored["target_log_probs"].numpy(), scored["predicted_ids"].numpy())
         references += _tokens(labels, id_to_token)
     teacher_forced_s = time.perf_counter() - started
 
@@ -129,27 +139,23 @@ def evaluate(
     figures_replies: Dict[str, Dict] = {}
     replies_text: Dict[str, List[str]] = {}
     reply_lengths: List[int] = []
-    for name, fn in (("greedy", greedy), (f"beam{beam_width}", beam)):
+    for name, fn in (("default", default), (f"beam{beam_width}", beam)):
         if fn is None:
             continue
         texts: List[str] = []
         started = time.perf_counter()
         for batch in _batches(replyable, max(1, batch_size // 4)):
             inputs = tf.constant([pairs[i].input_text for i in batch])
-            out = fn(text=inputs) if name == "greedy" else fn(text=inputs, beam_width=tf.constant(beam_width, tf.int32))
+            out = fn(text=inputs) if name == "default" else fn(text=inputs, beam_width=tf.constant(beam_width, tf.int32))
             texts += [t.decode() for t in out["reply"].numpy()]
         elapsed = time.perf_counter() - started
         hyp_tokens = [t.split() for t in texts]
-        refs = [" ".join(references[i]) for i in replyable]
         figures_replies[name] = {
-            "bleu1": sm.corpus_bleu(texts, refs, 1),
-            "bleu2": sm.corpus_bleu(texts, refs, 2),
-            "distinct1": sm.distinct_n(hyp_tokens, 1),
-            "distinct2": sm.distinct_n(hyp_tokens, 2),
+            **sm.reply_measures(hyp_tokens, [references[i] for i in replyable]),
             "replies_per_second": len(texts) / elapsed if elapsed else float("nan"),
         }
         replies_text[name] = texts
-        if name == "greedy":
+        if name == "default":
             reply_lengths = [len(t) for t in hyp_tokens]
 
     lengths = np.asarray(reply_lengths)
@@ -171,6 +177,8 @@ def evaluate(
         "oov_share_input": unk["input_unk"] / unk["input_tokens"] if unk["input_tokens"] else 0.0,
         "oov_share_target": unk["target_unk"] / unk["target_tokens"] if unk["target_tokens"] else 0.0,
         "perplexity": sm.perplexity(total),
+        "perplexity_inputs_shuffled": sm.perplexity(shuffled_total),
+        "input_dependence": sm.perplexity(shuffled_total) / sm.perplexity(total),
         "masked_token_accuracy": sm.masked_accuracy(total),
         "target_tokens": int(total[sm.TOKENS]),
         "replies": figures_replies,
@@ -215,6 +223,8 @@ def table(figures: Dict) -> str:
     rows += [
         ("out-of-vocabulary share (input / reply)", f"{figures['oov_share_input']:.2%} / {figures['oov_share_target']:.2%}"),
         ("perplexity (teacher forced)", f"{figures['perplexity']:.2f}"),
+        ("input dependence (perplexity with shuffled inputs / with the true ones)",
+         f"{figures['input_dependence']:.3f} ({figures['perplexity_inputs_shuffled']:.2f})"),
         ("masked token accuracy", f"{figures['masked_token_accuracy']:.2%}"),
     ]
     for name, r in figures["replies"].items():
@@ -225,9 +235,13 @@ def table(figures: Dict) -> str:
             )
         )
         rows.append((f"{name} replies: distinct-1 / distinct-2", f"{r['distinct1']:.4f} / {r['distinct2']:.4f}"))
+        rows.append((f"{name} replies: most frequent reply (share)", f"{r['top_reply_share']:.2%} ({r['top_reply']!r})"))
+        rows.append((f"{name} replies: with a repeated 2-gram / 3-gram",
+                     f"{r['repeated_2gram_share']:.2%} / {r['repeated_3gram_share']:.2%}"))
+        rows.append((f"{name} replies: mean length / reference mean length", f"{r['mean_length']:.2f} / {r['reference_mean_length']:.2f}"))
         rows.append((f"{name} replies per second", f"{r['replies_per_second']:.0f}"))
     rl = figures["reply_length"]
-    rows.append(("greedy reply length: mean / p50 / p90 / max", f"{rl['mean']:.1f} / {rl['p50']:.0f} / {rl['p90']:.0f} / {rl['max']}"))
+    rows.append(("default reply length: mean / p50 / p90 / max", f"{rl['mean']:.1f} / {rl['p50']:.0f} / {rl['p90']:.0f} / {rl['max']}"))
     rows.append(("teacher-forced pairs per second", f"{figures['throughput']['teacher_forced_pairs_per_second']:.0f}"))
     for genre, g in figures["per_genre"].items():
         rows.append((f"genre {genre} ({g['pairs']} pairs): perplexity / accuracy", f"{g['perplexity']:.1f} / {g['masked_token_accuracy']:.2%}"))
@@ -261,7 +275,7 @@ def _plots(figures: Dict, out: Path) -> Dict[str, Path]:
     hist = figures["reply_length"]["histogram"]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.bar(list(hist), list(hist.values()), color="#55a868")
-    ax.set_xlabel("greedy reply length (tokens)")
+    ax.set_xlabel("default decoder's reply length (tokens)")
     ax.set_ylabel("replies")
     ax.set_title("Reply length distribution")
     fig.tight_layout()

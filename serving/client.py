@@ -31,6 +31,7 @@ from tensorflow_serving.apis import (
 )
 
 from s2s import config as C
+from trainer.decode_options import DTYPES, DecodeOptions
 
 T = TypeVar("T")
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
@@ -69,6 +70,10 @@ def int_scalar(value: int) -> tensor_pb2.TensorProto:
     return tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, tensor_shape=tensor_shape_pb2.TensorShapeProto(), int_val=[value])
 
 
+def float_scalar(value: float) -> tensor_pb2.TensorProto:
+    return tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[value])
+
+
 def _shape(proto: tensor_pb2.TensorProto) -> List[int]:
     return [d.size for d in proto.tensor_shape.dim]
 
@@ -83,6 +88,18 @@ def _floats(proto: tensor_pb2.TensorProto) -> np.ndarray:
     else:
         values = np.frombuffer(proto.tensor_content, dtype=np.float32)
     return values.reshape(_shape(proto))
+
+
+def _with_alternatives(response: predict_pb2.PredictResponse) -> List[Reply]:
+    """Replies of the beam_search / generate signatures: the best reply with its mean
+    log-probability, and every alternative with its ranking score, best first."""
+    best = _floats(response.outputs["score"])
+    alternatives = _strings(response.outputs["alternatives"])
+    scores = _floats(response.outputs["alternative_scores"])
+    return [
+        Reply(str(alts[0]), float(b), tuple((str(a), float(s)) for a, s in zip(alts, sc)))
+        for b, alts, sc in zip(best, alternatives, scores)
+    ]
 
 
 class ChatbotClient:
@@ -149,7 +166,7 @@ class ChatbotClient:
         return self._call(lambda: self._predict.Predict(request, timeout=self.timeout))
 
     def reply(self, messages: Sequence[str]) -> List[Reply]:
-        """Greedy replies (the ``serving_default`` signature)."""
+        """The default decoder's replies (the ``serving_default`` signature)."""
         response = self.predict({C.SERVING_INPUT_KEY: string_tensor(messages)})
         texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
         return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
@@ -160,12 +177,18 @@ class ChatbotClient:
             {C.SERVING_INPUT_KEY: string_tensor(messages), C.BEAM_WIDTH_KEY: int_scalar(width)},
             signature=C.BEAM_SIGNATURE,
         )
-        alternatives = _strings(response.outputs["alternatives"])
-        scores = _floats(response.outputs["alternative_scores"])
-        return [
-            Reply(str(alts[0]), float(sc[0]), tuple((str(a), float(s)) for a, s in zip(alts, sc)))
-            for alts, sc in zip(alternatives, scores)
-        ]
+        return _with_alternatives(response)
+
+    def generate(self, messages: Sequence[str], options: DecodeOptions) -> List[Reply]:
+        """Replies from the ``generate`` signature: every decoding option (beam search or
+        sampling, n-gram blocking, minimum length, length penalty, MMI-antiLM) set per request."""
+        options.validate()
+        inputs = {C.SERVING_INPUT_KEY: string_tensor(messages)}
+        for name, dtype in DTYPES.items():
+            value = getattr(options, name)
+            inputs[name] = float_scalar(float(value)) if dtype == "float32" else int_scalar(int(value))
+        response = self.predict(inputs, signature=C.GENERATE_SIGNATURE)
+        return _with_alternatives(response)
 
     def status(self) -> List[VersionStatus]:
         """ModelService.GetModelStatus: each loaded version and its state."""

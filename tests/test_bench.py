@@ -57,13 +57,17 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
                      "--work-dir", str(tmp_path), "--set", "embedding_dim=8", "--set", "units=16"])
     out = capsys.readouterr().out
     assert code == 0
-    for words in ("(a) default", "(b) tutorial", "(c) unigram", "sample replies, default:", "sample replies, tutorial:"):
+    for words in ("(a) default", "(b) tutorial", "Kneser-Ney trigram", "input dep.", "default: default decoder",
+                  "tutorial: greedy (plain)", "sample replies, default", "sample replies, tutorial"):
         assert words in out, out
-    assert sum(line.startswith("goal ") for line in out.splitlines()) == 2
+    assert sum(line.startswith("goal ") for line in out.splitlines()) == 7
     figures = json.loads((tmp_path / "quality.json").read_text())
     assert figures["results"]["tutorial"]["model"]["units"] == 300 and figures["results"]["default"]["model"]["units"] == 16
+    assert figures["baselines"]["trigram"]["eval"] > 1 and figures["baselines"]["unigram"]["test"] > 1
     for r in figures["results"].values():
-        assert r["perplexity"] > 1 and 0 <= r["masked_accuracy"] <= 1 and len(r["samples"]) == min(5, r["eval_pairs"])
+        assert r["eval"]["perplexity"] > 1 and 0 <= r["eval"]["masked_accuracy"] <= 1 and r["eval"]["input_dependence"] > 0
+        assert set(r["decoders"]) == {"greedy (plain)", "greedy (blocked)", "default decoder", "beam 4"}
+        assert all(len(texts) == 8 for texts in r["samples"].values())
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ def test_counts_match_the_loader(evaluated):
     assert figures["skipped"]["malformed_lines"] == 2
     assert figures["skipped"]["malformed_conversations"] == 2
     assert figures["per_genre"]["comedy"]["pairs"] == 2 and figures["per_genre"]["crime"]["pairs"] == 1
-    assert set(figures["replies"]) == {"greedy", "beam2"}
+    assert set(figures["replies"]) == {"default", "beam2"}
     assert sum(figures["reply_length"]["histogram"].values()) == 4
 
 
@@ -67,8 +67,10 @@ def test_report_files_name_every_figure(evaluated):
     assert (out / "reply_lengths.png").stat().st_size > 1000
     page = (out / "report.html").read_text()
     for words in ("pairs evaluated", "skipped: pairs with a missing line", "out-of-vocabulary share", "perplexity (teacher forced)",
-                  "masked token accuracy", "greedy replies: BLEU-1 / BLEU-2", "greedy replies: distinct-1 / distinct-2",
-                  "beam2 replies: BLEU-1 / BLEU-2", "greedy reply length", "teacher-forced pairs per second",
+                  "masked token accuracy", "default replies: BLEU-1 / BLEU-2", "default replies: distinct-1 / distinct-2",
+                  "default replies: most frequent reply (share)", "default replies: with a repeated 2-gram / 3-gram",
+                  "default replies: mean length / reference mean length", "input dependence",
+                  "beam2 replies: BLEU-1 / BLEU-2", "default reply length", "teacher-forced pairs per second",
                   "genre comedy", "perplexity_by_genre.png", "reply_lengths.png", "Ready?"):
         assert words in page, words
     assert page.count("data:image/png;base64,") == 2  # the pictures travel inside the page

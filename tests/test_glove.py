@@ -62,3 +62,16 @@ def test_trainer_freezes_or_fine_tunes_the_glove_embedding(tiny_transform, tmp_p
     initial = aligned_matrix(GLOVE, id_to_token).matrix
     assert trained.shape == initial.shape
     assert np.array_equal(trained, initial) is not trainable
+
+
+def test_the_shipped_glove_file_is_the_default_and_resolves_from_anywhere(tmp_path, monkeypatch):
+    from trainer.glove import resolve
+
+    default = C.PipelineConfig().glove_path
+    assert default == C.BUILTIN_GLOVE and C.PipelineConfig().trainer_hparams()["glove_path"] == default  # stays relative
+    monkeypatch.chdir(tmp_path)  # as in a pipeline container, whose working directory is elsewhere
+    path = resolve(default)
+    assert path == str(C.REPO_ROOT / default)
+    vectors = read_glove(path, {"the", "hello", "goodbye"})  # gzip-compressed
+    assert set(vectors) == {"the", "hello", "goodbye"} and vectors["the"].shape == (50,)
+    assert resolve("no/such/file.txt") == "no/such/file.txt"  # left for read_glove's clear error

@@ -63,7 +63,7 @@ def test_hyperparameters_are_run_parameters_with_defaults(compiled):
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(params) == {"vocab_size", "max_len", "min_frequency", "train_steps", "epochs", "eval_steps",
                            "batch_size", "learning_rate", "embedding_dim", "units", "glove_path", "glove_trainable", "long_pairs",
-                           "layers", "dropout", "attention", "tie_embeddings", "clipnorm", "early_stopping_patience", "mixed_precision"}
+                           "layers", "dropout", "attention", "bidirectional", "copy", "word_dropout", "lr_decay", "tie_embeddings", "clipnorm", "early_stopping_patience", "mixed_precision"}
     assert params["vocab_size"]["defaultValue"] == 12000 and params["vocab_size"]["parameterType"] == "NUMBER_INTEGER"
     assert params["learning_rate"]["defaultValue"] == 0.002 and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"
     tasks = spec["root"]["dag"]["tasks"]

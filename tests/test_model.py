@@ -23,9 +23,18 @@ CONFIGS = [
     ModelParams(vocab_size=30, embedding_dim=6, units=8, layers=layers, attention=attention, dropout=0.3, tie_embeddings=tie)
     for layers, attention, tie in itertools.product((1, 2), (False, True), (False, True))
 ]
+# Encoder and output variants: a bidirectional encoder, the copy mechanism, decoder word dropout.
+VARIANTS = [
+    ModelParams(vocab_size=30, embedding_dim=6, units=8, layers=layers, attention=True, dropout=0.3, tie_embeddings=True,
+                bidirectional=True, copy=copy, word_dropout=0.25)
+    for layers, copy in itertools.product((1, 2), (False, True))
+] + [ModelParams(vocab_size=30, embedding_dim=6, units=8, attention=True, copy=True)]
 # Keras' TensorFlow-backend RNN module (the package re-exports a function under the same name).
 keras_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
-IDS = lambda p: f"layers{p.layers}-{'attention' if p.attention else 'plain'}-{'tied' if p.tie_embeddings else 'untied'}"  # noqa: E731
+IDS = lambda p: (  # noqa: E731
+    f"layers{p.layers}-{'attention' if p.attention else 'plain'}-{'tied' if p.tie_embeddings else 'untied'}"
+    + ("-bidirectional" if p.bidirectional else "") + ("-copy" if p.copy else "")
+)
 
 # A batch with right padding, an input that cleaning emptied (all padding) and a full row.
 ENCODER = np.array([[5, 6, 7, 0, 0], [0, 0, 0, 0, 0], [8, 9, 10, 11, 12]], np.int64)
@@ -39,7 +48,7 @@ def _built(params: ModelParams) -> Seq2Seq:
     return model
 
 
-@pytest.mark.parametrize("params", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("params", CONFIGS + VARIANTS, ids=IDS)
 def test_step_by_step_decoding_matches_teacher_forcing(params):
     """The serving decoder (encode + decode_step, one token at a time) gives the logits the
     trained network gives for the same prefix: multi-layer states and attention included."""
@@ -53,12 +62,12 @@ def test_step_by_step_decoding_matches_teacher_forcing(params):
         np.testing.assert_allclose(logits.numpy()[real], full[real, t], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("params", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("params", CONFIGS + VARIANTS, ids=IDS)
 def test_every_lstm_is_cudnn_eligible(params):
     """Keras runs an LSTM with cuDNN on GPU only under these conditions; input dropout keeps them."""
     model = _built(params)
     lstms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
-    assert len(lstms) == 2 * params.layers
+    assert len(lstms) == (3 if params.bidirectional else 2) * params.layers  # forward and backward encoders
     for layer in lstms:
         assert all(cudnn_conditions(layer).values()), (layer.name, cudnn_conditions(layer))
         cell = layer.cell
@@ -135,3 +144,15 @@ def test_trains_under_mirrored_strategy_on_two_devices(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=str(C.REPO_ROOT), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "replicas 2" in proc.stdout
+
+
+def test_copy_distribution_sums_the_attention_of_repeated_input_words():
+    from trainer.model import copy_distribution
+
+    weights = tf.constant([[[0.5, 0.3, 0.2]], [[0.1, 0.1, 0.8]]])  # [b=2, t=1, s=3]
+    source = tf.constant([[5, 7, 5], [2, 0, 9]], tf.int64)
+    dist = copy_distribution(weights, source, 10).numpy()
+    expected = np.zeros((2, 1, 10))
+    expected[0, 0, 5], expected[0, 0, 7] = 0.7, 0.3
+    expected[1, 0, 2], expected[1, 0, 0], expected[1, 0, 9] = 0.1, 0.1, 0.8
+    np.testing.assert_allclose(dist, expected, rtol=1e-6)

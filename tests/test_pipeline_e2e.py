@@ -79,8 +79,9 @@ def test_metrics_per_genre_slice_and_sequence_metrics(first_run):
     metrics = run["metrics"]
     assert {"overall", "genres=thriller", "genres=comedy"} <= set(metrics)
     overall = metrics["overall"]
-    assert {"masked_token_accuracy", "perplexity", "bleu2", "distinct1", "distinct2", "example_count"} <= set(overall)
+    assert {"masked_token_accuracy", "perplexity", "bleu2", "distinct1", "distinct2", "top_reply_share", "example_count"} <= set(overall)
     assert 0.0 <= overall["bleu2"] <= 100.0 and 0.0 <= overall["distinct1"] <= 1.0
+    assert 0.0 < overall["top_reply_share"] <= cfg.max_top_reply_share  # blessed, so under the bound
     # m31 (comedy, crime, romance, thriller) and m39 (action, ... thriller) are the test split
     assert metrics["genres=thriller"]["example_count"] == 559
     assert metrics["genres=comedy"]["example_count"] + metrics["genres=action"]["example_count"] == 559

@@ -18,6 +18,7 @@ from tensorflow_serving.apis import prediction_log_pb2, prediction_service_pb2_g
 
 from s2s import cli
 from s2s import config as C
+from trainer.decode_options import DTYPES, DecodeOptions
 from serving import dev_server, model_server
 from serving.client import ChatbotClient, ChatbotError, int_scalar, string_tensor
 from trainer.export import WARMUP_FILE
@@ -58,7 +59,7 @@ def test_export_carries_warmup_requests(tiny_model):
     path = tiny_model / "serving_model" / WARMUP_FILE
     records = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
     signatures = sorted({r.predict_log.request.model_spec.signature_name for r in records})
-    assert signatures == [C.BEAM_SIGNATURE, C.SERVING_SIGNATURE] and len(records) == 4
+    assert signatures == [C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE, C.SERVING_SIGNATURE] and len(records) == 6
 
 
 def test_greedy_reply_matches_the_saved_model(client, tiny_model):
@@ -78,7 +79,7 @@ def test_beam_search_orders_alternatives(client):
 
 def test_beam_of_width_one_is_greedy(client):
     messages = ["Hi, how are you?", "I don't know what you mean."]
-    greedy, beam = client.reply(messages), client.beam_reply(messages, width=1)
+    greedy, beam = client.generate(messages, DecodeOptions(temperature=0.0)), client.beam_reply(messages, width=1)
     assert [g.text for g in greedy] == [b.text for b in beam]
     assert np.allclose([g.score for g in greedy], [b.score for b in beam], atol=1e-4)
 
@@ -87,7 +88,32 @@ def test_model_status(client):
     assert [(v.version, v.state) for v in client.status()] == [(1, "AVAILABLE")]
 
 
+def _generate_inputs(**options):
+    from serving.client import float_scalar
+
+    inputs = {C.SERVING_INPUT_KEY: string_tensor(["hi"])}
+    for name, dtype in DTYPES.items():
+        value = options.get(name, getattr(DecodeOptions(), name))
+        inputs[name] = float_scalar(value) if dtype == "float32" else int_scalar(value)
+    return inputs
+
+
+def test_generate_takes_every_decoding_option_per_request(client):
+    messages = ["Hi, how are you?", "Where are you going?"]
+    sampled = DecodeOptions(temperature=1.0, top_p=0.9, seed=11, beam_width=3)
+    first, again = client.generate(messages, sampled), client.generate(messages, sampled)
+    assert [r.alternatives for r in first] == [r.alternatives for r in again]  # seeded: reproducible
+    assert all(len(r.alternatives) == 3 for r in first)
+    # The generate signature with the default options is the default decoder.
+    assert [r.text for r in client.generate(messages, DecodeOptions())] == [r.text for r in client.reply(messages)]
+    with pytest.raises(ValueError, match="top_p"):  # refused by the client before any request
+        client.generate(messages, DecodeOptions(top_p=0.0))
+
+
 BAD_REQUESTS = {
+    "top_p 0 (generate)": (_generate_inputs(top_p=0.0), C.GENERATE_SIGNATURE, "top_p"),
+    "beam width 17 (generate)": (_generate_inputs(beam_width=17), C.GENERATE_SIGNATURE, "beam_width"),
+    "an option missing (generate)": ({C.SERVING_INPUT_KEY: string_tensor(["hi"])}, C.GENERATE_SIGNATURE, "temperature"),
     "empty batch": ({C.SERVING_INPUT_KEY: string_tensor([])}, C.SERVING_SIGNATURE, "batch is empty"),
     "empty string": ({C.SERVING_INPUT_KEY: string_tensor(["hello", "  "])}, C.SERVING_SIGNATURE, "empty or only whitespace"),
     "10,000 characters": ({C.SERVING_INPUT_KEY: string_tensor(["a" * 10_000])}, C.SERVING_SIGNATURE, "longer than"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -139,7 +140,9 @@ def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
     model = tf.saved_model.load(str(out / "serving_model"))
     assert json.loads(model.architecture.numpy())["layers"] == 2
     messages = tf.constant(["Hi, how are you?", "?!", "Where are you going tonight?"])
-    greedy = model.signatures[C.SERVING_SIGNATURE](text=messages)
+    from trainer.decoding import GREEDY, option_tensors
+
+    greedy = model.signatures[C.GENERATE_SIGNATURE](text=messages, **option_tensors(dataclasses.replace(GREEDY, min_length=4)))
     beam = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(1))
     assert greedy["reply"].numpy().tolist() == beam["reply"].numpy().tolist()
     wide = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(3))

@@ -2,24 +2,30 @@
 
 Signatures (names in :mod:`s2s.config`):
 
-* ``serving_default`` — ``text`` [batch] string in. Transform graph, encoder and greedy
-  decoding in a ``tf.while_loop``. Out: ``reply`` [batch] string, ``reply_ids``
-  [batch, max_len] int64 (0 after the reply), ``reply_length`` [batch] int32 and ``score``
-  [batch] float (mean log-probability of the reply's tokens and its closing ``<eos>``).
-* ``beam_search`` — ``text`` [batch] string and ``beam_width`` scalar int32 in. Beam search
-  with length-normalised scores (sum of log-probabilities / tokens generated, ``<eos>``
-  included). Out: ``reply`` / ``score`` (the best beam) and ``alternatives`` /
-  ``alternative_scores`` [batch, beam_width], best first.
+* ``serving_default`` — ``text`` [batch] string in. Transform graph, encoder and the default
+  decoder (:class:`trainer.decode_options.DecodeOptions`' defaults, run by
+  :func:`trainer.decoding.decode` in a ``tf.while_loop``). Out: ``reply`` [batch] string,
+  ``reply_ids`` [batch, max_len] int64 (0 after the reply), ``reply_length`` [batch] int32 and
+  ``score`` [batch] float (mean log-probability of the reply's tokens and its closing ``<eos>``).
+* ``beam_search`` — ``text`` [batch] string and ``beam_width`` scalar int32 in: the default
+  decoder as a beam search of that width. Out: ``reply`` / ``score`` (the best beam, scored as
+  above) and ``alternatives`` / ``alternative_scores`` [batch, beam_width], best first.
+* ``generate`` — ``text`` and every decoding option as a scalar input (``beam_width``,
+  ``temperature``, ``top_k``, ``top_p``, ``seed``, ``no_repeat_ngram``, ``min_length``,
+  ``length_penalty``, ``antilm_weight``, ``antilm_steps``): beam search or sampling, with the
+  same outputs as ``beam_search``. TF Serving needs every input of a signature in a request;
+  the client fills in the defaults.
 * ``serving_tf_example`` — serialized tf.Examples in (the Evaluator's signature):
   ``target_log_probs`` and ``predicted_ids`` [batch, max_len] (teacher forced), and
-  ``greedy_ids`` [batch, max_len] (the greedy reply, 0 after it, for BLEU and distinct-n).
+  ``reply_ids`` [batch, max_len] (the default decoder's reply, 0 after it, for BLEU and
+  distinct-n) and ``greedy_ids`` (the greedy reply, for the most frequent reply's share).
 * ``transform_features`` — serialized tf.Examples in, the Transform graph's features out.
 
 Only core TensorFlow ops are used (no PyFunc, no tensorflow_text), so the stock
 ``tensorflow_model_server`` runs the model. Requests are checked inside the graph, so a
 bad request is an INVALID_ARGUMENT with a readable message in TF Serving and in the
 development server alike: an empty batch, an empty or whitespace-only message, a message
-over ``MAX_INPUT_BYTES``, invalid UTF-8, a beam width outside 1..``MAX_BEAM_WIDTH``.
+over ``MAX_INPUT_BYTES``, invalid UTF-8, a decoding option outside its bounds.
 
 Warm-up requests (one per signature and batch size) are written to
 ``assets.extra/tf_serving_warmup_requests``, which TF Serving replays at load so that the
@@ -36,11 +42,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from s2s import config as C
+from trainer import decoding
 from trainer.model import Seq2Seq
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_MESSAGES = ("hello", "how are you?", "where are you going tonight?", "i don't know.")
-_NEG_INF = -1e9
 
 
 def vocabulary(tft_output: tft.TFTransformOutput) -> List[str]:
@@ -81,8 +87,12 @@ def _check_messages(text: tf.Tensor) -> tf.Tensor:
 class ChatbotExport(tf.Module):
     """What is saved: the trained network, the Transform layer and the id -> token table."""
 
-    def __init__(self, model: Seq2Seq, tft_output: tft.TFTransformOutput, max_len: int):
+    def __init__(
+        self, model: Seq2Seq, tft_output: tft.TFTransformOutput, max_len: int, defaults: decoding.DecodeOptions = decoding.DecodeOptions()
+    ):
         super().__init__()
+        defaults.validate()
+        self.defaults = defaults
         self.model = model
         self.tft_layer = tft_output.transform_features_layer()
         self.max_len = max_len
@@ -110,75 +120,24 @@ class ChatbotExport(tf.Module):
         words = tf.RaggedTensor.from_tensor(tf.gather(self.id_to_token, ids), lengths=lengths)
         return tf.strings.reduce_join(words, axis=1, separator=" "), ids, lengths
 
-    def greedy_decode(self, encoder_ids: tf.Tensor):
-        """Greedy decoding; stops as soon as every reply in the batch has emitted <eos>."""
-        batch = tf.shape(encoder_ids)[0]
-        state, memory = self.model.encode(encoder_ids)
-        token = tf.fill([batch], tf.constant(C.BOS_ID, tf.int64))
-        done = tf.zeros([batch], tf.bool)
-        ids = tf.TensorArray(tf.int64, size=0, dynamic_size=True)
-        logps = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-        for t in tf.range(self.max_len):
-            logits, state = self.model.decode_step(token, state, memory)
-            log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-            token = tf.argmax(log_probs, axis=-1, output_type=tf.int64)
-            ids = ids.write(t, token)
-            logps = logps.write(t, tf.reduce_max(log_probs, axis=-1))
-            done = tf.logical_or(done, tf.equal(token, C.EOS_ID))
-            if tf.reduce_all(done):
-                break
-        missing = self.max_len - ids.size()
-        ids = tf.pad(tf.transpose(ids.stack()), [[0, 0], [0, missing]])
-        logps = tf.pad(tf.transpose(logps.stack()), [[0, 0], [0, missing]])
-        reply, ids, lengths = self._to_text(ids)
-        # Score: mean log-probability of the emitted tokens and the closing <eos>.
-        scored = tf.sequence_mask(tf.minimum(lengths + 1, self.max_len), self.max_len, dtype=tf.float32)
-        score = tf.reduce_sum(logps * scored, axis=1) / tf.reduce_sum(scored, axis=1)
-        return reply, ids, lengths, score
+    def decode(self, encoder_ids: tf.Tensor, opts: Dict[str, tf.Tensor]):
+        """:func:`trainer.decoding.decode` with this model; returns (replies [batch, k] strings,
+        ids [batch, k, max_len] with 0 from the closing <eos> on, scores, mean log-probabilities)."""
+        ids, _, scores, log_probs = decoding.decode(self.model, encoder_ids, self.max_len, tf.shape(self.id_to_token)[0], opts)
+        batch, k = tf.shape(ids)[0], tf.shape(ids)[1]
+        text, ids, _ = self._to_text(tf.reshape(ids, [batch * k, self.max_len]))
+        return tf.reshape(text, [batch, k]), tf.reshape(ids, [batch, k, self.max_len]), scores, log_probs
 
-    def beam_decode(self, encoder_ids: tf.Tensor, width: tf.Tensor):
-        """Beam search; beams that emitted <eos> only extend with <pad> at no cost; stops when all have."""
-        batch, k, steps = tf.shape(encoder_ids)[0], width, self.max_len
-        vocab = tf.shape(self.id_to_token)[0]
-        state, memory = self.model.encode(encoder_ids)
-        # Each input's state and attention memory, once per beam.
-        state, memory = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (state, memory))
-        token = tf.fill([batch * k], tf.constant(C.BOS_ID, tf.int64))
-        first = tf.concat([[0.0], tf.fill([k - 1], _NEG_INF)], axis=0)
-        scores = tf.tile(first[tf.newaxis, :], [batch, 1])  # only beam 0 is live at step 0
-        finished = tf.zeros([batch, k], tf.bool)
-        lengths = tf.zeros([batch, k], tf.int32)
-        seqs = tf.zeros([batch, k, steps], tf.int64)
-        pad_only = tf.one_hot(C.PAD_ID, vocab, on_value=0.0, off_value=_NEG_INF)
-        offsets = (tf.range(batch) * k)[:, tf.newaxis]
-        for t in tf.range(steps):
-            logits, state = self.model.decode_step(token, state, memory)
-            log_probs = tf.reshape(tf.nn.log_softmax(tf.cast(logits, tf.float32)), [batch, k, vocab])
-            log_probs = tf.where(finished[:, :, tf.newaxis], pad_only[tf.newaxis, tf.newaxis, :], log_probs)
-            total = tf.reshape(scores[:, :, tf.newaxis] + log_probs, [batch, k * vocab])
-            scores, top = tf.math.top_k(total, k=k)
-            parent, new_token = top // vocab, tf.cast(top % vocab, tf.int64)
-            seqs = tf.gather(seqs, parent, batch_dims=1)
-            parent_finished = tf.gather(finished, parent, batch_dims=1)
-            lengths = tf.gather(lengths, parent, batch_dims=1) + tf.cast(tf.logical_not(parent_finished), tf.int32)
-            seqs += tf.one_hot(t, steps, dtype=tf.int64)[tf.newaxis, tf.newaxis, :] * new_token[:, :, tf.newaxis]
-            finished = tf.logical_or(parent_finished, tf.equal(new_token, C.EOS_ID))
-            rows = tf.reshape(parent + offsets, [-1])
-            state = tuple(tf.gather(x, rows) for x in state)
-            token = tf.reshape(new_token, [-1])
-            if tf.reduce_all(finished):
-                break
-        normalised = scores / tf.cast(tf.maximum(lengths, 1), tf.float32)
-        order = tf.argsort(normalised, axis=1, direction="DESCENDING")
-        normalised = tf.gather(normalised, order, batch_dims=1)
-        seqs = tf.gather(seqs, order, batch_dims=1)
-        text, _, _ = self._to_text(tf.reshape(seqs, [batch * k, steps]))
-        return tf.reshape(text, [batch, k]), normalised
+    def default_reply(self, encoder_ids: tf.Tensor):
+        """The default decoder's best reply: (reply, ids [batch, max_len], lengths, mean log-probability)."""
+        text, ids, _, log_probs = self.decode(encoder_ids, decoding.option_tensors(self.defaults))
+        ids = ids[:, 0, :]
+        return text[:, 0], ids, tf.reduce_sum(tf.cast(ids != C.PAD_ID, tf.int32), axis=1), log_probs[:, 0]
 
     # --------------------------------------------------------------- signatures
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=C.SERVING_INPUT_KEY)])
     def serve_text(self, text):
-        reply, ids, lengths, score = self.greedy_decode(self._encoder_ids(text))
+        reply, ids, lengths, score = self.default_reply(self._encoder_ids(text))
         return {"reply": reply, "reply_ids": ids, "reply_length": lengths, "score": score}
 
     @tf.function(
@@ -188,18 +147,23 @@ class ChatbotExport(tf.Module):
         ]
     )
     def serve_beam(self, text, beam_width):
-        check = tf.debugging.Assert(
-            tf.logical_and(beam_width >= 1, beam_width <= C.MAX_BEAM_WIDTH),
-            [f"beam_width: must be between 1 and {C.MAX_BEAM_WIDTH}, got", beam_width],
-        )
-        with tf.control_dependencies([check]):
-            beam_width = tf.identity(beam_width)
-        alternatives, scores = self.beam_decode(self._encoder_ids(text), beam_width)
+        opts = {**decoding.option_tensors(self.defaults), "beam_width": beam_width, "temperature": tf.constant(0.0)}
+        return self._alternatives(text, opts)
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=C.SERVING_INPUT_KEY)]
+        + [tf.TensorSpec([], decoding.DTYPES[name], name=name) for name in decoding.DTYPES]
+    )
+    def serve_generate(self, text, *options):
+        return self._alternatives(text, dict(zip(decoding.DTYPES, options)))
+
+    def _alternatives(self, text, opts):
+        alternatives, _, scores, log_probs = self.decode(self._encoder_ids(text), decoding.check_options(opts))
         return {
             "reply": alternatives[:, 0],
-            "score": scores[:, 0],
+            "score": log_probs[:, 0],  # as serving_default's: the reply's mean log-probability
             "alternatives": alternatives,
-            "alternative_scores": scores,
+            "alternative_scores": scores,  # the ranking scores (decoding options applied), best first
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
@@ -211,8 +175,10 @@ class ChatbotExport(tf.Module):
         target = features[C.DECODER_TARGET_IDS]
         target_log_probs = tf.gather(log_probs, target, batch_dims=2)
         predicted = tf.argmax(log_probs, axis=-1, output_type=tf.int64)
-        _, greedy_ids, _, _ = self.greedy_decode(features[C.ENCODER_INPUT_IDS])
-        return {"target_log_probs": target_log_probs, "predicted_ids": predicted, "greedy_ids": greedy_ids}
+        _, reply_ids, _, _ = self.default_reply(features[C.ENCODER_INPUT_IDS])
+        _, greedy_ids, _, _ = self.decode(features[C.ENCODER_INPUT_IDS], decoding.option_tensors(decoding.GREEDY))
+        return {"target_log_probs": target_log_probs, "predicted_ids": predicted, "reply_ids": reply_ids,
+                "greedy_ids": greedy_ids[:, 0, :]}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, serialized):
@@ -223,6 +189,7 @@ class ChatbotExport(tf.Module):
         return {
             C.SERVING_SIGNATURE: self.serve_text,
             C.BEAM_SIGNATURE: self.serve_beam,
+            C.GENERATE_SIGNATURE: self.serve_generate,
             C.TF_EXAMPLE_SIGNATURE: self.serve_tf_examples,
             C.TRANSFORM_SIGNATURE: self.transform_features,
         }
@@ -233,7 +200,7 @@ def warmup_requests() -> list:
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     records = []
-    for signature in (C.SERVING_SIGNATURE, C.BEAM_SIGNATURE):
+    for signature in (C.SERVING_SIGNATURE, C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE):
         for batch in (1, 8):
             messages = [WARMUP_MESSAGES[i % len(WARMUP_MESSAGES)].encode() for i in range(batch)]
             request = predict_pb2.PredictRequest(
@@ -242,14 +209,23 @@ def warmup_requests() -> list:
             request.inputs[C.SERVING_INPUT_KEY].CopyFrom(tf.make_tensor_proto(messages, dtype=tf.string))
             if signature == C.BEAM_SIGNATURE:
                 request.inputs[C.BEAM_WIDTH_KEY].CopyFrom(tf.make_tensor_proto(C.DEFAULT_BEAM_WIDTH, dtype=tf.int32))
+            if signature == C.GENERATE_SIGNATURE:
+                for name, value in decoding.option_tensors(decoding.DecodeOptions(beam_width=C.DEFAULT_BEAM_WIDTH)).items():
+                    request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
             records.append(
                 prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             )
     return records
 
 
-def export(model: Seq2Seq, tft_output: tft.TFTransformOutput, max_len: int, export_dir: str) -> None:
-    module = ChatbotExport(model, tft_output, max_len)
+def export(
+    model: Seq2Seq,
+    tft_output: tft.TFTransformOutput,
+    max_len: int,
+    export_dir: str,
+    defaults: decoding.DecodeOptions = decoding.DecodeOptions(),
+) -> None:
+    module = ChatbotExport(model, tft_output, max_len, defaults)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     warmup = os.path.join(export_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(warmup))

@@ -3,13 +3,17 @@
 Row ``i`` of the matrix is the vector of the token with id ``i``: ``<pad>`` is zeros, the
 other reserved tokens and the words GloVe lacks are drawn at random with GloVe's own scale,
 and every vocabulary word GloVe has gets its GloVe vector. The standard text format is read:
-one word, then its floats, space separated, UTF-8. A line with the wrong number of values or
+one word, then its floats, space separated, UTF-8 (gzip-compressed when the name ends in
+``.gz``). A relative path that does not exist from the working directory is looked up in
+the project (:func:`resolve`), so the default file shipped in ``trainer/assets`` is found
+wherever the project is installed (a pipeline image included). A line with the wrong number of values or
 a value that is not a number is an error naming the file and line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import os
 from typing import Dict, List, Sequence
 
@@ -40,6 +44,14 @@ class GloveMatrix:
         return {"dim": self.dim, "vocabulary_words": self.words, "found": self.found, "coverage": self.coverage}
 
 
+def resolve(path: str) -> str:
+    """``path`` as given, or, when it is relative and only exists inside the project, there."""
+    if not path or "://" in path or os.path.isabs(path) or os.path.exists(path):
+        return path
+    inside = C.REPO_ROOT / path
+    return str(inside) if inside.exists() else path
+
+
 def read_glove(path: str | os.PathLike[str], wanted: set | None = None) -> Dict[str, np.ndarray]:
     """word -> vector for the words in ``wanted`` (all when None); checks every line."""
     import tensorflow as tf
@@ -49,7 +61,8 @@ def read_glove(path: str | os.PathLike[str], wanted: set | None = None) -> Dict[
     name = os.fspath(path)
     if not tf.io.gfile.exists(name):
         raise GloveError(f"{name}: GloVe file not found")
-    with tf.io.gfile.GFile(name, "rb") as f:
+    with tf.io.gfile.GFile(name, "rb") as raw_file:
+        f = gzip.GzipFile(fileobj=raw_file) if name.endswith(".gz") else raw_file
         for lineno, raw in enumerate(f, start=1):
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")

@@ -7,8 +7,10 @@ each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
 
 * ``masked_token_accuracy``: right arg-max tokens / non-padding target tokens.
 * ``perplexity``: exp(-sum of target log-probabilities / non-padding target tokens).
-* ``bleu2`` (``CorpusBleu``): corpus BLEU of the greedy replies (``greedy_ids``) against the
-  reference replies; ``distinct1`` / ``distinct2`` (``DistinctN``) of the greedy replies.
+* ``bleu2`` (``CorpusBleu``): corpus BLEU of the default decoder's replies (``reply_ids``)
+  against the reference replies; ``distinct1`` / ``distinct2`` (``DistinctN``) of those
+  replies; ``top_reply_share`` (``TopReplyShare``): the share of the most frequent greedy
+  reply (``greedy_ids``).
 
 Referenced from the EvalConfig by module path (``trainer.metrics``).
 """
@@ -22,10 +24,19 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from s2s import config as C
-from trainer.sequence_metrics import corpus_bleu, distinct_n, id_text, masked_accuracy, perplexity, token_stats
+from trainer.sequence_metrics import (
+    corpus_bleu,
+    distinct_n,
+    id_text,
+    masked_accuracy,
+    perplexity,
+    token_stats,
+    top_reply_share,
+)
 
 MASKED_TOKEN_ACCURACY = "masked_token_accuracy"
 PERPLEXITY = "perplexity"
+TOP_REPLY_SHARE = "top_reply_share"
 
 
 def _output(value, model_name: str, output_name: str):
@@ -103,6 +114,8 @@ class _RepliesCombiner(beam.CombineFn):
     def __init__(self, key: metric_types.MetricKey, model_name: str, output_name: str, kind: str, order: int):
         self._key, self._model_name, self._output_name = key, model_name, output_name
         self._kind, self._order = kind, order
+        # The collapse check reads the greedy replies; BLEU and distinct-n the default decoder's.
+        self._replies = "greedy_ids" if kind == "top_reply" else "reply_ids"
 
     def create_accumulator(self) -> list:
         return []
@@ -110,9 +123,9 @@ class _RepliesCombiner(beam.CombineFn):
     def add_input(self, accumulator: list, element: metric_types.StandardMetricInputs) -> list:
         label = _output(element.label, self._model_name, self._output_name)
         prediction = _output(element.prediction, self._model_name, self._output_name)
-        if not isinstance(prediction, dict) or "greedy_ids" not in prediction:
-            raise ValueError(f"{self._key.name} needs the model output 'greedy_ids' (the {C.TF_EXAMPLE_SIGNATURE} signature)")
-        accumulator.append((id_text(prediction["greedy_ids"]), id_text(label)))
+        if not isinstance(prediction, dict) or self._replies not in prediction:
+            raise ValueError(f"{self._key.name} needs the model output {self._replies!r} (the {C.TF_EXAMPLE_SIGNATURE} signature)")
+        accumulator.append((id_text(prediction[self._replies]), id_text(label)))
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[list]) -> list:
@@ -124,6 +137,8 @@ class _RepliesCombiner(beam.CombineFn):
         hypotheses, references = zip(*accumulator)
         if self._kind == "bleu":
             return {self._key: corpus_bleu(hypotheses, references, self._order)}
+        if self._kind == "top_reply":
+            return {self._key: top_reply_share([h.split() for h in hypotheses])}
         return {self._key: distinct_n([h.split() for h in hypotheses], self._order)}
 
 
@@ -163,3 +178,16 @@ class DistinctN(metric_types.Metric):
 
     def get_config(self):
         return {"name": self.name, "n": self.n}
+
+
+class TopReplyShare(metric_types.Metric):
+    """The share of the greedy replies (``greedy_ids``: no sampling, which would hide it) that
+    are the single most frequent one. A model that answers everything the same way scores
+    1.0; the Evaluator's upper bound on it keeps such a model from being blessed, however
+    low its perplexity."""
+
+    def __init__(self, name: Optional[str] = TOP_REPLY_SHARE):
+        super().__init__(metric_util.merge_per_key_computations(_reply_computations), name=name, kind="top_reply", order=0)
+
+    def get_config(self):
+        return {"name": self.name}

@@ -33,7 +33,7 @@ Mixed precision: the layers follow Keras' global dtype policy; the logits are fl
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict
 
 import keras
 import tensorflow as tf
@@ -52,12 +52,21 @@ class ModelParams:
     dropout: float = 0.0
     attention: bool = False
     tie_embeddings: bool = False
+    bidirectional: bool = False
+    word_dropout: float = 0.0
+    copy: bool = False
 
     def __post_init__(self):
+        if self.copy and not self.attention:
+            raise ValueError("copy needs attention: the copy distribution is the attention over the input")
         if self.layers not in (1, 2):
             raise ValueError(f"layers must be 1 or 2, got {self.layers}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
+        if self.bidirectional and self.units % 2:
+            raise ValueError(f"a bidirectional encoder splits units between two directions: units must be even, got {self.units}")
 
 
 def sequence_mask(ids: tf.Tensor) -> tf.Tensor:
@@ -68,6 +77,17 @@ def sequence_mask(ids: tf.Tensor) -> tf.Tensor:
     ``<pad>`` step instead. The mask stays right-padded, as cuDNN requires."""
     first = tf.equal(tf.range(tf.shape(ids)[1]), 0)[tf.newaxis, :]
     return tf.logical_or(tf.not_equal(ids, C.PAD_ID), first)
+
+
+def copy_distribution(weights: tf.Tensor, source_ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """[b, t, vocab]: each input position's attention weight [b, t, s] added to its token id's
+    entry (source_ids [b, s]); a scatter, so the cost does not grow with the vocabulary."""
+    b, t, s = tf.shape(weights)[0], tf.shape(weights)[1], tf.shape(weights)[2]
+    rows = tf.broadcast_to(tf.range(b)[:, tf.newaxis, tf.newaxis], [b, t, s])
+    steps = tf.broadcast_to(tf.range(t)[tf.newaxis, :, tf.newaxis], [b, t, s])
+    ids = tf.broadcast_to(tf.cast(source_ids, tf.int32)[:, tf.newaxis, :], [b, t, s])
+    indices = tf.reshape(tf.stack([rows, steps, ids], axis=-1), [-1, 3])
+    return tf.scatter_nd(indices, tf.reshape(weights, [-1]), tf.stack([b, t, vocab_size]))
 
 
 def cudnn_conditions(layer: keras.layers.LSTM) -> Dict[str, bool]:
@@ -97,6 +117,9 @@ class Seq2Seq(keras.Model):
         dropout: float = 0.0,
         attention: bool = False,
         tie_embeddings: bool = False,
+        bidirectional: bool = False,
+        word_dropout: float = 0.0,
+        copy: bool = False,
         embedding_matrix=None,
         train_embedding: bool = True,
         **kwargs,
@@ -104,7 +127,8 @@ class Seq2Seq(keras.Model):
         super().__init__(**kwargs)
         self.vocab_size, self.embedding_dim, self.units = vocab_size, embedding_dim, units
         self.num_layers, self.dropout_rate, self.use_attention = layers, dropout, attention
-        self.tie_embeddings = tie_embeddings
+        self.tie_embeddings, self.bidirectional, self.word_dropout = tie_embeddings, bidirectional, word_dropout
+        self.copy = copy
         initializer = "uniform" if embedding_matrix is None else keras.initializers.Constant(embedding_matrix)
         self.embedding = keras.layers.Embedding(
             vocab_size, embedding_dim, mask_zero=True, embeddings_initializer=initializer, trainable=train_embedding, name="embedding"
@@ -113,14 +137,21 @@ class Seq2Seq(keras.Model):
         # checkpoints (and the SavedModel's variables) name them by these attributes.
         for i in range(layers):
             # Only the last encoder layer may skip its sequence output (no attention, nothing above it).
-            setattr(self, f"encoder_{i}", keras.layers.LSTM(
-                units, return_sequences=attention or i < layers - 1, return_state=True, name=f"encoder_{i}"
-            ))
+            sequences = attention or i < layers - 1
+            if bidirectional:
+                # Half the units each way; the two final states are concatenated for the decoder.
+                lstm = keras.layers.LSTM(units // 2, return_sequences=sequences, return_state=True)
+                encoder = keras.layers.Bidirectional(lstm, merge_mode="concat", name=f"encoder_{i}")
+            else:
+                encoder = keras.layers.LSTM(units, return_sequences=sequences, return_state=True, name=f"encoder_{i}")
+            setattr(self, f"encoder_{i}", encoder)
             setattr(self, f"decoder_{i}", keras.layers.LSTM(units, return_sequences=True, return_state=True, name=f"decoder_{i}"))
         self.drop = keras.layers.Dropout(dropout, name="dropout")
         if attention:
             self.attention_score = keras.layers.Dense(units, use_bias=False, name="attention_w_a")
             self.attention_out = keras.layers.Dense(units, activation="tanh", use_bias=False, name="attention_w_c")
+        if copy:
+            self.copy_gate = keras.layers.Dense(1, name="copy_gate")
         if tie_embeddings:
             self.to_embedding = keras.layers.Dense(embedding_dim, name="output_to_embedding")
             self.logit_bias = self.add_weight(shape=(vocab_size,), initializer="zeros", name="logit_bias")
@@ -136,14 +167,15 @@ class Seq2Seq(keras.Model):
         return [getattr(self, f"decoder_{i}") for i in range(self.num_layers)]
 
     # ------------------------------------------------------------------ pieces
-    def _attend(self, query: tf.Tensor, memory: Tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
-        """Luong attention: query [b, t, u] against memory ([b, s, u] outputs, [b, s] mask)."""
-        outputs, mask = memory
+    def _attend(self, query: tf.Tensor, memory):
+        """Luong attention: query [b, t, u] against memory ([b, s, u] outputs, [b, s] mask, ...).
+        Returns the attentional output [b, t, u], the context [b, t, u] and the weights [b, t, s]."""
+        outputs, mask = memory[:2]
         scores = tf.einsum("btu,bsu->bts", self.attention_score(query), outputs)
         scores = tf.where(mask[:, tf.newaxis, :], tf.cast(scores, tf.float32), _MASKED_SCORE)
-        weights = tf.cast(tf.nn.softmax(scores, axis=-1), outputs.dtype)
-        context = tf.einsum("bts,bsu->btu", weights, outputs)
-        return self.attention_out(tf.concat([context, query], axis=-1))
+        weights = tf.nn.softmax(scores, axis=-1)
+        context = tf.einsum("bts,bsu->btu", tf.cast(weights, outputs.dtype), outputs)
+        return self.attention_out(tf.concat([context, query], axis=-1)), context, weights
 
     def encode(self, encoder_ids: tf.Tensor, training: bool = False):
         """(decoder start state, attention memory) for a batch of inputs.
@@ -155,43 +187,79 @@ class Seq2Seq(keras.Model):
         state = []
         for i, layer in enumerate(self.encoders):
             out = layer(x, mask=mask, training=training)
-            state += out[-2:]
+            if self.bidirectional:  # [seq], h_fw, c_fw, h_bw, c_bw
+                h_fw, c_fw, h_bw, c_bw = out[-4:]
+                state += [tf.concat([h_fw, h_bw], axis=-1), tf.concat([c_fw, c_bw], axis=-1)]
+            else:
+                state += out[-2:]
             if i < self.num_layers - 1:
                 x = self.drop(out[0], training=training)
         memory = (out[0], mask) if self.use_attention else ()
+        if self.copy:
+            memory += (encoder_ids,)
         return tuple(state), memory
 
-    def _top(self, seq: tf.Tensor, memory, training: bool) -> tf.Tensor:
+    def _drop_words(self, ids: tf.Tensor) -> tf.Tensor:
+        """Word dropout on the decoder's input (Bowman et al. 2016): each reply word the
+        decoder reads (not ``<bos>``, not padding) becomes ``<unk>`` with probability
+        ``word_dropout``, so the decoder cannot predict from its own history alone and
+        has to use what the encoder read."""
+        drop = tf.random.uniform(tf.shape(ids)) < self.word_dropout
+        drop = tf.logical_and(drop, ids > C.BOS_ID)
+        return tf.where(drop, tf.constant(C.UNK_ID, ids.dtype), ids)
+
+    def _top(self, seq: tf.Tensor, memory, training: bool, inputs: tf.Tensor) -> tf.Tensor:
+        """Logits [b, t, vocab] from the top decoder outputs ``seq`` [b, t, u]; ``inputs`` are
+        the decoder's input embeddings (for the copy gate)."""
         if self.use_attention:
-            seq = self._attend(seq, memory)
-        seq = self.drop(seq, training=training)
+            seq, context, weights = self._attend(seq, memory)
+        top = self.drop(seq, training=training)
         if self.tie_embeddings:
             # Scores against every word's embedding, in float32 (also under mixed precision).
-            query = tf.cast(self.to_embedding(seq), tf.float32)
-            return tf.einsum("bte,ve->btv", query, tf.cast(self.embedding.embeddings, tf.float32)) + self.logit_bias
-        return self.projection(seq)
+            query = tf.cast(self.to_embedding(top), tf.float32)
+            logits = tf.einsum("bte,ve->btv", query, tf.cast(self.embedding.embeddings, tf.float32)) + self.logit_bias
+        else:
+            logits = tf.cast(self.projection(top), tf.float32)
+        if not self.copy:
+            return logits
+        return self._with_copy(logits, seq, context, weights, inputs, memory[2])
+
+    def _with_copy(self, logits, seq, context, weights, inputs, source_ids) -> tf.Tensor:
+        """Pointer-generator (See et al. 2017): with probability ``p_gen`` the next word comes
+        from the vocabulary softmax, otherwise it is copied from the input, each input
+        position with its attention weight. Returns the log of that mixture, which is a
+        valid logit vector (its softmax is the mixture itself)."""
+        features = tf.concat([tf.cast(x, tf.float32) for x in (seq, context, inputs)], axis=-1)
+        p_gen = tf.sigmoid(tf.cast(self.copy_gate(features), tf.float32))  # [b, t, 1]
+        copied = copy_distribution(weights, source_ids, self.vocab_size)
+        mixture = p_gen * tf.nn.softmax(logits, axis=-1) + (1.0 - p_gen) * copied
+        return tf.math.log(mixture + 1e-9)
 
     def call(self, inputs, training: bool = False):
         encoder_ids, decoder_ids = inputs
         state, memory = self.encode(encoder_ids, training=training)
         mask = sequence_mask(decoder_ids)
-        y = self.drop(self.embedding(decoder_ids), training=training)
+        if training and self.word_dropout:
+            decoder_ids = self._drop_words(decoder_ids)
+        embedded = self.drop(self.embedding(decoder_ids), training=training)
+        y = embedded
         for i, layer in enumerate(self.decoders):
             y = layer(y, initial_state=list(state[2 * i : 2 * i + 2]), mask=mask, training=training)[0]
             if i < self.num_layers - 1:
                 y = self.drop(y, training=training)
-        return self._top(y, memory, training)
+        return self._top(y, memory, training, embedded)
 
     def decode_step(self, tokens: tf.Tensor, state, memory=()):
         """One decoding step: [batch] token ids, the state and the memory from :meth:`encode`
         in; [batch, vocab] float32 logits and the new state out."""
         # A plain lookup: no Keras mask attached (the cells take no mask).
         x = tf.cast(tf.nn.embedding_lookup(self.embedding.embeddings, tokens), self.compute_dtype)
+        embedded = x[:, tf.newaxis, :]
         new_state = []
         for i, layer in enumerate(self.decoders):
             x, (h, c) = layer.cell(x, list(state[2 * i : 2 * i + 2]), training=False)
             new_state += [h, c]
-        logits = self._top(x[:, tf.newaxis, :], memory, training=False)[:, 0, :]
+        logits = self._top(x[:, tf.newaxis, :], memory, training=False, inputs=embedded)[:, 0, :]
         return logits, tuple(new_state)
 
     def architecture(self) -> Dict[str, object]:
@@ -204,6 +272,9 @@ class Seq2Seq(keras.Model):
             "dropout": self.dropout_rate,
             "attention": self.use_attention,
             "tie_embeddings": self.tie_embeddings,
+            "bidirectional": self.bidirectional,
+            "word_dropout": self.word_dropout,
+            "copy": self.copy,
         }
 
     def get_config(self):
@@ -266,6 +337,9 @@ def build_model(
         dropout=params.dropout,
         attention=params.attention,
         tie_embeddings=params.tie_embeddings,
+        bidirectional=params.bidirectional,
+        word_dropout=params.word_dropout,
+        copy=params.copy,
         embedding_matrix=embedding_matrix,
         train_embedding=train_embedding,
         name="seq2seq",

@@ -63,3 +63,35 @@ def id_text(ids) -> str:
             break
         out.append(str(int(i)))
     return " ".join(out)
+
+
+def top_reply_share(replies: Sequence[Sequence[str]]) -> float:
+    """The share of replies that are the single most frequent reply (1.0: one reply for everything)."""
+    counts = Counter(tuple(r) for r in replies)
+    return counts.most_common(1)[0][1] / len(replies) if replies else float("nan")
+
+
+def has_repeated_ngram(tokens: Sequence[str], n: int) -> bool:
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+def reply_measures(replies: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> dict:
+    """What a user sees of a decoder, over a set of replies and their reference replies:
+    diversity (distinct-1/2, the most frequent reply's share), loops (the share of replies
+    that repeat a 2-gram / 3-gram), length against the references', and BLEU-1/2."""
+    hyps = [" ".join(r) for r in replies]
+    refs = [" ".join(r) for r in references]
+    return {
+        "replies": len(replies),
+        "distinct1": distinct_n(replies, 1),
+        "distinct2": distinct_n(replies, 2),
+        "top_reply_share": top_reply_share(replies),
+        "top_reply": " ".join(Counter(tuple(r) for r in replies).most_common(1)[0][0]) if replies else "",
+        "repeated_2gram_share": float(np.mean([has_repeated_ngram(r, 2) for r in replies])) if replies else float("nan"),
+        "repeated_3gram_share": float(np.mean([has_repeated_ngram(r, 3) for r in replies])) if replies else float("nan"),
+        "mean_length": float(np.mean([len(r) for r in replies])) if replies else float("nan"),
+        "reference_mean_length": float(np.mean([len(r) for r in references])) if references else float("nan"),
+        "bleu1": corpus_bleu(hyps, refs, 1),
+        "bleu2": corpus_bleu(hyps, refs, 2),
+    }

@@ -28,7 +28,7 @@ from absl import logging
 
 from s2s import config as C
 from trainer import export
-from trainer.glove import aligned_matrix
+from trainer.glove import aligned_matrix, resolve
 from trainer.model import ModelParams, Seq2Seq, build_model
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -144,6 +144,9 @@ def model_params(cfg: Dict[str, Any], vocab_size: int, embedding_dim: int | None
         layers=int(cfg["layers"]),
         dropout=float(cfg["dropout"]),
         attention=bool(int(cfg["attention"])),
+        bidirectional=bool(int(cfg["bidirectional"])),
+        copy=bool(int(cfg["copy"])),
+        word_dropout=float(cfg["word_dropout"]),
         tie_embeddings=bool(int(cfg["tie_embeddings"])) and not frozen_embedding,
     )
 
@@ -178,7 +181,7 @@ def train(
     vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
     embedding_matrix, embedding_dim, glove_report = None, int(cfg["embedding_dim"]), None
     if cfg.get("glove_path"):
-        glove = aligned_matrix(cfg["glove_path"], export.vocabulary(tft_output))
+        glove = aligned_matrix(resolve(cfg["glove_path"]), export.vocabulary(tft_output))
         embedding_matrix, embedding_dim = glove.matrix, glove.dim  # GloVe fixes the embedding size
         glove_report = {**glove.summary(), "path": cfg["glove_path"], "trainable": bool(int(cfg["glove_trainable"]))}
         logging.info("GloVe: %s", glove_report)
@@ -248,6 +251,9 @@ def train(
                 os.path.join(checkpoints, "best.weights.h5"), save_weights_only=True, monitor="val_loss", save_best_only=True
             ),
         ]
+        decay = float(cfg.get("lr_decay", 1.0))
+        if decay < 1.0:  # halve (say) the step size whenever an epoch did not improve the eval loss
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=decay, patience=0, verbose=1))
         patience = int(cfg.get("early_stopping_patience", 0))
         if patience:
             callbacks.append(

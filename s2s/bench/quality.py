@@ -1,29 +1,32 @@
-"""``s2s bench quality``: the default model against the tutorial's configuration and a
-unigram model, on the same splits, the same vocabulary and the same budget of examples.
+"""``s2s bench quality``: is the chatbot better than a language model that never sees the input,
+does its reply depend on what was said, and what do its replies look like?
 
 1. The pipeline's own preprocessing (CornellExampleGen -> StatisticsGen -> SchemaGen ->
-   Transform, LocalDagRunner) runs once on the corpus with the tutorial's vocabulary
-   (15,000) and MAX_LEN (20). Both models train on its train split and are scored on its
-   eval split (movies neither model saw).
-2. (a) the default model: :class:`s2s.config.PipelineConfig`'s Trainer settings (with any
-   ``--set KEY=VALUE`` overrides); (b) the tutorial's configuration: frozen GloVe 50d
-   embedding, one LSTM of 300 units, no attention, no dropout. Both train with the same
-   Trainer code (:func:`trainer.task.train`: masked loss, Adam, clipping, batch size) for
-   the same number of steps, so they see the same examples; early stopping is off, so
-   neither stops before the budget is spent. What differs is the model configuration.
-   (c) a unigram model: add-one smoothed frequencies of the train split's target tokens.
-3. For each: eval perplexity (exp of the masked mean cross-entropy; target tokens
-   including the closing ``<eos>``), masked token accuracy, BLEU-2 and distinct-1/-2 of
-   greedy replies (greedy decoding is the exported model's own, :class:`trainer.export.ChatbotExport`),
-   and five sample replies.
+   Transform, LocalDagRunner) runs once on the corpus. Every model and baseline below works
+   in its token space (Transform ids, ``<unk>``, replies closed by ``<eos>``) and is scored
+   on the eval split (movies no model trained on) and on the test split.
+2. Models, trained by the Trainer's own code (:func:`trainer.task.train`: early stopping on
+   the eval loss, best epoch kept) for at most ``epochs`` epochs: (a) the default model
+   (:class:`s2s.config.PipelineConfig`, with any ``--set KEY=VALUE`` overrides); (b) the
+   tutorial's configuration (frozen GloVe 50d embedding, one LSTM of 300 units, no
+   attention, no dropout), unless ``--no-tutorial``.
+3. Baselines that never see the input, trained on the train split's replies
+   (:mod:`s2s.ngram`): an add-one unigram and an interpolated Kneser–Ney trigram.
+4. For each model: teacher-forced perplexity and its ratio to the trigram's; input
+   dependence (perplexity with the inputs shuffled across pairs, fixed seed, divided by the
+   perplexity with the true inputs: 1.0 means the input is ignored); and the replies of
+   three decoders (:mod:`trainer.decoding`, the export's own loop): plain greedy, the
+   default decoder (what ``serving_default`` answers) and beam search — distinct-1/2, the
+   most frequent reply's share, the share of replies with a repeated 2-/3-gram, mean length
+   against the references', BLEU-1/2. Then fixed sample inputs and their replies.
 
-Output: a table, the goal lines, and ``quality.json`` in the work directory.
+Output: tables, goal lines, and ``quality.json`` in the work directory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -32,16 +35,32 @@ from typing import Any, Dict, List
 import numpy as np
 
 from s2s import config as C
+from s2s import ngram
 
-GOAL_VS_TUTORIAL = 0.25  # default perplexity at least 25 % lower than the tutorial configuration's
-GOAL_VS_UNIGRAM = 2.0  # and at least 2x lower than the unigram model's
-TUTORIAL = {"embedding_dim": 50, "units": 300, "layers": 1, "attention": 0, "dropout": 0.0, "glove_trainable": 0}
-SAMPLE_COUNT = 5
+TUTORIAL = {"embedding_dim": 50, "units": 300, "layers": 1, "attention": 0, "bidirectional": 0, "copy": 0,
+            "word_dropout": 0.0, "dropout": 0.0, "glove_trainable": 0}
+SHUFFLE_SEED = 20_161_127  # the fixed permutation behind the input-dependence figure
+SAMPLE_INPUTS = (
+    "Where are you going?",
+    "I love you.",
+    "The police are coming.",
+    "What is your name?",
+    "Do you want to dance with me?",
+    "I think we should get out of here.",
+    "How much money do you have?",
+    "Have you seen my brother?",
+)
+# Goals (issue 16), on the eval split with the default settings.
+GOAL_VS_TRIGRAM = 0.85  # perplexity at most this times the Kneser-Ney trigram's
+GOAL_INPUT_DEPENDENCE = 1.10
+GOAL_TOP_REPLY_SHARE = 0.05
+GOAL_DISTINCT2 = 0.05
+GOAL_LENGTH_RATIO = 0.30  # mean reply length within 30 % of the references'
 
 
 def _preprocess(data_dir: str, work_dir: str, vocab_size: int, max_len: int):
     """Runs (or reuses, through the pipeline cache) ExampleGen..Transform; returns the
-    Transform output dir and the transformed train/eval file patterns."""
+    Transform output dir and the transformed split file patterns."""
     from pipeline import local_runner
 
     cfg = C.PipelineConfig(data_dir=data_dir, work_dir=work_dir, vocab_size=vocab_size, max_len=max_len)
@@ -50,7 +69,7 @@ def _preprocess(data_dir: str, work_dir: str, vocab_size: int, max_len: int):
 
 
 def transform_outputs(pipeline_root: str):
-    """The newest Transform graph and transformed train/eval file patterns under a pipeline root."""
+    """The newest Transform graph and transformed split file patterns (train, eval, test)."""
     root = Path(pipeline_root) / "Seq2SeqTransform"
 
     def newest(pattern: str) -> Path:
@@ -61,83 +80,172 @@ def transform_outputs(pipeline_root: str):
 
     graph = newest("transform_graph/*")
     examples = newest("transformed_examples/*/Split-train").parent
-    return str(graph), [str(examples / "Split-train" / "*")], [str(examples / "Split-eval" / "*")]
+    return str(graph), *([str(examples / f"Split-{split}" / "*")] for split in (C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT))
 
 
-def unigram_perplexity(train_files: List[str], eval_files: List[str], tft_output, vocab_size: int) -> float:
-    """Perplexity on the eval targets of add-one smoothed train target-token frequencies."""
+def load_split(files: List[str], tft_output) -> Dict[str, np.ndarray]:
+    """A transformed split as arrays: encoder ids, decoder input ids, target ids."""
     from trainer.task import make_dataset
 
-    counts = np.zeros(vocab_size, np.float64)
-    for _, target in make_dataset(train_files, tft_output, 1024, shuffle=False):
-        t = target.numpy().reshape(-1)
-        counts += np.bincount(t[t != C.PAD_ID], minlength=vocab_size)
-    counts[C.PAD_ID] = 0.0
-    probs = (counts + 1.0) / (counts.sum() + vocab_size - 1)  # <pad> is never a target
-    nll, tokens = 0.0, 0
-    for _, target in make_dataset(eval_files, tft_output, 1024, shuffle=False):
-        t = target.numpy().reshape(-1)
-        t = t[t != C.PAD_ID]
-        nll -= float(np.log(probs[t]).sum())
-        tokens += t.size
-    return math.exp(nll / tokens)
+    parts: Dict[str, list] = {"encoder": [], "decoder": [], "target": []}
+    for (enc, dec), target in make_dataset(files, tft_output, 1024, shuffle=False):
+        for key, value in zip(parts, (enc, dec, target)):
+            parts[key].append(value.numpy())
+    return {key: np.concatenate(value) for key, value in parts.items()}
 
 
-def score(model, tft_output, eval_files: List[str], max_len: int, batch_size: int = 256) -> Dict[str, Any]:
-    """Perplexity, masked accuracy, BLEU-2, distinct-1/2 and sample replies on the eval split."""
+def teacher_forced(model, split: Dict[str, np.ndarray], encoder: np.ndarray | None = None, batch: int = 256) -> np.ndarray:
+    """[right, tokens, nll] of the split's targets, given ``encoder`` ids (default: the true inputs)."""
+    import tensorflow as tf
+
+    from trainer import sequence_metrics as sm
+
+    encoder = split["encoder"] if encoder is None else encoder
+    stats = np.zeros(3)
+    for i in range(0, len(encoder), batch):
+        target = split["target"][i : i + batch]
+        log_probs = tf.nn.log_softmax(tf.cast(model((encoder[i : i + batch], split["decoder"][i : i + batch])), tf.float32))
+        stats += sm.token_stats(target, tf.gather(log_probs, target, batch_dims=2), tf.argmax(log_probs, axis=-1))
+    return stats
+
+
+def decoders() -> Dict[str, Any]:
+    """The decoders compared: plain greedy, greedy with trigram blocking (the Evaluator's collapse
+    check), the default (serving_default), beam search (beam_search)."""
+    from trainer.decoding import GREEDY, DecodeOptions
+
+    default = DecodeOptions()
+    return {
+        "greedy (plain)": dataclasses.replace(GREEDY, no_repeat_ngram=0, min_length=0),
+        "greedy (blocked)": GREEDY,
+        "default decoder": default,
+        f"beam {C.DEFAULT_BEAM_WIDTH}": dataclasses.replace(default, beam_width=C.DEFAULT_BEAM_WIDTH, temperature=0.0),
+    }
+
+
+def replies(exporter, encoder: np.ndarray, options, batch: int = 256) -> List[List[str]]:
+    """The best reply of each input under ``options``, as words."""
+    import tensorflow as tf
+
+    from trainer.decoding import option_tensors
+
+    decode = tf.function(lambda ids: exporter.decode(ids, option_tensors(options))[0][:, 0])
+    out: List[List[str]] = []
+    for i in range(0, len(encoder), batch):
+        out += [t.decode().split() for t in decode(tf.constant(encoder[i : i + batch])).numpy()]
+    return out
+
+
+def score(model, tft_output, splits: Dict[str, Dict[str, np.ndarray]], max_len: int) -> Dict[str, Any]:
+    """Perplexity, input dependence and accuracy per split; reply measures of each decoder on eval."""
     import tensorflow as tf
 
     from trainer import sequence_metrics as sm
     from trainer.export import ChatbotExport, vocabulary
-    from trainer.task import make_dataset
 
     words = vocabulary(tft_output)
+    result: Dict[str, Any] = {}
+    for name, split in splits.items():
+        permutation = np.random.default_rng(SHUFFLE_SEED).permutation(len(split["encoder"]))
+        true, shuffled = teacher_forced(model, split), teacher_forced(model, split, split["encoder"][permutation])
+        result[name] = {
+            "pairs": len(split["encoder"]),
+            "perplexity": sm.perplexity(true),
+            "perplexity_inputs_shuffled": sm.perplexity(shuffled),
+            "input_dependence": sm.perplexity(shuffled) / sm.perplexity(true),
+            "masked_accuracy": sm.masked_accuracy(true),
+        }
     exporter = ChatbotExport(model, tft_output, max_len)
-    greedy = tf.function(exporter.greedy_decode)
-    stats = np.zeros(3)
-    hyps, refs, replies, samples = [], [], [], []
-    for (enc, dec_in), target in make_dataset(eval_files, tft_output, batch_size, shuffle=False):
-        log_probs = tf.nn.log_softmax(tf.cast(model((enc, dec_in)), tf.float32))
-        target_log_probs = tf.gather(log_probs, target, batch_dims=2)
-        stats += sm.token_stats(target, target_log_probs, tf.argmax(log_probs, axis=-1))
-        _, ids, _, _ = greedy(enc)
-        for e, hyp, ref in zip(enc.numpy(), ids.numpy(), target.numpy()):
-            hyps.append(sm.id_text(hyp))
-            refs.append(sm.id_text(ref))
-            reply = [words[int(i)] for i in sm.id_text(hyp).split()]
-            replies.append(reply)
-            if len(samples) < SAMPLE_COUNT:
-                samples.append({
-                    "input": " ".join(words[i] for i in e if i != C.PAD_ID),
-                    "reference": " ".join(words[int(i)] for i in sm.id_text(ref).split()),
-                    "reply": " ".join(reply),
-                })
+    evaluation = splits[C.EVAL_SPLIT]
+    references = [[words[i] for i in ngram.reply_ids(row) if i != C.EOS_ID] for row in evaluation["target"]]
+    result["decoders"] = {
+        name: sm.reply_measures(replies(exporter, evaluation["encoder"], options), references)
+        for name, options in decoders().items()
+    }
+    sample_ids = exporter._encoder_ids(tf.constant(SAMPLE_INPUTS)).numpy()
+    result["samples"] = {
+        name: [" ".join(r) for r in replies(exporter, sample_ids, options)] for name, options in decoders().items()
+    }
+    return result
+
+
+def baselines(splits: Dict[str, Dict[str, np.ndarray]], vocab_size: int) -> Dict[str, Dict[str, float]]:
+    """Unigram and Kneser-Ney trigram perplexities of each scored split's replies."""
+    train = [ngram.reply_ids(row) for row in splits[C.TRAIN_SPLIT]["target"]]
+    models = {"unigram": ngram.UnigramLM(train, vocab_size), "trigram": ngram.KneserNeyTrigramLM(train, vocab_size)}
     return {
-        "perplexity": sm.perplexity(stats),
-        "masked_accuracy": sm.masked_accuracy(stats),
-        "bleu2": sm.corpus_bleu(hyps, refs, max_order=2),
-        "distinct1": sm.distinct_n(replies, 1),
-        "distinct2": sm.distinct_n(replies, 2),
-        "eval_pairs": len(hyps),
-        "samples": samples,
+        name: {split: ngram.perplexity(lm, [ngram.reply_ids(r) for r in splits[split]["target"]]) for split in (C.EVAL_SPLIT, C.TEST_SPLIT)}
+        for name, lm in models.items()
     }
 
 
-def _train_and_score(name: str, cfg: Dict[str, Any], tft_output, train_files, eval_files, out: Path, max_len: int) -> Dict[str, Any]:
+def _train_and_score(name: str, cfg: Dict[str, Any], tft_output, files: Dict[str, List[str]], splits, out: Path, max_len: int) -> Dict[str, Any]:
     from trainer.task import train
 
     print(f"\n== training {name}: {json.dumps({k: v for k, v in sorted(cfg.items()) if k != 'glove_path'})}", flush=True)
     started = time.perf_counter()
-    model, params, history = train(cfg, tft_output, train_files, eval_files, str(out / name))
+    model, params, history = train(cfg, tft_output, files[C.TRAIN_SPLIT], files[C.EVAL_SPLIT], str(out / name))
     seconds = time.perf_counter() - started
-    result = score(model, tft_output, eval_files, max_len)
+    result = score(model, tft_output, {k: splits[k] for k in (C.EVAL_SPLIT, C.TEST_SPLIT)}, max_len)
     result.update(
         seconds=seconds,
+        epochs_run=len(history.get("loss", [])),
         params=int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
-        model=params.__dict__,
+        model=dataclasses.asdict(params),
         val_perplexity_by_epoch=[float(x) for x in history.get("val_perplexity", [])],
     )
     return result
+
+
+def _goal(ok: bool, text: str) -> bool:
+    print(f"goal {'MET ' if ok else 'MISS'}: {text}")
+    return ok
+
+
+def report(results: Dict[str, Dict[str, Any]], base: Dict[str, Dict[str, float]], labels: Dict[str, str]) -> Dict[str, bool]:
+    """Prints the tables and the goal lines; returns the goals."""
+    trigram, unigram = base["trigram"], base["unigram"]
+    print(f"\nbaselines (reply language models that never see the input; train replies; same token space):")
+    for split in (C.EVAL_SPLIT, C.TEST_SPLIT):
+        print(f"  {split:<5} unigram (add-one) {unigram[split]:8.2f}   Kneser-Ney trigram {trigram[split]:8.2f}")
+    print(f"\n{'model':<40}{'split':>6}{'params':>11}{'epochs':>7}{'perplexity':>11}{'/trigram':>9}{'input dep.':>11}{'masked acc':>11}")
+    for key, r in results.items():
+        for split in (C.EVAL_SPLIT, C.TEST_SPLIT):
+            s = r[split]
+            print(f"{labels[key][:39]:<40}{split:>6}{r['params']:>11,}{r['epochs_run']:>7}{s['perplexity']:>11.2f}"
+                  f"{s['perplexity'] / trigram[split]:>9.3f}{s['input_dependence']:>11.3f}{s['masked_accuracy']:>11.4f}")
+    print(f"\nreplies on the eval split ({next(iter(results.values()))[C.EVAL_SPLIT]['pairs']:,} inputs):")
+    print(f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'length':>13}{'BLEU-1':>8}{'BLEU-2':>8}")
+    for key, r in results.items():
+        for name, m in r["decoders"].items():
+            print(f"{(key + ': ' + name)[:39]:<40}{m['distinct1']:>8.4f}{m['distinct2']:>8.4f}{m['top_reply_share']:>10.1%}"
+                  f"{m['repeated_2gram_share']:>8.1%}{m['repeated_3gram_share']:>8.1%}"
+                  f"{m['mean_length']:>6.2f} ({m['reference_mean_length']:.2f}){m['bleu1']:>8.2f}{m['bleu2']:>8.2f}")
+    for key, r in results.items():
+        print(f"most frequent replies, {key}: " + "; ".join(f"{name}: {m['top_reply']!r}" for name, m in r["decoders"].items()))
+        print(f"eval perplexity by epoch, {key}: " + " ".join(f"{x:.1f}" for x in r["val_perplexity_by_epoch"]))
+    for key, r in results.items():
+        print(f"\nsample replies, {key} (one line per decoder: {' | '.join(r['samples'])}):")
+        for i, message in enumerate(SAMPLE_INPUTS):
+            print(f"  > {message}")
+            for name, texts in r["samples"].items():
+                print(f"    {name:<16} {texts[i] or '(empty)'}")
+
+    d = results["default"]
+    ev, m = d[C.EVAL_SPLIT], d["decoders"]["default decoder"]
+    greedy = d["decoders"]["greedy (plain)"]
+    ratio = ev["perplexity"] / trigram[C.EVAL_SPLIT]
+    length_off = abs(m["mean_length"] / m["reference_mean_length"] - 1.0)
+    print()
+    return {
+        "vs_trigram": _goal(ratio <= GOAL_VS_TRIGRAM, f"default perplexity {ev['perplexity']:.2f} = {ratio:.3f} x the Kneser-Ney trigram's {trigram[C.EVAL_SPLIT]:.2f} (goal <= {GOAL_VS_TRIGRAM})"),
+        "input_dependence": _goal(ev["input_dependence"] >= GOAL_INPUT_DEPENDENCE, f"input dependence {ev['input_dependence']:.3f} (goal >= {GOAL_INPUT_DEPENDENCE})"),
+        "top_reply": _goal(m["top_reply_share"] <= GOAL_TOP_REPLY_SHARE, f"default decoder's most frequent reply is {m['top_reply_share']:.1%} of its replies (goal <= {GOAL_TOP_REPLY_SHARE:.0%})"),
+        "distinct2": _goal(m["distinct2"] >= GOAL_DISTINCT2, f"default decoder's distinct-2 {m['distinct2']:.4f} (goal >= {GOAL_DISTINCT2})"),
+        "no_loops": _goal(m["repeated_3gram_share"] == 0.0, f"default decoder's replies with a repeated trigram: {m['repeated_3gram_share']:.1%} (goal 0)"),
+        "length": _goal(length_off <= GOAL_LENGTH_RATIO, f"default decoder's mean length {m['mean_length']:.2f} is {length_off:.0%} off the references' {m['reference_mean_length']:.2f} (goal within {GOAL_LENGTH_RATIO:.0%})"),
+        "bleu2": _goal(m["bleu2"] >= greedy["bleu2"], f"default decoder's BLEU-2 {m['bleu2']:.2f} vs plain greedy's {greedy['bleu2']:.2f} on the same model (goal: not below)"),
+    }
 
 
 def run(
@@ -148,59 +256,36 @@ def run(
     overrides: Dict[str, Any] | None = None,
     vocab_size: int = 15_000,
     max_len: int = 20,
+    tutorial: bool = True,
 ) -> int:
     import tensorflow_transform as tft
 
     work = Path(work_dir or os.path.join(C.DEFAULT_WORK_DIR, "bench-quality")).resolve()
-    if not glove_path or not Path(glove_path).is_file():
-        raise FileNotFoundError(f"the tutorial configuration needs a GloVe 50d text file: {glove_path!r} not found (--glove)")
+    if tutorial and (not glove_path or not Path(glove_path).is_file()):
+        raise FileNotFoundError(f"the tutorial configuration needs a GloVe 50d text file: {glove_path!r} not found (--glove, or --no-tutorial)")
     started = time.perf_counter()
-    graph, train_files, eval_files = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
+    graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
+    files = dict(zip((C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT), patterns))
     tft_output = tft.TFTransformOutput(graph)
     vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    print(f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len})", flush=True)
+    splits = {name: load_split(f, tft_output) for name, f in files.items()}
+    print(f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len}); "
+          + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()), flush=True)
+    base_line = baselines(splits, vocab)
 
-    base = C.PipelineConfig().replace(**(overrides or {})).trainer_hparams()
-    # Same budget for both: the same steps of the same batch size; no early stop.
-    budget = {"epochs": epochs, "train_steps": 0, "eval_steps": 0, "early_stopping_patience": 0, "glove_path": ""}
-    default_cfg = {**base, **budget}
-    tutorial_cfg = {**base, **budget, **TUTORIAL, "glove_path": os.path.abspath(glove_path)}
+    base = C.PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})}).trainer_hparams()
+    configs = {"default": dict(base)}
+    labels = {"default": "(a) default: " + ", ".join(
+        f"{k}={base[k]}" for k in ("embedding_dim", "units", "attention", "copy", "bidirectional", "word_dropout", "dropout"))}
+    if tutorial:
+        configs["tutorial"] = {**base, **TUTORIAL, "glove_path": os.path.abspath(glove_path)}
+        labels["tutorial"] = "(b) tutorial: GloVe 50d frozen, LSTM 300"
     runs = work / "runs"
-    results = {
-        "default": _train_and_score("default", default_cfg, tft_output, train_files, eval_files, runs, max_len),
-        "tutorial": _train_and_score("tutorial", tutorial_cfg, tft_output, train_files, eval_files, runs, max_len),
-    }
-    unigram = unigram_perplexity(train_files, eval_files, tft_output, vocab)
-    train_pairs = json.loads((runs / "default" / "data.json").read_text())["train"]["pairs"]
-
-    print(f"\nquality on the eval split ({results['default']['eval_pairs']:,} pairs, movies unseen in training); "
-          f"budget: {epochs} epochs = {epochs * train_pairs:,} examples seen by each model")
-    print(f"{'model':<44}{'params':>12}{'train s':>9}{'perplexity':>12}{'masked acc':>12}{'BLEU-2':>8}{'dist-1':>8}{'dist-2':>8}")
-    labels = {
-        "default": "(a) default: " + ", ".join(f"{k}={default_cfg[k]}" for k in ("embedding_dim", "units", "layers", "attention", "tie_embeddings", "dropout")),
-        "tutorial": "(b) tutorial: GloVe 50d frozen, LSTM 300",
-    }
-    for key in ("default", "tutorial"):
-        r = results[key]
-        print(f"{labels[key][:43]:<44}{r['params']:>12,}{r['seconds']:>9.0f}{r['perplexity']:>12.2f}{r['masked_accuracy']:>12.4f}"
-              f"{r['bleu2']:>8.2f}{r['distinct1']:>8.3f}{r['distinct2']:>8.3f}")
-    print(f"{'(c) unigram (add-one, train targets)':<44}{'':>12}{'':>9}{unigram:>12.2f}")
-    for key in ("default", "tutorial"):
-        print(f"eval perplexity by epoch, {key}: " + " ".join(f"{x:.1f}" for x in results[key]["val_perplexity_by_epoch"]))
-    for key in ("default", "tutorial"):
-        print(f"\nsample replies, {key}:")
-        for s in results[key]["samples"]:
-            print(f"  > {s['input']}\n    reply: {s['reply'] or '(empty)'}   [reference: {s['reference']}]")
-
-    d, t = results["default"]["perplexity"], results["tutorial"]["perplexity"]
-    lower = 1.0 - d / t
-    ok_t, ok_u = lower >= GOAL_VS_TUTORIAL, unigram / d >= GOAL_VS_UNIGRAM
-    print(f"\ngoal {'MET ' if ok_t else 'MISS'}: default perplexity {d:.2f} is {lower:.1%} lower than the tutorial configuration's {t:.2f} (goal >= {GOAL_VS_TUTORIAL:.0%})")
-    print(f"goal {'MET ' if ok_u else 'MISS'}: default perplexity is {unigram / d:.2f}x lower than unigram's {unigram:.2f} (goal >= {GOAL_VS_UNIGRAM:.0f}x)")
+    results = {name: _train_and_score(name, cfg, tft_output, files, splits, runs, max_len) for name, cfg in configs.items()}
+    goals = report(results, base_line, labels)
     summary = {
-        "data_dir": os.path.abspath(data_dir), "epochs": epochs, "examples_seen": epochs * train_pairs, "vocabulary": vocab,
-        "max_len": max_len, "unigram_perplexity": unigram, "results": results,
-        "goals": {"vs_tutorial": ok_t, "vs_unigram": ok_u},
+        "data_dir": os.path.abspath(data_dir), "max_epochs": epochs, "vocabulary": vocab, "max_len": max_len,
+        "baselines": base_line, "results": results, "goals": goals, "sample_inputs": list(SAMPLE_INPUTS),
     }
     (work / "quality.json").write_text(json.dumps(summary, indent=2))
     print(f"figures: {work / 'quality.json'}")

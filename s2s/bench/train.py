@@ -99,7 +99,7 @@ def _child_train(pipeline_root: str, steps: int) -> Dict:
     from trainer.task import distribution_strategy, hparams, make_dataset, model_params
 
     matmul = matmul_flops_per_second()
-    graph, train_files, _ = transform_outputs(pipeline_root)
+    graph, train_files, _, _ = transform_outputs(pipeline_root)
     tft_output = tft.TFTransformOutput(graph)
     cfg = hparams({})
     vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED

@@ -1,0 +1,127 @@
+"""Decoding options in the graph: n-gram blocking, minimum length, sampling, MMI-antiLM, bounds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2s import config as C
+from trainer import decoding
+from trainer.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
+from trainer.model import ModelParams, build_model
+from trainer.sequence_metrics import has_repeated_ngram
+
+VOCAB, STEPS = 12, 10
+ENCODER = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5]], tf.int64)
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(3)
+    net = build_model(ModelParams(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True))
+    net((ENCODER, tf.constant([[C.BOS_ID, 5]] * 3, tf.int64)))
+    # A strong bias towards one word makes an undecided random network loop on it.
+    net.logit_bias.assign(tf.one_hot(6, VOCAB) * 4.0)
+    return net
+
+
+def _decode(model, **overrides):
+    opts = dataclasses.replace(GREEDY, **{"no_repeat_ngram": 0, **overrides})
+    ids, lengths, scores, log_probs = decoding.decode(model, ENCODER, STEPS, tf.constant(VOCAB), decoding.option_tensors(opts))
+    return ids.numpy(), lengths.numpy(), scores.numpy(), log_probs.numpy()
+
+
+def _replies(ids):
+    """Each hypothesis as a list of ids, cut before <eos>."""
+    out = []
+    for row in ids.reshape(-1, ids.shape[-1]):
+        reply = []
+        for i in row:
+            if i in (C.EOS_ID, C.PAD_ID):
+                break
+            reply.append(int(i))
+        out.append(reply)
+    return out
+
+
+def test_repeated_ngram_penalty_bans_exactly_the_repeating_tokens():
+    seqs = tf.constant([[5, 6, 5, 0, 0], [5, 6, 7, 5, 6]], tf.int64)
+    banned = lambda t, n: [set(np.flatnonzero(row < 0)) for row in decoding.repeated_ngram_penalty(seqs, tf.constant(t), tf.constant(n), 9).numpy()]  # noqa: E731
+    assert banned(3, 2) == [{6}, set()]  # row 1 ends in 5 and "5 6" was seen; row 2 ends in 7, seen first
+    assert banned(5, 3) == [set(), {7}]  # row 2 ends "5 6", and "5 6 7" was seen
+    assert banned(3, 1) == [{5, 6}, {5, 6, 7}]  # unigrams: nothing generated may come again
+    assert banned(3, 0) == [set(), set()]  # off
+
+
+def test_without_blocking_the_looping_model_repeats_itself(model):
+    ids, *_ = _decode(model)
+    assert any(has_repeated_ngram(r, 3) for r in _replies(ids))
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_no_reply_repeats_a_trigram_when_blocked(model, width):
+    ids, *_ = _decode(model, no_repeat_ngram=3, beam_width=width)
+    replies = _replies(ids)
+    assert len(replies) == 3 * width and not any(has_repeated_ngram(r, 3) for r in replies)
+
+
+def test_min_length_holds_back_eos(model):
+    ids, lengths, *_ = _decode(model, min_length=4, beam_width=2)
+    assert all(len(r) >= 4 for r in _replies(ids))
+    assert np.all(lengths >= 4)
+
+
+def test_sampling_is_reproducible_by_seed_and_top_k_1_is_greedy(model):
+    a = _decode(model, temperature=1.0, seed=7, beam_width=4)[0]
+    b = _decode(model, temperature=1.0, seed=7, beam_width=4)[0]
+    c = _decode(model, temperature=1.0, seed=8, beam_width=4)[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    greedy = _decode(model, min_length=2)[0]
+    top1 = _decode(model, min_length=2, temperature=0.7, top_k=1, seed=5)[0]
+    np.testing.assert_array_equal(greedy, top1)
+
+
+def test_top_p_keeps_the_nucleus_and_always_the_best_token():
+    logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]]))
+    keep = lambda **kw: (decoding._filter_top_k_top_p(logits, **kw).numpy() > decoding.NEG_INF / 2).tolist()[0]  # noqa: E731
+    assert keep(top_k=tf.constant(0), top_p=tf.constant(0.7)) == [True, True, False, False]
+    assert keep(top_k=tf.constant(0), top_p=tf.constant(0.01)) == [True, False, False, False]
+    assert keep(top_k=tf.constant(3), top_p=tf.constant(1.0)) == [True, True, True, False]
+
+
+def test_antilm_changes_the_ranking_score_not_the_reported_log_prob(model):
+    plain = _decode(model, beam_width=2)
+    anti = _decode(model, beam_width=2, antilm_weight=0.5, antilm_steps=3)
+    assert not np.allclose(plain[2], anti[2])
+    # log_probs are the model's own: equal wherever the chosen replies are equal.
+    same = np.all(plain[0] == anti[0], axis=-1)
+    np.testing.assert_allclose(plain[3][same], anti[3][same], rtol=1e-5)
+
+
+def test_scores_are_sorted_best_first(model):
+    _, _, scores, _ = _decode(model, beam_width=4, length_penalty=1.0)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+@pytest.mark.parametrize("name, value", [("beam_width", 0), ("beam_width", MAX_BEAM_WIDTH + 1), ("top_p", 0.0),
+                                         ("temperature", -1.0), ("no_repeat_ngram", -1)])
+def test_options_out_of_bounds_are_invalid_arguments(name, value):
+    opts = decoding.option_tensors(DecodeOptions())
+    opts[name] = tf.constant(value, opts[name].dtype)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=name):
+        decoding.check_options(opts)
+    with pytest.raises(ValueError, match=name):
+        dataclasses.replace(DecodeOptions(), **{name: value}).validate()
+
+
+def test_a_sampled_reply_does_not_depend_on_the_rest_of_the_batch(model):
+    opts = decoding.option_tensors(DecodeOptions(temperature=1.0, seed=3, beam_width=2))
+    together = decoding.decode(model, ENCODER, STEPS, tf.constant(VOCAB), opts)[0].numpy()
+    for i in range(ENCODER.shape[0]):
+        alone = decoding.decode(model, ENCODER[i : i + 1], STEPS, tf.constant(VOCAB), opts)[0].numpy()
+        np.testing.assert_array_equal(alone[0], together[i])

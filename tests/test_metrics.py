@@ -1,0 +1,59 @@
+"""The Evaluator's TFMA metric combiners, run as Beam does (``assert_that``), and the blessing bound."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.util import BeamAssertException, assert_that
+from tensorflow_model_analysis.metrics import metric_types
+
+from pipeline.pipeline import eval_config
+from s2s import config as C
+from trainer import metrics
+
+
+def _inputs(reply_ids, label):
+    prediction = {"reply_ids": np.array(reply_ids), "greedy_ids": np.array(reply_ids), "target_log_probs": np.log(np.full(len(label), 0.5)),
+                  "predicted_ids": np.array(label)}
+    return metric_types.StandardMetricInputs(label=np.array(label), prediction=prediction, example_weight=np.array([1.0]))
+
+
+# Three replies "5 6", "5 6", "7" (ids, <eos>=3 then padding) against references.
+ELEMENTS = [_inputs([5, 6, 3, 0], [5, 6, 3, 0]), _inputs([5, 6, 3, 0], [8, 3, 0, 0]), _inputs([7, 3, 0, 0], [7, 9, 3, 0])]
+
+
+def _check(metric, expected: float) -> None:
+    """Runs the metric's combiner over ELEMENTS in a Beam pipeline and asserts its value."""
+    [computation] = metric.computations()
+    key = computation.keys[0]
+
+    def matches(got):
+        if len(got) != 1 or got[0][key] != pytest.approx(expected):
+            raise BeamAssertException(f"{key.name}: expected {expected}, got {got}")
+
+    with beam.Pipeline() as pipeline:
+        out = pipeline | beam.Create(ELEMENTS) | beam.CombineGlobally(computation.combiner)
+        assert_that(out, matches)
+
+
+def test_top_reply_share_is_the_most_frequent_replys_share():
+    _check(metrics.TopReplyShare(), 2 / 3)
+    with pytest.raises(Exception, match="expected 0.5"):  # the check itself can fail
+        _check(metrics.TopReplyShare(), 0.5)
+
+
+def test_distinct_and_token_metrics():
+    _check(metrics.DistinctN(n=1), 3 / 5)  # 5, 6, 7 of five tokens
+    _check(metrics.DistinctN(n=2), 1 / 2)  # "5 6" twice
+    _check(metrics.Perplexity(), 2.0)  # every target token at p = 0.5
+    _check(metrics.MaskedTokenAccuracy(), 1.0)
+
+
+def test_blessing_needs_the_top_reply_share_under_its_bound():
+    cfg = C.PipelineConfig(max_top_reply_share=0.15)
+    [spec] = eval_config(cfg).metrics_specs
+    [top] = [m for m in spec.metrics if m.class_name == "TopReplyShare"]
+    assert top.threshold.value_threshold.upper_bound.value == pytest.approx(0.15)
+    with pytest.raises(C.ConfigError, match="max_top_reply_share"):
+        C.PipelineConfig().replace(max_top_reply_share=0.0)

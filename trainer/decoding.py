@@ -1,0 +1,191 @@
+"""Decoding in the TensorFlow graph: beam search and sampling, with the options a chatbot needs.
+
+One loop serves every decoder the export offers (core TF ops only, so TF Serving runs it):
+
+* ``beam_width`` hypotheses per input. Without sampling this is beam search (width 1 is
+  greedy decoding); with sampling (``temperature`` > 0) each of the ``beam_width`` rows draws
+  its own reply, so ``beam_width`` is the number of samples.
+* ``temperature``, ``top_k``, ``top_p``: sampling from the softmax at that temperature,
+  restricted to the ``top_k`` most likely tokens (0 = all) and to the smallest set whose
+  probability reaches ``top_p`` (1 = all). ``seed`` makes it reproducible: each hypothesis
+  draws from its own stream, seeded by the request's ``seed`` and the message, so the same
+  message with the same seed gets the same reply, alone or in any batch.
+* ``no_repeat_ngram``: a token that would repeat an n-gram already in the reply is never
+  chosen (0 = off). It stops loops like "of the few tough of the few tough".
+* ``min_length``: ``<eos>`` is not allowed before this many reply tokens.
+* ``length_penalty``: GNMT length normalisation (Wu et al. 2016) of the final ranking,
+  ``score / ((5 + length) / 6) ** length_penalty``; 0 ranks by the plain sum.
+* ``antilm_weight``, ``antilm_steps``: MMI-antiLM (Li et al. 2016). For the first
+  ``antilm_steps`` tokens each candidate's score is ``log p(y_t | x, y_<t) - antilm_weight *
+  log p(y_t | empty input, y_<t)``: the same decoder run from an empty input is a language
+  model of replies, and subtracting it penalises the replies that fit every input ("i do not
+  know"). 0 = off (and the second decoder run is skipped).
+
+Scores returned: ``scores``, the ranking score (antiLM-adjusted, length-normalised), and
+``log_probs``, the model's own mean log-probability per token of each reply (its closing
+``<eos>`` included), which does not depend on the decoding options.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import tensorflow as tf
+
+from s2s import config as C
+from trainer.decode_options import BOUNDS, DTYPES, GREEDY, HELP, DecodeOptions  # noqa: F401 (re-exported)
+
+NEG_INF = -1e9
+
+
+def option_tensors(options: DecodeOptions) -> Dict[str, tf.Tensor]:
+    """Each option as a scalar tensor of the dtype the ``generate`` signature takes."""
+    return {name: tf.constant(getattr(options, name), dtype=tf.as_dtype(DTYPES[name])) for name in DTYPES}
+
+
+def check_options(opts: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """In-graph bounds checks: a value out of bounds is an InvalidArgumentError naming it."""
+    checks = []
+    for name, (low, high) in BOUNDS.items():
+        value = opts[name]
+        checks.append(
+            tf.debugging.Assert(
+                tf.logical_and(value >= tf.cast(low, value.dtype), value <= tf.cast(high, value.dtype)),
+                [f"{name}: must be between {low} and {high}, got", value],
+            )
+        )
+    with tf.control_dependencies(checks):
+        return {k: tf.identity(v) for k, v in opts.items()}
+
+
+def repeated_ngram_penalty(seqs: tf.Tensor, t: tf.Tensor, n: tf.Tensor, vocab: tf.Tensor) -> tf.Tensor:
+    """[rows, vocab]: NEG_INF for every token that, appended at step ``t``, would repeat an
+    n-gram already in the row's first ``t`` tokens (``seqs`` [rows, steps]); 0 elsewhere."""
+    rows, steps = tf.shape(seqs)[0], tf.shape(seqs)[1]
+    start = tf.range(steps)  # where an earlier n-gram starts
+    offsets = tf.range(tf.maximum(n - 1, 0))
+    prefix = tf.gather(seqs, tf.clip_by_value(start[:, tf.newaxis] + offsets, 0, steps - 1), axis=1)
+    suffix = tf.gather(seqs, tf.clip_by_value(t - (n - 1) + offsets, 0, steps - 1), axis=1)
+    same = tf.reduce_all(tf.equal(prefix, suffix[:, tf.newaxis, :]), axis=2)  # [rows, steps]
+    complete = start + n - 1 < t  # the earlier n-gram's last token is already generated
+    match = tf.logical_and(tf.logical_and(same, complete[tf.newaxis, :]), n > 0)
+    banned = tf.gather(seqs, tf.clip_by_value(start + n - 1, 0, steps - 1), axis=1)
+    where = tf.where(match)
+    indices = tf.stack([tf.cast(where[:, 0], tf.int64), tf.gather_nd(banned, where)], axis=1)
+    return tf.tensor_scatter_nd_update(
+        tf.zeros([rows, vocab]), indices, tf.fill([tf.shape(indices)[0]], tf.constant(NEG_INF))
+    )
+
+
+def _row_seeds(encoder_ids: tf.Tensor, k: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """[batch * k] int64 seeds, one per hypothesis: from the request's seed, the input's ids and
+    the hypothesis' index, so a message gets the same samples whatever else is in its batch."""
+    text = tf.strings.reduce_join(tf.strings.as_string(encoder_ids), axis=1, separator=",")
+    per_input = tf.strings.to_hash_bucket_fast(tf.strings.join([tf.strings.as_string(seed), text], "|"), 2**31 - 1)
+    return tf.reshape(per_input[:, tf.newaxis] * 31 + tf.range(tf.cast(k, tf.int64))[tf.newaxis, :], [-1])
+
+
+def _sample(logits: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+    """One token per row drawn from softmax(logits) (Gumbel-max), each row with its own stateless seed."""
+    vocab = tf.shape(logits)[1]
+    step = tf.cast(t, tf.int64)
+    uniform = tf.map_fn(
+        lambda s: tf.random.stateless_uniform([vocab], seed=tf.stack([s, step]), minval=1e-12, maxval=1.0),
+        row_seeds,
+        fn_output_signature=tf.TensorSpec([None], tf.float32),
+    )
+    return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=1, output_type=tf.int64)
+
+
+def _filter_top_k_top_p(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
+    """Logits outside the top-k / nucleus set become NEG_INF (the most likely token always stays)."""
+    vocab = tf.shape(logits)[1]
+    ordered = tf.sort(logits, axis=1, direction="DESCENDING")
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+    kth = ordered[:, k - 1 : k]
+    probs = tf.nn.softmax(ordered, axis=1)
+    before = tf.cumsum(probs, axis=1, exclusive=True)  # mass of the tokens ranked above
+    in_nucleus = tf.logical_or(before < top_p, tf.range(vocab)[tf.newaxis, :] == 0)
+    pth = tf.reduce_min(tf.where(in_nucleus, ordered, tf.fill(tf.shape(ordered), tf.reduce_max(ordered))), axis=1, keepdims=True)
+    threshold = tf.maximum(kth, pth)
+    return tf.where(logits >= threshold, logits, NEG_INF)
+
+
+def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: Dict[str, tf.Tensor]):
+    """Decodes a batch; returns (ids [batch, k, max_len] with 0 after ``<eos>``, lengths [batch, k],
+    scores [batch, k], log_probs [batch, k]), the k hypotheses of each input best first."""
+    batch, k, steps = tf.shape(encoder_ids)[0], opts["beam_width"], max_len
+    sampling = opts["temperature"] > 0.0
+    state, memory = model.encode(encoder_ids)
+    state, memory = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (state, memory))
+    use_lm = opts["antilm_weight"] > 0.0
+    # The reply language model: the same decoder, started from an empty input.
+    lm_state, lm_memory = model.encode(tf.zeros([1, 1], encoder_ids.dtype))
+    lm_state, lm_memory = tf.nest.map_structure(lambda x: tf.repeat(x, batch * k, axis=0), (lm_state, lm_memory))
+    token = tf.fill([batch * k], tf.constant(C.BOS_ID, tf.int64))
+    # Searching, only beam 0 is live at step 0 (the others would duplicate it); sampling, all are.
+    first = tf.where(tf.range(k) == 0, 0.0, tf.where(sampling, 0.0, NEG_INF))
+    scores = tf.tile(first[tf.newaxis, :], [batch, 1])
+    model_scores = tf.zeros([batch, k])
+    finished = tf.zeros([batch, k], tf.bool)
+    lengths = tf.zeros([batch, k], tf.int32)
+    seqs = tf.zeros([batch, k, steps], tf.int64)
+    pad_only = tf.one_hot(C.PAD_ID, vocab, on_value=0.0, off_value=NEG_INF)
+    no_eos = tf.one_hot(C.EOS_ID, vocab, on_value=NEG_INF, off_value=0.0)
+    # Never generated: padding, <bos>, and <unk> (a reply that says "<unk>" reads as broken).
+    never = tf.one_hot([C.PAD_ID, C.UNK_ID, C.BOS_ID], vocab, on_value=NEG_INF, off_value=0.0)
+    never = tf.reduce_sum(never, axis=0)
+    offsets = (tf.range(batch) * k)[:, tf.newaxis]
+    row_seeds = _row_seeds(encoder_ids, k, opts["seed"])
+    for t in tf.range(steps):
+        tf.autograph.experimental.set_loop_options(
+            shape_invariants=[(x, tf.TensorShape([None, None])) for x in (scores, model_scores, finished, lengths)]
+            + [(seqs, tf.TensorShape([None, None, steps]))]
+            + [(s, tuple(tf.TensorShape([None, x.shape[-1]]) for x in s)) for s in (state, lm_state)]
+            + [(token, tf.TensorShape([None]))]
+        )
+        logits, state = model.decode_step(token, state, memory)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        adjusted = log_probs + never
+        adjusted += tf.where(t < opts["min_length"], no_eos, tf.zeros_like(no_eos))
+        adjusted += repeated_ngram_penalty(tf.reshape(seqs, [batch * k, steps]), t, opts["no_repeat_ngram"], vocab)
+        if use_lm:
+            lm_logits, lm_state = model.decode_step(token, lm_state, lm_memory)
+            if t < opts["antilm_steps"]:
+                adjusted -= opts["antilm_weight"] * tf.nn.log_softmax(tf.cast(lm_logits, tf.float32))
+        adjusted = tf.reshape(adjusted, [batch, k, vocab])
+        log_probs = tf.reshape(log_probs, [batch, k, vocab])
+        adjusted = tf.where(finished[:, :, tf.newaxis], pad_only[tf.newaxis, tf.newaxis, :], adjusted)
+        log_probs = tf.where(finished[:, :, tf.newaxis], tf.zeros_like(log_probs), log_probs)
+        if sampling:
+            flat = tf.reshape(adjusted, [batch * k, vocab]) / opts["temperature"]
+            flat = _filter_top_k_top_p(flat, opts["top_k"], opts["top_p"])
+            new_token = tf.reshape(_sample(flat, row_seeds, t), [batch, k])
+            parent = tf.tile(tf.range(k)[tf.newaxis, :], [batch, 1])
+            step = tf.gather(adjusted, new_token, batch_dims=2)
+            scores = scores + step
+        else:
+            total = tf.reshape(scores[:, :, tf.newaxis] + adjusted, [batch, k * vocab])
+            scores, top = tf.math.top_k(total, k=k)
+            parent, new_token = top // vocab, tf.cast(top % vocab, tf.int64)
+        model_step = tf.gather(tf.gather(log_probs, parent, batch_dims=1), new_token, batch_dims=2)
+        model_scores = tf.gather(model_scores, parent, batch_dims=1) + model_step
+        seqs = tf.gather(seqs, parent, batch_dims=1)
+        parent_finished = tf.gather(finished, parent, batch_dims=1)
+        lengths = tf.gather(lengths, parent, batch_dims=1) + tf.cast(tf.logical_not(parent_finished), tf.int32)
+        seqs += tf.one_hot(t, steps, dtype=tf.int64)[tf.newaxis, tf.newaxis, :] * new_token[:, :, tf.newaxis]
+        finished = tf.logical_or(parent_finished, tf.equal(new_token, C.EOS_ID))
+        rows = tf.reshape(parent + offsets, [-1])
+        state = tuple(tf.gather(x, rows) for x in state)
+        if use_lm:
+            lm_state = tuple(tf.gather(x, rows) for x in lm_state)
+        token = tf.reshape(new_token, [-1])
+        if tf.reduce_all(finished):
+            break
+    norm = tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, opts["length_penalty"])
+    ranked = scores / norm
+    order = tf.argsort(ranked, axis=1, direction="DESCENDING", stable=True)
+    ids = tf.gather(seqs, order, batch_dims=1)
+    lengths = tf.gather(lengths, order, batch_dims=1)  # tokens emitted, <eos> included when emitted
+    mean_log_prob = tf.gather(model_scores, order, batch_dims=1) / tf.cast(tf.maximum(lengths, 1), tf.float32)
+    return ids, lengths, tf.gather(ranked, order, batch_dims=1), mean_log_prob
