@@ -103,7 +103,7 @@ def test_model_params_reject_unsupported_settings():
         C.PipelineConfig().replace(layers=0)
 
 
-@pytest.mark.parametrize("params", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("params", CONFIGS + VARIANTS, ids=IDS)
 def test_flop_count_matches_the_weight_shapes(params):
     """The training benchmark's FLOP count: 2 FLOPs per kernel weight per position (every
     kernel multiplies once per position), plus attention's two [t x t x u] products."""
@@ -114,7 +114,8 @@ def test_flop_count_matches_the_weight_shapes(params):
     t = 5
     expected = 2 * kernels * t + (4 * t * t * params.units if params.attention else 0)
     flops = forward_flops_per_example(
-        params.vocab_size, params.embedding_dim, params.units, params.layers, params.attention, t, params.tie_embeddings
+        params.vocab_size, params.embedding_dim, params.units, params.layers, params.attention, t, params.tie_embeddings,
+        params.bidirectional, params.copy,
     )
     assert flops == expected
 

@@ -9,6 +9,7 @@ in one run; the machine is noisy, so compare ratios, not absolute numbers across
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from typing import Callable, List, Sequence
 import numpy as np
 
 from s2s import config as C
+from trainer.decode_options import GREEDY
 
 GOAL_P50_MS = 15.0
 GOAL_SPEEDUP = 30.0
@@ -147,6 +149,9 @@ def _start_server(model_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
     return proc, "development server (in-process gRPC PredictionService, NOT TensorFlow Serving)"
 
 
+PLAIN_GREEDY = dataclasses.replace(GREEDY, no_repeat_ngram=0, min_length=0)
+
+
 def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concurrency: int = 16, beam: int = 4, loop_replies: int = 20) -> int:
     from serving.client import ChatbotClient, ChatbotError
     from serving.saved_model import resolve_model_path
@@ -165,19 +170,26 @@ def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concur
 
         it = iter(range(10**9))
         next_message = lambda: messages[next(it) % len(messages)]  # noqa: E731
+        # Plain greedy decoding (the tutorial's, for a like-for-like comparison with its loop)
+        # through the generate signature; the default decoder through serving_default.
+        decoders = {
+            "greedy": lambda m: client.generate(m, PLAIN_GREEDY),
+            "default": client.reply,
+            f"beam {beam}": lambda m: client.beam_reply(m, width=beam),
+        }
         for _ in range(20):  # warm-up beyond the model's own warm-up requests
-            client.reply([next_message()])
-            client.beam_reply([next_message()], width=beam)
+            for call in decoders.values():
+                call([next_message()])
 
-        greedy_ms = _timed(lambda: client.reply([next_message()]), requests)
-        beam_ms = _timed(lambda: client.beam_reply([next_message()], width=beam), max(requests // 2, 10))
-        g50, g99 = _percentiles(greedy_ms)
-        b50, b99 = _percentiles(beam_ms)
-        print(f"single request, greedy : p50 {g50:7.2f} ms   p99 {g99:7.2f} ms   (n={len(greedy_ms)})")
-        print(f"single request, beam {beam} : p50 {b50:7.2f} ms   p99 {b99:7.2f} ms   (n={len(beam_ms)})")
+        p50 = {}
+        for name, call in decoders.items():
+            times = _timed(lambda: call([next_message()]), requests if name != f"beam {beam}" else max(requests // 2, 10))
+            p50[name], p99 = _percentiles(times)
+            print(f"single request, {name:8s}: p50 {p50[name]:7.2f} ms   p99 {p99:7.2f} ms   (n={len(times)})")
+        g50 = p50["greedy"]
 
         throughput = {}
-        for name, call in (("greedy", client.reply), (f"beam {beam}", lambda m: client.beam_reply(m, width=beam))):
+        for name, call in decoders.items():
             row = []
             for batch in (1, 8, 64):
                 n_calls = max(3, min(200, 512 // batch))
@@ -189,18 +201,19 @@ def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concur
                 rps = n_calls * batch / (time.perf_counter() - start)
                 throughput[(name, batch)] = rps
                 row.append(f"batch {batch:2d}: {rps:7.0f} replies/s")
-            print(f"throughput, {name:7s}: " + "   ".join(row))
+            print(f"throughput, {name:8s}: " + "   ".join(row))
 
         baseline = PythonLoopBaseline(version_dir)
         a = baseline.architecture
         print(
             f"model size: vocabulary {a['vocab_size']}, LSTM units {a['units']} x {a['layers']} layer(s), "
-            f"attention {a['attention']}, tied embeddings {a['tie_embeddings']}, max_len {baseline.max_len}"
+            f"attention {a['attention']}, bidirectional {a.get('bidirectional', False)}, copy {a.get('copy', False)}, "
+            f"tied embeddings {a['tie_embeddings']}, max_len {baseline.max_len}"
         )
         loop_inputs = [baseline.encoder_ids(m) for m in messages[:loop_replies]]
         baseline.reply(loop_inputs[0])  # build the predict functions
         loop_ms, same = [], 0
-        served = client.reply(messages[:loop_replies])
+        served = client.generate(messages[:loop_replies], PLAIN_GREEDY)
         for ids, reply in zip(loop_inputs, served):
             start = time.perf_counter()
             text = baseline.reply(ids)
@@ -222,7 +235,7 @@ def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concur
                 for i in range(n):
                     start = time.perf_counter()
                     try:
-                        c.reply([messages[i % len(messages)]])
+                        c.reply([messages[i % len(messages)]])  # the default decoder, as users get it
                         local_lat.append((time.perf_counter() - start) * 1e3)
                     except ChatbotError:
                         local_errors += 1

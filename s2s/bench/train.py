@@ -34,17 +34,23 @@ WARMUP_STEPS = 10
 
 
 def forward_flops_per_example(
-    vocab_size: int, embedding_dim: int, units: int, layers: int, attention: bool, max_len: int, tie_embeddings: bool = False
+    vocab_size: int, embedding_dim: int, units: int, layers: int, attention: bool, max_len: int, tie_embeddings: bool = False,
+    bidirectional: bool = False, copy: bool = False,
 ) -> int:
     """FLOPs (2 per multiply-add) of one example's forward pass, every position computed
     (the LSTM kernels and the output layer run over all ``max_len`` positions, padding
     included). Element-wise work (activations, softmax) is left out."""
     u, t = units, max_len
-    lstm = 0
+    total = 0
     for i in range(layers):
         d = embedding_dim if i == 0 else u
-        lstm += 2 * 4 * u * (d + u) * t  # four gates, input and recurrent kernels
-    total = 2 * lstm  # encoder and decoder stacks
+        total += 2 * 4 * u * (d + u) * t  # decoder: four gates, input and recurrent kernels
+        if bidirectional:  # two directions of u / 2 units, outputs concatenated
+            total += 2 * (2 * 4 * (u // 2) * (d + u // 2) * t)
+        else:
+            total += 2 * 4 * u * (d + u) * t
+    if copy:
+        total += t * 2 * (2 * u + embedding_dim)  # the gate reads [output; context; input embedding]
     if attention:
         total += t * (2 * u * u + 2 * t * u + 2 * t * u + 2 * (2 * u) * u)  # W_a, scores, context, W_c
     if tie_embeddings:
@@ -140,7 +146,7 @@ def _child_train(pipeline_root: str, steps: int) -> Dict:
     def flops_at(v: int) -> int:
         return step_flops(batch, vocab_size=v, embedding_dim=params.embedding_dim, units=params.units,
                           layers=params.layers, attention=params.attention, max_len=max_len,
-                          tie_embeddings=params.tie_embeddings)
+                          tie_embeddings=params.tie_embeddings, bidirectional=params.bidirectional, copy=params.copy)
 
     result = {
         "pairs": pairs, "target_tokens_per_pair": target_tokens / pairs, "vocab": vocab, "max_len": max_len,
