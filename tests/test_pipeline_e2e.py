@@ -11,7 +11,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 from s2s import config as C
 
-TINY = dict(vocab_size=500, embedding_dim=8, units=16, batch_size=64, train_steps=30, eval_steps=2, max_len=8, min_masked_accuracy=0.0)
+# A 30-step model is no chatbot: the collapse bound is lifted here and tested on its own below.
+TINY = dict(vocab_size=500, embedding_dim=8, units=16, batch_size=64, train_steps=30, eval_steps=2, max_len=8, min_masked_accuracy=0.0,
+            max_top_reply_share=1.0)
 
 
 def _store(cfg):
@@ -81,10 +83,24 @@ def test_metrics_per_genre_slice_and_sequence_metrics(first_run):
     overall = metrics["overall"]
     assert {"masked_token_accuracy", "perplexity", "bleu2", "distinct1", "distinct2", "top_reply_share", "example_count"} <= set(overall)
     assert 0.0 <= overall["bleu2"] <= 100.0 and 0.0 <= overall["distinct1"] <= 1.0
-    assert 0.0 < overall["top_reply_share"] <= cfg.max_top_reply_share  # blessed, so under the bound
+    assert 0.0 < overall["top_reply_share"] <= 1.0
     # m31 (comedy, crime, romance, thriller) and m39 (action, ... thriller) are the test split
     assert metrics["genres=thriller"]["example_count"] == 559
     assert metrics["genres=comedy"]["example_count"] + metrics["genres=action"]["example_count"] == 559
+
+
+def test_model_that_says_one_thing_to_everyone_is_not_blessed(first_run):
+    """The same trained model (the Trainer is cached) judged with a collapse bound it cannot meet."""
+    from pipeline import local_runner
+
+    cfg, result = first_run
+    before = sorted(p.name for p in Path(cfg.serving_model_dir).iterdir())
+    share = result.metrics["top_reply_share"]
+    strict = cfg.replace(max_top_reply_share=share / 2)
+    judged = local_runner.run(strict)
+    assert judged.metrics["top_reply_share"] == pytest.approx(share)
+    assert not judged.blessed and not judged.pushed
+    assert sorted(p.name for p in Path(cfg.serving_model_dir).iterdir()) == before
 
 
 def test_worse_model_is_not_blessed_and_serving_dir_is_unchanged(first_run, capsys):
@@ -102,7 +118,7 @@ def test_worse_model_is_not_blessed_and_serving_dir_is_unchanged(first_run, caps
     states = {c["component"]: c["state"] for c in latest["components"]}
     assert states["CornellExampleGen"] == states["Seq2SeqTransform"] == "CACHED"
     assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["blessed"] is False and latest["pushed_version"] is None
-    assert cli.main(["status", "--work-dir", cfg.work_dir, "--runs", "2"]) == 0
+    assert cli.main(["status", "--work-dir", cfg.work_dir, "--runs", "3"]) == 0  # worse, collapsed, first
     out = capsys.readouterr().out
     assert "NOT blessed" in out and "BLESSED" in out and f"pushed: version {before[-1]}" in out
     assert "Seq2SeqTrainer" in out and "genres=thriller" in out
