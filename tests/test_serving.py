@@ -79,7 +79,7 @@ def test_beam_search_orders_alternatives(client):
 
 def test_beam_of_width_one_is_greedy(client):
     messages = ["Hi, how are you?", "I don't know what you mean."]
-    greedy, beam = client.generate(messages, DecodeOptions(temperature=0.0)), client.beam_reply(messages, width=1)
+    greedy, beam = client.generate(messages, DecodeOptions(temperature=0.0, beam_width=1)), client.beam_reply(messages, width=1)
     assert [g.text for g in greedy] == [b.text for b in beam]
     assert np.allclose([g.score for g in greedy], [b.score for b in beam], atol=1e-4)
 
