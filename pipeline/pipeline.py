@@ -70,12 +70,19 @@ def eval_config(cfg: C.PipelineConfig) -> tfma.EvalConfig:
                     tfma.MetricConfig(class_name="CorpusBleu", module=module, config='"max_order": 2'),
                     tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 1'),
                     tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 2'),
+                    # Over all test replies only: a genre slice of a few dozen pairs is too
+                    # small to call a model collapsed.
                     tfma.MetricConfig(
                         class_name="TopReplyShare",
                         module=module,
-                        threshold=tfma.MetricThreshold(
-                            value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_top_reply_share})
-                        ),
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec()],
+                                threshold=tfma.MetricThreshold(
+                                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_top_reply_share})
+                                ),
+                            )
+                        ],
                     ),
                 ],
             )

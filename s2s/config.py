@@ -106,7 +106,7 @@ class PipelineConfig:
     learning_rate: float = 3e-3
     clipnorm: float = 1.0  # Adam's gradient clipping by norm (0 = off)
     lr_decay: float = 0.5  # the learning rate is multiplied by this after an epoch without a better eval loss (1 = off)
-    epochs: int = 10
+    epochs: int = 20  # at most: early stopping ends training when the eval loss stops improving
     early_stopping_patience: int = 2  # epochs without a better eval loss before stopping (0 = off)
     mixed_precision: bool = False  # mixed_float16 on GPU (ignored, with a warning, on CPU)
     train_steps: int = 0  # 0: derived from epochs and the size of the train split
@@ -117,7 +117,7 @@ class PipelineConfig:
     min_masked_accuracy: float = 0.05
     max_perplexity: float = 1_000.0
     max_perplexity_increase: float = 0.02  # relative: at most 2 % worse than the blessed baseline
-    max_top_reply_share: float = 0.5  # no model whose most frequent greedy reply is more than this share of its replies
+    max_top_reply_share: float = 0.8  # no model whose most frequent greedy reply is more than this share of its replies
     # Pushing: how many versions stay in the serving directory.
     keep_versions: int = 3
     # Orchestration.

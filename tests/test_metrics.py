@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+import tensorflow_model_analysis as tfma
 import numpy as np
 import pytest
 from apache_beam.testing.util import BeamAssertException, assert_that
@@ -54,6 +55,8 @@ def test_blessing_needs_the_top_reply_share_under_its_bound():
     cfg = C.PipelineConfig(max_top_reply_share=0.15)
     [spec] = eval_config(cfg).metrics_specs
     [top] = [m for m in spec.metrics if m.class_name == "TopReplyShare"]
-    assert top.threshold.value_threshold.upper_bound.value == pytest.approx(0.15)
+    [overall] = top.per_slice_thresholds  # the whole test split, not each genre slice
+    assert list(overall.slicing_specs) == [tfma.SlicingSpec()]
+    assert overall.threshold.value_threshold.upper_bound.value == pytest.approx(0.15)
     with pytest.raises(C.ConfigError, match="max_top_reply_share"):
         C.PipelineConfig().replace(max_top_reply_share=0.0)
