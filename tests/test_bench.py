@@ -21,7 +21,7 @@ def test_bench_serve_prints_every_figure(tiny_model, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0
-    for line in ("single request, greedy : p50", "single request, beam 2 : p50", "batch 64:", "python loop",
+    for line in ("single request, greedy ", "single request, default", "single request, beam 2", "batch 64:", "python loop",
                  "2/2 replies identical to the served ones", "load: 40 requests from 4 concurrent clients: 0 errors"):
         assert line in out, out
     assert out.count("goal ") == 4

@@ -210,7 +210,7 @@ def warmup_requests() -> list:
             if signature == C.BEAM_SIGNATURE:
                 request.inputs[C.BEAM_WIDTH_KEY].CopyFrom(tf.make_tensor_proto(C.DEFAULT_BEAM_WIDTH, dtype=tf.int32))
             if signature == C.GENERATE_SIGNATURE:
-                for name, value in decoding.option_tensors(decoding.DecodeOptions(beam_width=C.DEFAULT_BEAM_WIDTH)).items():
+                for name, value in decoding.option_tensors(decoding.DecodeOptions()).items():
                     request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
             records.append(
                 prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))

@@ -126,6 +126,7 @@ class PythonLoopBaseline:
         token, words = C.BOS_ID, []
         for _ in range(self.max_len):
             logits, state = self.step(token, state, memory)
+            logits[[C.PAD_ID, C.UNK_ID, C.BOS_ID]] = -np.inf  # never generated, as in the served decoder
             token = int(np.argmax(logits))
             if token == C.EOS_ID:
                 break
