@@ -85,15 +85,18 @@ def _row_seeds(encoder_ids: tf.Tensor, k: tf.Tensor, seed: tf.Tensor) -> tf.Tens
     return tf.reshape(per_input[:, tf.newaxis] * 31 + tf.range(tf.cast(k, tf.int64))[tf.newaxis, :], [-1])
 
 
-def _sample(logits: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
-    """One token per row drawn from softmax(logits) (Gumbel-max), each row with its own stateless seed."""
+def _sample(logits: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """One token per row drawn from softmax(logits) (Gumbel-max). The uniform noise of a step is
+    one stateless vector of the vocabulary's size (request seed, step); each row reads it rotated
+    by its own seed, so its draw depends on its message and index only, never on the batch, and
+    costs one gather (each row's noise is still i.i.d. over the tokens, so its sample is exact)."""
     vocab = tf.shape(logits)[1]
-    step = tf.cast(t, tf.int64)
-    uniform = tf.map_fn(
-        lambda s: tf.random.stateless_uniform([vocab], seed=tf.stack([s, step]), minval=1e-12, maxval=1.0),
-        row_seeds,
-        fn_output_signature=tf.TensorSpec([None], tf.float32),
+    base = tf.random.stateless_uniform(
+        [vocab], seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(t, tf.int64)]), minval=1e-12, maxval=1.0
     )
+    shift = row_seeds % tf.cast(vocab, tf.int64)
+    index = (tf.range(tf.cast(vocab, tf.int64))[tf.newaxis, :] + shift[:, tf.newaxis]) % tf.cast(vocab, tf.int64)
+    uniform = tf.gather(base, index)
     return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=1, output_type=tf.int64)
 
 
@@ -160,7 +163,7 @@ def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: 
         if sampling:
             flat = tf.reshape(adjusted, [batch * k, vocab]) / opts["temperature"]
             flat = _filter_top_k_top_p(flat, opts["top_k"], opts["top_p"])
-            new_token = tf.reshape(_sample(flat, row_seeds, t), [batch, k])
+            new_token = tf.reshape(_sample(flat, row_seeds, t, opts["seed"]), [batch, k])
             parent = tf.tile(tf.range(k)[tf.newaxis, :], [batch, 1])
             step = tf.gather(adjusted, new_token, batch_dims=2)
             scores = scores + step
