@@ -33,7 +33,7 @@ from typing import Dict
 import tensorflow as tf
 
 from s2s import config as C
-from trainer.decode_options import BOUNDS, DTYPES, GREEDY, HELP, DecodeOptions  # noqa: F401 (re-exported)
+from trainer.decode_options import BOUNDS, DTYPES, GREEDY, DecodeOptions  # noqa: F401 (GREEDY, DecodeOptions re-exported)
 
 NEG_INF = -1e9
 
