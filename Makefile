@@ -1,5 +1,6 @@
 # seq2seq-tfx. `make run`: install from the lock and run the pipeline on the embedded
 # sample. `make test`: the test suite (slow end-to-end tests: `make test-slow`).
+# `make lint`: ruff (lint, import order, format check); `make format` rewrites.
 SHELL := /bin/bash
 UV_VERSION := 0.9.30
 VENV := .venv
@@ -8,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test test-slow clean
+.PHONY: install run test test-slow lint format clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +27,14 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 test-slow: install
 	$(VENV)/bin/pytest -m slow $(ARGS)

@@ -22,8 +22,8 @@ import dataclasses
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 SEPARATOR = " +++$+++ "
 LINES_FILE = "movie_lines.txt"
@@ -108,9 +108,7 @@ class LoadReport:
         ]
         for reason, where in sorted(self.problems.items()):
             more = self.counts[reason] - len(where)
-            lines.append(
-                f"  {reason}: " + "; ".join(where) + (f"; and {more} more" if more > 0 else "")
-            )
+            lines.append(f"  {reason}: " + "; ".join(where) + (f"; and {more} more" if more > 0 else ""))
         return "\n".join(lines)
 
 
@@ -158,8 +156,7 @@ def decode_file(path: Path, encoding: str = "auto") -> tuple[list[str], str]:
         except UnicodeDecodeError as exc:
             lineno = raw.count(b"\n", 0, exc.start) + 1
             raise CorpusError(
-                f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
-                "read it with --encoding latin-1"
+                f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); read it with --encoding latin-1"
             ) from None
     try:
         return _split_lines(raw.decode("utf-8")), "utf-8"
@@ -204,11 +201,7 @@ def _read_lines(path: Path, encoding: str, report: LoadReport) -> dict[str, _Utt
             report.problem("lines_malformed", f"{where}: {len(fields)} fields, expected 5")
             continue
         line_id, character_id, movie_id, _name, text = fields
-        if not (
-            _LINE_ID.fullmatch(line_id)
-            and _CHARACTER_ID.fullmatch(character_id)
-            and _MOVIE_ID.fullmatch(movie_id)
-        ):
+        if not (_LINE_ID.fullmatch(line_id) and _CHARACTER_ID.fullmatch(character_id) and _MOVIE_ID.fullmatch(movie_id)):
             report.problem("lines_malformed", f"{where}: bad id in {line[:40]!r}")
             continue
         if line_id in utterances:
@@ -270,9 +263,7 @@ def _read_conversations(path: Path, encoding: str, report: LoadReport) -> Iterat
         yield movie_id, line_ids, lineno
 
 
-def load_corpus(
-    data_dir: str | os.PathLike[str], encoding: str = "auto"
-) -> tuple[list[Pair], LoadReport]:
+def load_corpus(data_dir: str | os.PathLike[str], encoding: str = "auto") -> tuple[list[Pair], LoadReport]:
     """Reads every utterance pair of the corpus in ``data_dir``.
 
     A pair is two consecutive line references of a conversation whose lines both exist
@@ -302,9 +293,7 @@ def load_corpus(
             if not a.text or not b.text:
                 report.counts["pairs_skipped_empty_utterance"] += 1
                 continue
-            pairs.append(
-                Pair(a.text, b.text, movie_id, conversation_id, first, second, genres.get(movie_id, ()))
-            )
+            pairs.append(Pair(a.text, b.text, movie_id, conversation_id, first, second, genres.get(movie_id, ())))
     report.counts["pairs"] = len(pairs)
     if report.counts["conversations_valid"] == 0:
         raise CorpusError(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from typing import Any, Dict, List
+from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
@@ -23,16 +23,15 @@ from google.protobuf import any_pb2, json_format, struct_pb2
 from tfx import types
 from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen import base_example_gen_executor, write_split
+from tfx.components.util import examples_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
-from tfx.components.util import examples_utils
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components import features as C
 from components.cornell import CorpusError, Pair, load_corpus
-from s2s import config as C
 
-REPORT_FILE = "load_report.json"
 PROPERTY_PREFIX = "cornell_"
 
 
@@ -56,7 +55,7 @@ def pair_to_example(pair: Pair) -> tf.train.Example:
     )
 
 
-def _encoding(exec_properties: Dict[str, Any]) -> str:
+def _encoding(exec_properties: dict[str, Any]) -> str:
     raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not raw:
         return "auto"
@@ -68,14 +67,14 @@ def _encoding(exec_properties: Dict[str, Any]) -> str:
     return "auto"
 
 
-def split_of_movies(pairs: List[Pair], output_config: example_gen_pb2.Output) -> Dict[str, int]:
+def split_of_movies(pairs: list[Pair], output_config: example_gen_pb2.Output) -> dict[str, int]:
     """movie id -> index of its output split, by the ExampleGen's own partition function
     (the hash of the ``movie_id`` feature), so no movie is in two splits."""
     buckets, total = [], 0
     for split in output_config.split_config.splits:
         total += split.hash_buckets
         buckets.append(total)
-    split_of_movie: Dict[str, int] = {}
+    split_of_movie: dict[str, int] = {}
     for pair in pairs:
         if pair.movie_id not in split_of_movie:
             split_of_movie[pair.movie_id] = base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
@@ -96,7 +95,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     (``beam.Create``); see ``s2s bench preprocess``.
     """
 
-    def _load(self, exec_properties: Dict[str, Any]):
+    def _load(self, exec_properties: dict[str, Any]):
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         pairs, report = load_corpus(input_base, _encoding(exec_properties))
         logging.info("CornellExampleGen read %s:\n%s", input_base, report.summary())
@@ -117,9 +116,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def Do(
         self,
-        input_dict: Dict[str, List[types.Artifact]],
-        output_dict: Dict[str, List[types.Artifact]],
-        exec_properties: Dict[str, Any],
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
     ) -> None:
         output_config = example_gen_pb2.Output()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
@@ -130,7 +129,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         pairs, report = self._load(exec_properties)
         splits = [split.name for split in output_config.split_config.splits]
         split_of_movie = split_of_movies(pairs, output_config)
-        records: List[List[bytes]] = [[] for _ in splits]
+        records: list[list[bytes]] = [[] for _ in splits]
         for pair in pairs:
             records[split_of_movie[pair.movie_id]].append(pair_to_example(pair).SerializeToString())
         sizes = {name: len(r) for name, r in zip(splits, records)}
@@ -149,7 +148,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             rng.shuffle(split_records)
             split_dir = artifact_utils.get_split_uri([examples], name)
             tf.io.gfile.makedirs(split_dir)
-            with tf.io.TFRecordWriter(os.path.join(split_dir, f"{write_split.DEFAULT_FILE_NAME}-00000-of-00001.gz"), options) as w:
+            with tf.io.TFRecordWriter(
+                os.path.join(split_dir, f"{write_split.DEFAULT_FILE_NAME}-00000-of-00001.gz"), options
+            ) as w:
                 for record in split_records:
                     w.write(record)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
@@ -161,7 +162,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         for split, n in sizes.items():
             examples.set_int_custom_property(f"{PROPERTY_PREFIX}pairs_{split}", n)
         summary = {"counts": counts, "split_sizes": sizes, "encodings": report.encodings, "problems": report.problems}
-        with tf.io.gfile.GFile(os.path.join(examples.uri, REPORT_FILE), "w") as f:
+        with tf.io.gfile.GFile(os.path.join(examples.uri, C.LOAD_REPORT_FILE), "w") as f:
             f.write(json.dumps(summary, indent=2, sort_keys=True))
         logging.info("CornellExampleGen pairs per split: %s", sizes)
         return None

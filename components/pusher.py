@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import time
-from typing import Any, Dict, List
+from typing import Any
 
 from absl import logging
 from tfx import types
@@ -24,13 +24,11 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from components.params import PusherParams
+from components.serving_layout import versions
+from components.settings import from_properties
+
 INCOMING_PREFIX = ".incoming-"
-
-
-def versions(base: str) -> List[int]:
-    if not fileio.exists(base):
-        return []
-    return sorted(int(name.rstrip("/")) for name in fileio.listdir(base) if name.rstrip("/").isdigit())
 
 
 def push_atomically(model_path: str, base: str, keep: int) -> str:
@@ -53,7 +51,12 @@ def push_atomically(model_path: str, base: str, keep: int) -> str:
 
 
 class AtomicPushExecutor(pusher_executor.Executor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
@@ -64,7 +67,7 @@ class AtomicPushExecutor(pusher_executor.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError(f"only filesystem push destinations are supported, got {destination}")
         raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
-        keep = int((json.loads(raw) if isinstance(raw, str) else raw).get("keep_versions", 3))
+        keep = from_properties(PusherParams, json.loads(raw) if isinstance(raw, str) else raw).keep_versions
         model_path = self.GetModelPath(input_dict)
         serving_path = push_atomically(model_path, destination.filesystem.base_directory, keep)
         io_utils.copy_dir(model_path, model_push.uri)

@@ -17,15 +17,16 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional
 
-from s2s import config as C
+from components import features as C
+from components.settings import ConfigError, as_properties
+from pipeline.config import PipelineConfig
 
 DEFAULT_IMAGE = "seq2seq-tfx:latest"
 
 # Beam arguments per environment: DirectRunner for small runs inside the step's pod, and
 # distributed runners for scale. Placeholders in <> are the deployment's to fill in.
-BEAM_ENVIRONMENTS: Dict[str, List[str]] = {
+BEAM_ENVIRONMENTS: dict[str, list[str]] = {
     "direct": ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"],
     "dataflow": [
         "--runner=DataflowRunner",
@@ -34,8 +35,18 @@ BEAM_ENVIRONMENTS: Dict[str, List[str]] = {
         "--temp_location=<gs://bucket/tmp>",
         "--experiments=use_runner_v2",
     ],
-    "flink": ["--runner=FlinkRunner", "--flink_master=<flink-jobmanager:8081>", "--environment_type=EXTERNAL", "--environment_config=localhost:50000"],
-    "spark": ["--runner=SparkRunner", "--spark_master_url=<spark://master:7077>", "--environment_type=EXTERNAL", "--environment_config=localhost:50000"],
+    "flink": [
+        "--runner=FlinkRunner",
+        "--flink_master=<flink-jobmanager:8081>",
+        "--environment_type=EXTERNAL",
+        "--environment_config=localhost:50000",
+    ],
+    "spark": [
+        "--runner=SparkRunner",
+        "--spark_master_url=<spark://master:7077>",
+        "--environment_type=EXTERNAL",
+        "--environment_config=localhost:50000",
+    ],
 }
 
 
@@ -53,11 +64,9 @@ class KubeflowSettings:
     step_cpu: float = 4.0
     step_memory_gb: float = 16.0
 
-    def beam_args(self) -> List[str]:
+    def beam_args(self) -> list[str]:
         if self.beam_environment not in BEAM_ENVIRONMENTS:
-            raise C.ConfigError(
-                f"unknown Beam environment {self.beam_environment!r}; choose one of {', '.join(BEAM_ENVIRONMENTS)}"
-            )
+            raise ConfigError(f"unknown Beam environment {self.beam_environment!r}; choose one of {', '.join(BEAM_ENVIRONMENTS)}")
         # The image carries the project, so remote Beam workers run our code from it.
         return BEAM_ENVIRONMENTS[self.beam_environment] + [f"--sdk_container_image={self.image}"] + list(self.extra_beam_args)
 
@@ -65,16 +74,14 @@ class KubeflowSettings:
 def _resources(cpu: float, memory_gb: float, gpu_type: str = "", gpu_count: int = 0):
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
-        cpu_limit=cpu, memory_limit=memory_gb
-    )
+    spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(cpu_limit=cpu, memory_limit=memory_gb)
     if gpu_count:
         spec.accelerator.type = gpu_type
         spec.accelerator.count = gpu_count
     return spec
 
 
-def compile_pipeline(cfg: C.PipelineConfig, settings: KubeflowSettings, output_dir: str | os.PathLike[str]) -> Dict[str, Path]:
+def compile_pipeline(cfg: PipelineConfig, settings: KubeflowSettings, output_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Writes ``<output_dir>/seq2seq-tfx.json`` and ``.yaml``; returns their paths."""
     import yaml
     from tfx import v1 as tfx
@@ -83,7 +90,7 @@ def compile_pipeline(cfg: C.PipelineConfig, settings: KubeflowSettings, output_d
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = dataclasses.replace(cfg, data_dir=settings.data_dir)
+    cfg = cfg.replace(data_dir=settings.data_dir)
     pipeline = create_pipeline(
         cfg,
         pipeline_root=settings.pipeline_root,
@@ -93,9 +100,7 @@ def compile_pipeline(cfg: C.PipelineConfig, settings: KubeflowSettings, output_d
         step_resources=_resources(settings.step_cpu, settings.step_memory_gb),
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=settings.image, use_pipeline_spec_2_1=True
-        ),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=settings.image, use_pipeline_spec_2_1=True),
     )
     job = runner.run(pipeline, write_out=False)
     # What the KFP UI and kfp.Client upload is the PipelineSpec; the pipeline root goes
@@ -103,7 +108,7 @@ def compile_pipeline(cfg: C.PipelineConfig, settings: KubeflowSettings, output_d
     spec = job["pipelineSpec"]
     spec["defaultPipelineRoot"] = settings.pipeline_root
     # TFX declares the run parameters without their defaults; the UI should show them.
-    defaults = {**cfg.transform_hparams(), **cfg.trainer_hparams()}
+    defaults = {**as_properties(cfg.transform), **as_properties(cfg.trainer)}
     for name, parameter in spec["root"]["inputDefinitions"]["parameters"].items():
         parameter["defaultValue"] = defaults[name]
         parameter["isOptional"] = True
@@ -122,10 +127,10 @@ def compile_pipeline(cfg: C.PipelineConfig, settings: KubeflowSettings, output_d
 def submit(
     package: str | os.PathLike[str],
     host: str,
-    arguments: Optional[Dict[str, object]] = None,
+    arguments: dict[str, object] | None = None,
     experiment: str = C.PIPELINE_NAME,
-    run_name: Optional[str] = None,
-    existing_token: Optional[str] = None,
+    run_name: str | None = None,
+    existing_token: str | None = None,
 ):
     """Uploads the compiled spec and starts a run through kfp.Client; returns the run id."""
     import kfp

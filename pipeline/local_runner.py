@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import tempfile
-from typing import List, Optional
 
-from s2s import config as C
+from components import features as C
+from pipeline.config import PipelineConfig
+from pipeline.status import eval_metrics, format_metrics, open_store
 
 # DirectRunner in one process: on 2 cores multi-processing was measured slower (PLATFORM.md).
 # --sdk_container_image names the image docker/ builds, which remote Beam runners use; the
@@ -26,21 +27,60 @@ LOCAL_BEAM_ARGS = [
 class PushResult:
     blessed: bool
     pushed: bool
-    pushed_dir: Optional[str]
+    pushed_dir: str | None
     metrics: dict
     corpus_report: dict
     data_report: dict
 
+    def summary(self) -> list[str]:
+        """What the run produced, a line per step: corpus, vocabulary, training, evaluation."""
+        lines = []
+        report = self.corpus_report
+        if report:
+            c = report["counts"]
+            lines.append(
+                f"corpus: {c['pairs']} pairs {report['split_sizes']}; skipped: "
+                f"{c['lines_malformed']} malformed lines, {c['lines_blank']} blank lines, "
+                f"{c['conversations_malformed']} malformed conversations, "
+                f"{c['pairs_skipped_missing_line']} pairs with a missing line "
+                f"({c['conversations_with_missing_lines']} conversations), "
+                f"{c['pairs_skipped_empty_utterance']} pairs with an empty utterance"
+            )
+        data = self.data_report
+        if data:
+            lines.append(
+                f"vocabulary: {data['vocabulary_size']} ids (reserved tokens included); out-of-vocabulary share of "
+                f"eval tokens {data['eval']['oov_share']:.2%}; pairs longer than max_len ({data['long_pairs']}): "
+                f"train {data['train']['pairs_longer_than_max_len']} of {data['train']['pairs']}, "
+                f"eval {data['eval']['pairs_longer_than_max_len']} of {data['eval']['pairs']}"
+            )
+            t = data.get("training")
+            if t:
+                lines.append(
+                    f"training: {t['epochs_run']} of {t['epochs_max']} epoch(s) on {', '.join(data['devices'])} "
+                    f"({data['strategy'].strip('_')}, {data['precision']}, global batch {data['global_batch_size']}); "
+                    f"best eval perplexity {t['best_val_perplexity']:.1f} at epoch {t['best_epoch']}, {t['exported']} exported"
+                )
+            glove = data.get("glove")
+            if glove:
+                lines.append(
+                    f"GloVe {glove['dim']}d: {glove['found']} of {glove['vocabulary_words']} vocabulary words found "
+                    f"({glove['coverage']:.1%}), {'fine-tuned' if glove['trainable'] else 'frozen'}"
+                )
+        if self.metrics:
+            lines.append(f"evaluation (test split): {format_metrics(self.metrics)}")
+        return lines
 
-def run(cfg: C.PipelineConfig, beam_args: Optional[List[str]] = None, preprocessing_only: bool = False) -> PushResult:
+
+def run(cfg: PipelineConfig, beam_args: list[str] | None = None, preprocessing_only: bool = False) -> PushResult:
     """Runs every component (cached ones are reused) and returns what the Pusher did."""
     from tfx import v1 as tfx  # heavy import: only when a run is asked for
 
     from pipeline.pipeline import create_pipeline
 
-    os.makedirs(cfg.work_dir, exist_ok=True)
+    os.makedirs(cfg.run.work_dir, exist_ok=True)
     # Beam and TFX write temporary files; keep them in the work dir and remove them after.
-    tmp = tempfile.mkdtemp(prefix="tmp-", dir=cfg.work_dir)
+    tmp = tempfile.mkdtemp(prefix="tmp-", dir=cfg.run.work_dir)
     old_tmp = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = tmp
     tempfile.tempdir = None
@@ -63,20 +103,12 @@ def run(cfg: C.PipelineConfig, beam_args: Optional[List[str]] = None, preprocess
     return latest_push(cfg)
 
 
-def latest_push(cfg: C.PipelineConfig) -> PushResult:
+def latest_push(cfg: PipelineConfig) -> PushResult:
     """Reads the newest Evaluator blessing and Pusher output from the metadata store."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = cfg.metadata_path
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(connection)
+    store = open_store(cfg.metadata_path)
 
     def newest(type_name: str, having: str = ""):
-        artifacts = [
-            a for a in store.get_artifacts_by_type(type_name) if not having or having in a.custom_properties
-        ]
+        artifacts = [a for a in store.get_artifacts_by_type(type_name) if not having or having in a.custom_properties]
         return max(artifacts, key=lambda a: a.id) if artifacts else None
 
     blessing, pushed = newest("ModelBlessing"), newest("PushedModel")
@@ -89,32 +121,15 @@ def latest_push(cfg: C.PipelineConfig) -> PushResult:
         is_blessed,
         was_pushed,
         pushed_dir,
-        _metrics(evaluation.uri) if evaluation else {},
-        _corpus_report(examples.uri) if examples else {},
-        _json(os.path.join(model_run.uri, "data.json")) if model_run else {},
+        eval_metrics(evaluation.uri).get("overall", {}) if evaluation else {},
+        _json(os.path.join(examples.uri, C.LOAD_REPORT_FILE)) if examples else {},
+        _json(os.path.join(model_run.uri, C.DATA_REPORT_FILE)) if model_run else {},
     )
 
 
 def _json(path: str) -> dict:
+    """A JSON report a component wrote, or {} when it did not write one."""
     if not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def _corpus_report(examples_uri: str) -> dict:
-    """What the Cornell ExampleGen kept and skipped (its load_report.json)."""
-    from components.example_gen import REPORT_FILE
-
-    path = os.path.join(examples_uri, REPORT_FILE)
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _metrics(evaluation_uri: str) -> dict:
-    """Overall-slice metrics of an Evaluator output, as {name: value}."""
-    from pipeline.status import eval_metrics
-
-    return eval_metrics(evaluation_uri).get("overall", {})

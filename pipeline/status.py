@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import Dict, List
 
-from s2s import config as C
+from pipeline.config import PipelineConfig
 
 
-def _store(metadata_path: str):
+def open_store(metadata_path: str):
+    """The run's ML Metadata store (SQLite), read-only."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -21,7 +21,7 @@ def _store(metadata_path: str):
     return metadata_store.MetadataStore(connection)
 
 
-def eval_metrics(evaluation_uri: str, model_name: str = "candidate") -> Dict[str, Dict[str, float]]:
+def eval_metrics(evaluation_uri: str, model_name: str = "candidate") -> dict[str, dict[str, float]]:
     """{slice: {metric: value}} of one Evaluator output ("overall" for the whole test split)."""
     import tensorflow_model_analysis as tfma
     from absl import logging as absl_logging
@@ -46,10 +46,15 @@ def eval_metrics(evaluation_uri: str, model_name: str = "candidate") -> Dict[str
     return out
 
 
-def latest_runs(cfg: C.PipelineConfig, limit: int = 3) -> List[Dict]:
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``name=value, ...`` sorted by name, floats to four significant digits."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items()))
+
+
+def latest_runs(cfg: PipelineConfig, limit: int = 3) -> list[dict]:
     from ml_metadata.proto import metadata_store_pb2
 
-    store = _store(cfg.metadata_path)
+    store = open_store(cfg.metadata_path)
     runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch, reverse=True)
     result = []
     for run in runs[:limit]:
@@ -93,7 +98,7 @@ def latest_runs(cfg: C.PipelineConfig, limit: int = 3) -> List[Dict]:
     return result
 
 
-def format_runs(runs: List[Dict]) -> str:
+def format_runs(runs: list[dict]) -> str:
     lines = []
     for run in runs:
         lines.append(f"run {run['run']} (started {run['started']})")
@@ -104,7 +109,8 @@ def format_runs(runs: List[Dict]) -> str:
         else:
             lines.append(f"  evaluation: {'BLESSED' if run['blessed'] else 'NOT blessed'}")
         for slice_name, metrics in sorted(run["metrics"].items(), key=lambda kv: (kv[0] != "overall", kv[0])):
-            shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items()))
-            lines.append(f"    {slice_name}: {shown}")
-        lines.append(f"  pushed: version {run['pushed_version']} -> {run['pushed_to']}" if run["pushed_version"] else "  pushed: nothing")
+            lines.append(f"    {slice_name}: {format_metrics(metrics)}")
+        lines.append(
+            f"  pushed: version {run['pushed_version']} -> {run['pushed_to']}" if run["pushed_version"] else "  pushed: nothing"
+        )
     return "\n".join(lines)

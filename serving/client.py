@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from typing import Callable, List, Optional, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -30,8 +31,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from s2s import config as C
-from trainer.decode_options import DTYPES, DecodeOptions
+from components import features as C
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, DecodeOptions
 
 T = TypeVar("T")
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
@@ -74,7 +75,7 @@ def float_scalar(value: float) -> tensor_pb2.TensorProto:
     return tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(), float_val=[value])
 
 
-def _shape(proto: tensor_pb2.TensorProto) -> List[int]:
+def _shape(proto: tensor_pb2.TensorProto) -> list[int]:
     return [d.size for d in proto.tensor_shape.dim]
 
 
@@ -90,7 +91,7 @@ def _floats(proto: tensor_pb2.TensorProto) -> np.ndarray:
     return values.reshape(_shape(proto))
 
 
-def _with_alternatives(response: predict_pb2.PredictResponse) -> List[Reply]:
+def _with_alternatives(response: predict_pb2.PredictResponse) -> list[Reply]:
     """Replies of the beam_search / generate signatures: the best reply with its mean
     log-probability, and every alternative with its ranking score, best first."""
     best = _floats(response.outputs["score"])
@@ -109,12 +110,12 @@ class ChatbotClient:
         self,
         target: str = "localhost:8500",
         model_name: str = C.MODEL_NAME,
-        version: Optional[int] = None,
+        version: int | None = None,
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.2,
-        root_certificates: Optional[bytes] = None,
-        channel: Optional[grpc.Channel] = None,
+        root_certificates: bytes | None = None,
+        channel: grpc.Channel | None = None,
     ):
         self.target, self.model_name, self.version = target, model_name, version
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
@@ -131,7 +132,7 @@ class ChatbotClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "ChatbotClient":
+    def __enter__(self) -> ChatbotClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -165,13 +166,13 @@ class ChatbotClient:
             request.inputs[key].CopyFrom(proto)
         return self._call(lambda: self._predict.Predict(request, timeout=self.timeout))
 
-    def reply(self, messages: Sequence[str]) -> List[Reply]:
+    def reply(self, messages: Sequence[str]) -> list[Reply]:
         """The default decoder's replies (the ``serving_default`` signature)."""
         response = self.predict({C.SERVING_INPUT_KEY: string_tensor(messages)})
         texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
         return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
 
-    def beam_reply(self, messages: Sequence[str], width: int = C.DEFAULT_BEAM_WIDTH) -> List[Reply]:
+    def beam_reply(self, messages: Sequence[str], width: int = DEFAULT_BEAM_WIDTH) -> list[Reply]:
         """Beam-search replies: the best one and every beam, best first."""
         response = self.predict(
             {C.SERVING_INPUT_KEY: string_tensor(messages), C.BEAM_WIDTH_KEY: int_scalar(width)},
@@ -179,7 +180,7 @@ class ChatbotClient:
         )
         return _with_alternatives(response)
 
-    def generate(self, messages: Sequence[str], options: DecodeOptions) -> List[Reply]:
+    def generate(self, messages: Sequence[str], options: DecodeOptions) -> list[Reply]:
         """Replies from the ``generate`` signature: every decoding option (beam search or
         sampling, n-gram blocking, minimum length, length penalty, MMI-antiLM) set per request."""
         options.validate()
@@ -190,7 +191,7 @@ class ChatbotClient:
         response = self.predict(inputs, signature=C.GENERATE_SIGNATURE)
         return _with_alternatives(response)
 
-    def status(self) -> List[VersionStatus]:
+    def status(self) -> list[VersionStatus]:
         """ModelService.GetModelStatus: each loaded version and its state."""
         request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=self.model_name))
         if self.version is not None:
@@ -205,7 +206,7 @@ class ChatbotClient:
             for v in response.model_version_status
         ]
 
-    def wait_until_available(self, timeout: float = 60.0) -> List[VersionStatus]:
+    def wait_until_available(self, timeout: float = 60.0) -> list[VersionStatus]:
         """Polls GetModelStatus until a version is AVAILABLE (server start, model load)."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None

@@ -25,7 +25,6 @@ import logging
 import re
 import threading
 from pathlib import Path
-from typing import Dict, Optional, Tuple
 
 import grpc
 import numpy as np
@@ -38,7 +37,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from s2s import config as C
+from components import features as C
 from serving.saved_model import version_dirs
 
 log = logging.getLogger("s2s.dev_server")
@@ -47,7 +46,6 @@ BANNER = (
     "NOT TensorFlow Serving (tensorflow_model_server is not on PATH). "
     "For production use docker/docker-compose.yml (tensorflow/serving)."
 )
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 
 class RequestError(Exception):
@@ -62,10 +60,10 @@ class Servable:
     path: Path
     model: object
     # signature -> input name -> (dtype, rank or None)
-    inputs: Dict[str, Dict[str, Tuple[tf.DType, Optional[int]]]]
+    inputs: dict[str, dict[str, tuple[tf.DType, int | None]]]
 
     @classmethod
-    def load(cls, path: Path) -> "Servable":
+    def load(cls, path: Path) -> Servable:
         model = tf.saved_model.load(str(path))
         inputs = {}
         for name, fn in model.signatures.items():
@@ -77,7 +75,7 @@ class Servable:
 
     def warm_up(self) -> int:
         """Replays the SavedModel's warm-up requests, as TF Serving does at load."""
-        path = self.path / WARMUP_FILE
+        path = self.path / C.WARMUP_FILE
         if not path.is_file():
             return 0
         n = 0
@@ -87,7 +85,7 @@ class Servable:
             n += 1
         return n
 
-    def predict(self, request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
+    def predict(self, request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
         signature = request.model_spec.signature_name or C.SERVING_SIGNATURE
         if signature not in self.inputs:
             raise RequestError(
@@ -109,9 +107,7 @@ class Servable:
             dtype, rank = expected[key]
             if proto.dtype != dtype.as_datatype_enum:
                 got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "DT_INVALID"
-                raise RequestError(
-                    grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: expects dtype {dtype.name}, got {got}"
-                )
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: expects dtype {dtype.name}, got {got}")
             try:
                 value = tf.make_ndarray(proto)
             except (TypeError, ValueError) as exc:
@@ -143,14 +139,14 @@ class ModelRepository:
 
     def __init__(self, base_path: str | Path, model_name: str = C.MODEL_NAME, poll_seconds: float = 2.0):
         self.base_path, self.model_name, self.poll_seconds = Path(base_path), model_name, poll_seconds
-        self._servable: Optional[Servable] = None
+        self._servable: Servable | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self.refresh()
 
     @property
-    def servable(self) -> Optional[Servable]:
+    def servable(self) -> Servable | None:
         return self._servable
 
     def refresh(self) -> bool:
@@ -185,7 +181,7 @@ class ModelRepository:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def get(self, name: str, version: Optional[int]) -> Servable:
+    def get(self, name: str, version: int | None) -> Servable:
         servable = self._servable
         if name != self.model_name:
             raise RequestError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")

@@ -5,15 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import List, Optional
 
-from s2s import config as C
+from components import features as C
 
 BINARY = "tensorflow_model_server"
-REPO_DOCKER = C.REPO_ROOT / "docker" / "serving"
+REPO_DOCKER = Path(__file__).resolve().parent.parent / "docker" / "serving"
 
 
-def find_binary() -> Optional[str]:
+def find_binary() -> str | None:
     return shutil.which(BINARY)
 
 
@@ -25,7 +24,7 @@ def command(
     model_name: str = C.MODEL_NAME,
     poll_seconds: int = 2,
     batching: bool = True,
-) -> List[str]:
+) -> list[str]:
     """The model server's command line: the same settings as docker/docker-compose.yml."""
     args = [
         binary,

@@ -6,18 +6,16 @@ Used by ``s2s run`` to show replies of the pushed model, and by the tests.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Sequence
 
-from s2s import config as C
+from components import features as C
+from components.serving_layout import versions
 
 
-def version_dirs(model_dir: str | os.PathLike[str]) -> List[Path]:
+def version_dirs(model_dir: str | os.PathLike[str]) -> list[Path]:
     """Numeric version directories of ``<serving dir>/<model name>``, oldest first."""
-    root = Path(model_dir)
-    if not root.is_dir():
-        return []
-    return sorted((p for p in root.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    return [Path(model_dir) / str(v) for v in versions(model_dir)]
 
 
 def resolve_model_path(path: str | os.PathLike[str]) -> Path:
@@ -45,6 +43,6 @@ class Chatbot:
             raise ValueError(f"{self.path}: SavedModel has no signature {', '.join(missing)}")
         self._serve = self._model.signatures[C.SERVING_SIGNATURE]
 
-    def reply(self, messages: Sequence[str]) -> List[str]:
+    def reply(self, messages: Sequence[str]) -> list[str]:
         out = self._serve(**{C.SERVING_INPUT_KEY: self._tf.constant(list(messages), self._tf.string)})
         return [r.decode("utf-8") for r in out["reply"].numpy()]

@@ -35,7 +35,7 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-    from s2s import config as C
+    from components import features as C
     from transforms.preprocessing import preprocessing_fn
 
     spec = {name: tf.io.FixedLenFeature(RAW_SPEC_SHAPE, tf.string) for name in (C.INPUT_TEXT, C.TARGET_TEXT)}
@@ -52,9 +52,7 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     with tf.io.TFRecordWriter(str(out_dir / "transformed" / "part-0.gz"), options) as writer:
         for row in transformed:
-            feature = {
-                k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(np.atleast_1d(v)))) for k, v in row.items()
-            }
+            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(np.atleast_1d(v)))) for k, v in row.items()}
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     return transformed
 
@@ -62,33 +60,55 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
 @pytest.fixture(scope="session")
 def tiny_transform(tmp_path_factory):
     """Transform output over the first 96 pairs of the embedded sample (max_len 8)."""
+    from components import features as C
     from components.cornell import load_corpus
-    from s2s import config as C
+    from pipeline.config import SAMPLE_DATA_DIR
 
-    pairs, _ = load_corpus(C.SAMPLE_DATA_DIR)
+    pairs, _ = load_corpus(SAMPLE_DATA_DIR)
     rows = [{C.INPUT_TEXT: p.input_text.encode(), C.TARGET_TEXT: p.target_text.encode()} for p in pairs[:96]]
     out = tmp_path_factory.mktemp("tiny_transform")
     analyze_and_transform(rows, {"vocab_size": 300, "min_frequency": 1, "max_len": 8}, out)
     return out
 
 
-def run_trainer(tiny_transform: Path, out: Path, custom_config: dict) -> Path:
-    """The Trainer's run_fn on ``tiny_transform``, writing model_run/ and serving_model/ under ``out``."""
-    from tfx.components.trainer.fn_args_utils import FnArgs
+def run_trainer(tiny_transform: Path, out: Path, settings: dict) -> Path:
+    """The Trainer component's executor (``Seq2SeqTrainerExecutor().Do``) on ``tiny_transform``, as
+    the orchestrator calls it: the settings as typed execution properties, the code version in
+    ``custom_config``. Writes model_run/ and serving_model/ under ``out``."""
+    import json
 
-    from trainer import task
+    from tfx.proto import trainer_pb2
+    from tfx.types import standard_artifacts
+    from tfx.types import standard_component_specs as specs
+    from tfx.utils import proto_utils
 
-    files = [str(tiny_transform / "transformed" / "*")]
-    task.run_fn(
-        FnArgs(
-            train_files=files,
-            eval_files=files,
-            transform_output=str(tiny_transform / "transform"),
-            serving_model_dir=str(out / "serving_model"),
-            model_run_dir=str(out / "model_run"),
-            custom_config=custom_config,
-        )
+    from components.settings import as_properties, from_properties
+    from trainer.component import Seq2SeqTrainerExecutor
+    from trainer.params import TrainerParams
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out / "examples")
+    examples.split_names = '["train", "eval"]'
+    for split in ("train", "eval"):  # both splits read the same tiny file
+        (out / "examples" / f"Split-{split}").mkdir(parents=True)
+        (out / "examples" / f"Split-{split}" / "part-0.gz").symlink_to(tiny_transform / "transformed" / "part-0.gz")
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = str(tiny_transform / "transform")
+    model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
+    model.uri, model_run.uri = str(out / "model"), str(out / "model_run")
+    properties = {
+        **as_properties(from_properties(TrainerParams, settings)),
+        specs.RUN_FN_KEY: "trainer.task.run_fn",
+        specs.TRAIN_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.TrainArgs(splits=["train"])),
+        specs.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(splits=["eval"])),
+        specs.CUSTOM_CONFIG_KEY: json.dumps({"code_version": "test"}),
+    }
+    Seq2SeqTrainerExecutor().Do(
+        {specs.EXAMPLES_KEY: [examples], specs.TRANSFORM_GRAPH_KEY: [graph]},
+        {specs.MODEL_KEY: [model], specs.MODEL_RUN_KEY: [model_run]},
+        properties,
     )
+    (out / "serving_model").symlink_to(out / "model" / "Format-Serving")
     return out
 
 
@@ -97,3 +117,22 @@ def tiny_model(tiny_transform, tmp_path_factory):
     """The Trainer's run_fn, one step on ``tiny_transform``: model_run and serving_model dirs."""
     config = {"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 1, "eval_steps": 1}
     return run_trainer(tiny_transform, tmp_path_factory.mktemp("trainer"), config)
+
+
+def tiny_params(**overrides):
+    """A small network's shape for model tests: a plain LSTM pair unless ``overrides`` say otherwise."""
+    from trainer.model import ModelParams
+
+    shape = dict(
+        vocab_size=30,
+        embedding_dim=6,
+        units=8,
+        layers=1,
+        dropout=0.0,
+        attention=False,
+        tie_embeddings=False,
+        bidirectional=False,
+        word_dropout=0.0,
+        copy=False,
+    )
+    return ModelParams(**{**shape, **overrides})

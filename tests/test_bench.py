@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
+from components import features as C
+from pipeline.config import SAMPLE_DATA_DIR
 from s2s import cli
-from s2s import config as C
 
 from .conftest import TESTS
 
@@ -16,13 +17,34 @@ from .conftest import TESTS
 def test_bench_serve_prints_every_figure(tiny_model, tmp_path, capsys):
     shutil.copytree(tiny_model / "serving_model", tmp_path / C.MODEL_NAME / "7")
     code = cli.main(
-        ["bench", "serve", "--model-dir", str(tmp_path / C.MODEL_NAME), "--requests", "6", "--load-requests", "40",
-         "--concurrency", "4", "--loop-replies", "2", "--beam", "2"]
+        [
+            "bench",
+            "serve",
+            "--model-dir",
+            str(tmp_path / C.MODEL_NAME),
+            "--requests",
+            "6",
+            "--load-requests",
+            "40",
+            "--concurrency",
+            "4",
+            "--loop-replies",
+            "2",
+            "--beam",
+            "2",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0
-    for line in ("single request, greedy ", "single request, default", "single request, beam 2", "batch 64:", "python loop",
-                 "2/2 replies identical to the served ones", "load: 40 requests from 4 concurrent clients: 0 errors"):
+    for line in (
+        "single request, greedy ",
+        "single request, default",
+        "single request, beam 2",
+        "batch 64:",
+        "python loop",
+        "2/2 replies identical to the served ones",
+        "load: 40 requests from 4 concurrent clients: 0 errors",
+    ):
         assert line in out, out
     assert out.count("goal ") == 4
 
@@ -36,7 +58,7 @@ def test_full_scale_generator_keeps_the_format_and_the_text(tmp_path):
     counts = report.as_dict()
     assert (counts["lines_valid"], counts["conversations_valid"]) == (10_000, 2_500)
     assert counts["pairs_skipped_missing_line"] == 0 and counts["lines_duplicate_id"] == 0
-    sample, _ = load_corpus(C.SAMPLE_DATA_DIR)
+    sample, _ = load_corpus(SAMPLE_DATA_DIR)
     assert {p.input_text for p in pairs} <= {p.input_text for p in sample}  # real text, new ids
     assert len({p.movie_id for p in pairs}) > len({p.movie_id for p in sample})
     assert shape["lines"] == 10_000 and shape["conversations"] == 2_500
@@ -53,12 +75,36 @@ def test_bench_quality_refuses_without_glove_or_with_unknown_settings(tmp_path, 
 @pytest.mark.slow
 def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
     glove = TESTS / "fixtures" / "tiny_glove.8d.txt"
-    code = cli.main(["bench", "quality", "--data", str(tiny_corpus), "--glove", str(glove), "--epochs", "1",
-                     "--work-dir", str(tmp_path), "--set", "embedding_dim=8", "--set", "units=16"])
+    code = cli.main(
+        [
+            "bench",
+            "quality",
+            "--data",
+            str(tiny_corpus),
+            "--glove",
+            str(glove),
+            "--epochs",
+            "1",
+            "--work-dir",
+            str(tmp_path),
+            "--set",
+            "embedding_dim=8",
+            "--set",
+            "units=16",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
-    for words in ("(a) default", "(b) tutorial", "Kneser-Ney trigram", "input dep.", "default: default decoder",
-                  "tutorial: greedy (plain)", "sample replies, default", "sample replies, tutorial"):
+    for words in (
+        "(a) default",
+        "(b) tutorial",
+        "Kneser-Ney trigram",
+        "input dep.",
+        "default: default decoder",
+        "tutorial: greedy (plain)",
+        "sample replies, default",
+        "sample replies, tutorial",
+    ):
         assert words in out, out
     assert sum(line.startswith("goal ") for line in out.splitlines()) == 7
     figures = json.loads((tmp_path / "quality.json").read_text())
@@ -72,8 +118,17 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_bench_train_prints_every_figure(tmp_path, capsys):
-    assert cli.main(["bench", "train", "--lines", "20000", "--conversations", "5000", "--steps", "12", "--keep", str(tmp_path)]) == 0
+    assert (
+        cli.main(["bench", "train", "--lines", "20000", "--conversations", "5000", "--steps", "12", "--keep", str(tmp_path)]) == 0
+    )
     out = capsys.readouterr().out
-    for words in ("target tokens/s", "step time", "training FLOP/s", "tf.matmul FLOP/s", "one-hot target tensor", "RSS during training"):
+    for words in (
+        "target tokens/s",
+        "step time",
+        "training FLOP/s",
+        "tf.matmul FLOP/s",
+        "one-hot target tensor",
+        "RSS during training",
+    ):
         assert words in out, out
     assert sum(line.startswith("goal ") for line in out.splitlines()) == 2

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from s2s import cli
+from s2s.cli.common import settings_from_args
 
 
 def _s2s(*args, timeout=300):
@@ -23,11 +24,10 @@ def test_help_lists_every_subcommand():
 
 def test_config_file_then_flags(tmp_path):
     config = tmp_path / "s2s.toml"
-    config.write_text('vocab_size = 500\nmax_len = 12\nlearning_rate = 0.01\n')
+    config.write_text("vocab_size = 500\nmax_len = 12\nlearning_rate = 0.01\n")
     args = cli.make_parser().parse_args(["run", "--config", str(config), "--max-len", "16", "--data", str(tmp_path)])
-    cfg = cli.build_config(args)
-    assert (cfg.vocab_size, cfg.max_len, cfg.learning_rate) == (500, 16, 0.01)
-    assert cfg.transform_hparams()["max_len"] == 16 and cfg.trainer_hparams()["learning_rate"] == 0.01
+    cfg = settings_from_args(args)
+    assert (cfg.transform.vocab_size, cfg.transform.max_len, cfg.trainer.learning_rate) == (500, 16, 0.01)
 
 
 @pytest.mark.parametrize(

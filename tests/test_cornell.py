@@ -67,7 +67,9 @@ def test_utf8_file_is_read_as_utf8(tmp_path):
 
 def test_mixed_encodings_name_the_lines(tmp_path):
     path = tmp_path / "movie_lines.txt"
-    path.write_bytes(b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ caf\xc3\xa9\nL2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ caf\xe9\n")
+    path.write_bytes(
+        b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ caf\xc3\xa9\nL2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ caf\xe9\n"
+    )
     with pytest.raises(CorpusError, match=r"movie_lines.txt: mixed encodings: line 1 .* line 2 "):
         decode_file(path)
     lines, used = decode_file(path, "latin-1")  # the user's explicit choice reads every byte
@@ -82,7 +84,10 @@ def test_mixed_encodings_name_the_lines(tmp_path):
         (lambda d: shutil.rmtree(d), "data directory not found"),
         (lambda d: (d / "movie_lines.txt").unlink(), "missing movie_lines.txt"),
         (lambda d: (d / "movie_conversations.txt").write_bytes(b""), "movie_conversations.txt is empty"),
-        (lambda d: (d / "movie_lines.txt").write_text("a,b,c\n1,2,3\n"), r"movie_lines.txt: no line is in the movie_lines format"),
+        (
+            lambda d: (d / "movie_lines.txt").write_text("a,b,c\n1,2,3\n"),
+            r"movie_lines.txt: no line is in the movie_lines format",
+        ),
         (
             lambda d: (d / "movie_conversations.txt").write_text("m0,u1,['L1']\n"),
             r"movie_conversations.txt: no line is in the movie_conversations format.*movie_conversations.txt:1",

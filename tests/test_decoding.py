@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2s import config as C
+from components import features as C
+from evaluator.sequence_metrics import has_repeated_ngram
+from tests.conftest import tiny_params
 from trainer import decoding
 from trainer.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
-from trainer.model import ModelParams, build_model
-from trainer.sequence_metrics import has_repeated_ngram
+from trainer.model import build_model
 
 VOCAB, STEPS = 12, 10
 ENCODER = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5]], tf.int64)
@@ -22,7 +23,9 @@ ENCODER = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5]], tf.int64)
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(3)
-    net = build_model(ModelParams(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True))
+    net = build_model(
+        tiny_params(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True), 1e-3, 1.0
+    )
     net((ENCODER, tf.constant([[C.BOS_ID, 5]] * 3, tf.int64)))
     # A strong bias towards one word makes an undecided random network loop on it.
     net.logit_bias.assign(tf.one_hot(6, VOCAB) * 4.0)
@@ -50,7 +53,11 @@ def _replies(ids):
 
 def test_repeated_ngram_penalty_bans_exactly_the_repeating_tokens():
     seqs = tf.constant([[5, 6, 5, 0, 0], [5, 6, 7, 5, 6]], tf.int64)
-    banned = lambda t, n: [set(np.flatnonzero(row < 0)) for row in decoding.repeated_ngram_penalty(seqs, tf.constant(t), tf.constant(n), 9).numpy()]  # noqa: E731
+
+    def banned(t, n):
+        penalty = decoding.repeated_ngram_penalty(seqs, tf.constant(t), tf.constant(n), 9).numpy()
+        return [set(np.flatnonzero(row < 0)) for row in penalty]
+
     assert banned(3, 2) == [{6}, set()]  # row 1 ends in 5 and "5 6" was seen; row 2 ends in 7, seen first
     assert banned(5, 3) == [set(), {7}]  # row 2 ends "5 6", and "5 6 7" was seen
     assert banned(3, 1) == [{5, 6}, {5, 6, 7}]  # unigrams: nothing generated may come again
@@ -108,8 +115,10 @@ def test_scores_are_sorted_best_first(model):
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
 
 
-@pytest.mark.parametrize("name, value", [("beam_width", 0), ("beam_width", MAX_BEAM_WIDTH + 1), ("top_p", 0.0),
-                                         ("temperature", -1.0), ("no_repeat_ngram", -1)])
+@pytest.mark.parametrize(
+    "name, value",
+    [("beam_width", 0), ("beam_width", MAX_BEAM_WIDTH + 1), ("top_p", 0.0), ("temperature", -1.0), ("no_repeat_ngram", -1)],
+)
 def test_options_out_of_bounds_are_invalid_arguments(name, value):
     opts = decoding.option_tensors(DecodeOptions())
     opts[name] = tf.constant(value, opts[name].dtype)

@@ -9,10 +9,11 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from s2s import config as C
+from components import features as C
+from pipeline.config import REPO_ROOT
 from serving import model_server
 
-DOCKER = C.REPO_ROOT / "docker"
+DOCKER = REPO_ROOT / "docker"
 
 
 def _compose():

@@ -11,8 +11,8 @@ import zipfile
 import pytest
 
 from components.cornell import load_corpus
+from components.download import DownloadError, download_corpus
 from s2s import cli
-from s2s.download import DownloadError, download_corpus
 
 
 @pytest.fixture
@@ -62,7 +62,10 @@ def test_cli_download_then_existing_corpus_is_kept(server, tiny_corpus, tmp_path
     "make, message",
     [
         (lambda root, corpus: (root / "corpus.zip").write_bytes(b"<html>not a zip</html>"), "not a zip archive"),
-        (lambda root, corpus: _official_like_zip(root / "corpus.zip", corpus, skip=("movie_lines.txt",)), "no movie_lines.txt in the archive"),
+        (
+            lambda root, corpus: _official_like_zip(root / "corpus.zip", corpus, skip=("movie_lines.txt",)),
+            "no movie_lines.txt in the archive",
+        ),
         (lambda root, corpus: None, "HTTP 404"),
     ],
 )
@@ -83,6 +86,8 @@ def test_checksum_mismatch_is_rejected(server, tiny_corpus, tmp_path):
 
 
 def test_unreachable_host_is_a_clear_error(tmp_path, capsys):
-    code = cli.main(["download-corpus", "--url", "http://127.0.0.1:9/corpus.zip", "--dest", str(tmp_path / "c"), "--timeout", "5"])
+    code = cli.main(
+        ["download-corpus", "--url", "http://127.0.0.1:9/corpus.zip", "--dest", str(tmp_path / "c"), "--timeout", "5"]
+    )
     assert code == 2
     assert "s2s: error: http://127.0.0.1:9/corpus.zip: cannot download" in capsys.readouterr().err

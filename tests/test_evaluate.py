@@ -9,18 +9,32 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components import features as C
 from components.cornell import load_corpus
 from components.example_gen import pair_to_example
 from s2s import cli
-from s2s import config as C
 from s2s.bench.serve import PythonLoopBaseline
 
 
 @pytest.fixture(scope="module")
 def evaluated(tiny_model, tiny_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("evaluation")
-    assert cli.main(["evaluate", "--model", str(tiny_model / "serving_model"), "--data", str(tiny_corpus),
-                     "--out", str(out), "--beam", "2"]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_model / "serving_model"),
+                "--data",
+                str(tiny_corpus),
+                "--out",
+                str(out),
+                "--beam",
+                "2",
+            ]
+        )
+        == 0
+    )
     return out, json.loads((out / "evaluation.json").read_text())
 
 
@@ -45,7 +59,9 @@ def test_perplexity_matches_an_independent_computation(evaluated, tiny_model, ti
     pairs, _ = load_corpus(tiny_corpus)
     features = transform(examples=tf.constant([pair_to_example(p).SerializeToString() for p in pairs]))
     nll, tokens, right = 0.0, 0, 0
-    for enc, dec_in, dec_out in zip(*(features[k].numpy() for k in (C.ENCODER_INPUT_IDS, C.DECODER_INPUT_IDS, C.DECODER_TARGET_IDS))):
+    for enc, dec_in, dec_out in zip(
+        *(features[k].numpy() for k in (C.ENCODER_INPUT_IDS, C.DECODER_INPUT_IDS, C.DECODER_TARGET_IDS))
+    ):
         state, memory = keras_copy.start(enc[None, :])
         for t in range(len(dec_out)):
             if dec_out[t] == C.PAD_ID:
@@ -66,19 +82,38 @@ def test_report_files_name_every_figure(evaluated):
     assert (out / "perplexity_by_genre.png").stat().st_size > 1000
     assert (out / "reply_lengths.png").stat().st_size > 1000
     page = (out / "report.html").read_text()
-    for words in ("pairs evaluated", "skipped: pairs with a missing line", "out-of-vocabulary share", "perplexity (teacher forced)",
-                  "masked token accuracy", "default replies: BLEU-1 / BLEU-2", "default replies: distinct-1 / distinct-2",
-                  "default replies: most frequent reply (share)", "default replies: with a repeated 2-gram / 3-gram",
-                  "default replies: mean length / reference mean length", "input dependence",
-                  "beam2 replies: BLEU-1 / BLEU-2", "default reply length", "teacher-forced pairs per second",
-                  "genre comedy", "perplexity_by_genre.png", "reply_lengths.png", "Ready?"):
+    for words in (
+        "pairs evaluated",
+        "skipped: pairs with a missing line",
+        "out-of-vocabulary share",
+        "perplexity (teacher forced)",
+        "masked token accuracy",
+        "default replies: BLEU-1 / BLEU-2",
+        "default replies: distinct-1 / distinct-2",
+        "default replies: most frequent reply (share)",
+        "default replies: with a repeated 2-gram / 3-gram",
+        "default replies: mean length / reference mean length",
+        "input dependence",
+        "beam2 replies: BLEU-1 / BLEU-2",
+        "default reply length",
+        "teacher-forced pairs per second",
+        "genre comedy",
+        "perplexity_by_genre.png",
+        "reply_lengths.png",
+        "Ready?",
+    ):
         assert words in page, words
     assert page.count("data:image/png;base64,") == 2  # the pictures travel inside the page
     assert len(json.loads((out / "evaluation.json").read_text())["sample"]) == 4
 
 
 def test_directory_without_corpus_files(tiny_model, tmp_path, capsys):
-    assert cli.main(["evaluate", "--model", str(tiny_model / "serving_model"), "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli.main(
+            ["evaluate", "--model", str(tiny_model / "serving_model"), "--data", str(tmp_path), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "missing movie_lines.txt, movie_conversations.txt" in capsys.readouterr().err
 
 
@@ -94,5 +129,10 @@ def test_model_without_the_signatures(tiny_corpus, tmp_path, capsys):
 def test_corpus_without_pairs(tiny_model, tiny_corpus, tmp_path, capsys):
     shutil.copy(tiny_corpus / "movie_lines.txt", tmp_path / "movie_lines.txt")
     (tmp_path / "movie_conversations.txt").write_text("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L98', 'L99']\n")
-    assert cli.main(["evaluate", "--model", str(tiny_model / "serving_model"), "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli.main(
+            ["evaluate", "--model", str(tiny_model / "serving_model"), "--data", str(tmp_path), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "holds no utterance pair to evaluate" in capsys.readouterr().err

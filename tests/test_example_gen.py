@@ -7,11 +7,13 @@ import os
 
 import pytest
 import tensorflow as tf
-from tfx.types import standard_artifacts, standard_component_specs as specs
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
 from components.cornell import CorpusError
-from components.example_gen import REPORT_FILE, CornellExampleGen, Executor
+from components.example_gen import CornellExampleGen, Executor
+from components.features import LOAD_REPORT_FILE as REPORT_FILE
 
 
 def _exec_properties(component) -> dict:

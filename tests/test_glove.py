@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2s import config as C
+from components import features as C
+from pipeline.config import REPO_ROOT, PipelineConfig
+from s2s import cli
+from s2s.cli.common import settings_from_args
 from trainer.glove import GloveError, aligned_matrix, read_glove
+from trainer.params import BUILTIN_GLOVE
 
 from .conftest import TESTS, run_trainer
 
@@ -51,8 +55,15 @@ def test_missing_glove_file(tmp_path):
 
 @pytest.mark.parametrize("trainable", [False, True])
 def test_trainer_freezes_or_fine_tunes_the_glove_embedding(tiny_transform, tmp_path, trainable):
-    config = {"units": 16, "batch_size": 32, "train_steps": 3, "eval_steps": 1, "learning_rate": 0.05,
-              "glove_path": str(GLOVE), "glove_trainable": int(trainable)}
+    config = {
+        "units": 16,
+        "batch_size": 32,
+        "train_steps": 3,
+        "eval_steps": 1,
+        "learning_rate": 0.05,
+        "glove_path": str(GLOVE),
+        "glove_trainable": int(trainable),
+    }
     run_trainer(tiny_transform, tmp_path, config)
     report = json.loads((tmp_path / "model_run" / "glove.json").read_text())
     assert report["dim"] == 8 and report["trainable"] is trainable and 0 < report["found"] <= 10
@@ -67,11 +78,13 @@ def test_trainer_freezes_or_fine_tunes_the_glove_embedding(tiny_transform, tmp_p
 def test_the_shipped_glove_file_is_the_default_and_resolves_from_anywhere(tmp_path, monkeypatch):
     from trainer.glove import resolve
 
-    default = C.PipelineConfig().glove_path
-    assert default == C.BUILTIN_GLOVE and C.PipelineConfig().trainer_hparams()["glove_path"] == default  # stays relative
+    default = PipelineConfig().trainer.glove_path
+    assert default == BUILTIN_GLOVE
+    args = cli.make_parser().parse_args(["run"])
+    assert settings_from_args(args).trainer.glove_path == default  # stays relative: it resolves in the image too
     monkeypatch.chdir(tmp_path)  # as in a pipeline container, whose working directory is elsewhere
     path = resolve(default)
-    assert path == str(C.REPO_ROOT / default)
+    assert path == str(REPO_ROOT / default)
     vectors = read_glove(path, {"the", "hello", "goodbye"})  # gzip-compressed
     assert set(vectors) == {"the", "hello", "goodbye"} and vectors["the"].shape == (50,)
     assert resolve("no/such/file.txt") == "no/such/file.txt"  # left for read_glove's clear error

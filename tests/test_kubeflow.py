@@ -13,18 +13,41 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components import features as C
+from pipeline.config import REPO_ROOT
 from s2s import cli
-from s2s import config as C
 
-ORDER = ["CornellExampleGen", "StatisticsGen", "SchemaGen", "Seq2SeqTransform", "Seq2SeqTrainer",
-         "latest_blessed_model-model-blessing-resolver", "latest_blessed_model-model-resolver", "Evaluator", "Pusher"]
+ORDER = [
+    "CornellExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "Seq2SeqTransform",
+    "Seq2SeqTrainer",
+    "latest_blessed_model-model-blessing-resolver",
+    "latest_blessed_model-model-resolver",
+    "Evaluator",
+    "Pusher",
+]
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     out = tmp_path_factory.mktemp("kfp")
-    args = ["compile", "--output-dir", str(out), "--pipeline-root", "gs://bucket/root", "--gpu-type", "NVIDIA_L4",
-            "--gpu-count", "2", "--vocab-size", "12000", "--learning-rate", "0.002"]
+    args = [
+        "compile",
+        "--output-dir",
+        str(out),
+        "--pipeline-root",
+        "gs://bucket/root",
+        "--gpu-type",
+        "NVIDIA_L4",
+        "--gpu-count",
+        "2",
+        "--vocab-size",
+        "12000",
+        "--learning-rate",
+        "0.002",
+    ]
     assert cli.main(args) == 0
     again = tmp_path_factory.mktemp("kfp_again")
     assert cli.main(args[:2] + [str(again)] + args[3:]) == 0
@@ -61,9 +84,32 @@ def test_every_component_in_dependency_order(compiled):
 def test_hyperparameters_are_run_parameters_with_defaults(compiled):
     spec = _spec(compiled[0])
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"vocab_size", "max_len", "min_frequency", "train_steps", "epochs", "eval_steps",
-                           "batch_size", "learning_rate", "embedding_dim", "units", "glove_path", "glove_trainable", "long_pairs",
-                           "layers", "dropout", "attention", "bidirectional", "copy", "word_dropout", "lr_decay", "tie_embeddings", "clipnorm", "early_stopping_patience", "mixed_precision"}
+    assert set(params) == {
+        "vocab_size",
+        "max_len",
+        "min_frequency",
+        "train_steps",
+        "epochs",
+        "eval_steps",
+        "batch_size",
+        "learning_rate",
+        "embedding_dim",
+        "units",
+        "glove_path",
+        "glove_trainable",
+        "long_pairs",
+        "layers",
+        "dropout",
+        "attention",
+        "bidirectional",
+        "copy",
+        "word_dropout",
+        "lr_decay",
+        "tie_embeddings",
+        "clipnorm",
+        "early_stopping_patience",
+        "mixed_precision",
+    }
     assert params["vocab_size"]["defaultValue"] == 12000 and params["vocab_size"]["parameterType"] == "NUMBER_INTEGER"
     assert params["learning_rate"]["defaultValue"] == 0.002 and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"
     tasks = spec["root"]["dag"]["tasks"]
@@ -107,10 +153,14 @@ def _import_paths(spec) -> set:
 
 def test_every_import_path_resolves_in_the_project(compiled):
     paths = _import_paths(_spec(compiled[0]))
-    ours = {p for p in paths if p.split(".")[0] in ("components", "transforms", "trainer")}
-    assert {"transforms.preprocessing.preprocessing_fn", "trainer.task.run_fn",
-            "components.hparams.Seq2SeqTrainerExecutor", "trainer.metrics.MaskedTokenAccuracy"} <= ours
-    dockerfile = (C.REPO_ROOT / "docker" / "Dockerfile").read_text()
+    ours = {p for p in paths if p.split(".")[0] in ("components", "transforms", "trainer", "evaluator")}
+    assert {
+        "transforms.preprocessing.preprocessing_fn",
+        "trainer.task.run_fn",
+        "trainer.component.Seq2SeqTrainerExecutor",
+        "evaluator.metrics.MaskedTokenAccuracy",
+    } <= ours
+    dockerfile = (REPO_ROOT / "docker" / "Dockerfile").read_text()
     for path in paths:
         module, _, attr = path.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), path
@@ -129,7 +179,7 @@ def test_compile_does_not_upload_or_wheel_anything(compiled):
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.gpu"])
 def test_dockerfiles_install_from_the_lock_and_run_the_tfx_launcher(dockerfile, compiled):
-    text = (C.REPO_ROOT / "docker" / dockerfile).read_text()
+    text = (REPO_ROOT / "docker" / dockerfile).read_text()
     assert re.search(r"^FROM \S+", text, re.M)
     assert "uv sync --frozen --no-dev" in text and "COPY pyproject.toml uv.lock" in text
     for package in ("s2s", "components", "transforms", "trainer", "pipeline", "serving"):
@@ -140,12 +190,12 @@ def test_dockerfiles_install_from_the_lock_and_run_the_tfx_launcher(dockerfile, 
     if dockerfile.endswith(".gpu"):
         assert "--extra gpu" in text
         assert re.search(r"^FROM nvidia/cuda:12\.", text, re.M)  # TF 2.16 wheels are built for CUDA 12
-    ignored = (C.REPO_ROOT / ".dockerignore").read_text().split()
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "artifacts"} <= set(ignored)
 
 
 def test_gpu_extra_is_locked():
-    lock = (C.REPO_ROOT / "uv.lock").read_text()
+    lock = (REPO_ROOT / "uv.lock").read_text()
     assert 'name = "nvidia-cudnn-cu12"' in lock
 
 
@@ -185,8 +235,21 @@ def test_submit_uploads_the_spec_and_starts_a_run(compiled, capsys):
     try:
         host = f"http://127.0.0.1:{server.server_address[1]}"
         package = compiled[0] / f"{C.PIPELINE_NAME}.yaml"
-        code = cli.main(["submit", "--host", host, "--package", str(package), "--param", "train_steps=50",
-                         "--param", "learning_rate=0.01", "--experiment", "chatbot"])
+        code = cli.main(
+            [
+                "submit",
+                "--host",
+                host,
+                "--package",
+                str(package),
+                "--param",
+                "train_steps=50",
+                "--param",
+                "learning_rate=0.01",
+                "--experiment",
+                "chatbot",
+            ]
+        )
     finally:
         server.shutdown()
     assert code == 0 and "run run-42 started" in capsys.readouterr().out

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import apache_beam as beam
-import tensorflow_model_analysis as tfma
 import numpy as np
 import pytest
+import tensorflow_model_analysis as tfma
 from apache_beam.testing.util import BeamAssertException, assert_that
 from tensorflow_model_analysis.metrics import metric_types
 
-from pipeline.pipeline import eval_config
-from s2s import config as C
-from trainer import metrics
+from components.settings import ConfigError
+from evaluator import metrics
+from evaluator.config import eval_config
+from pipeline.config import PipelineConfig
 
 
 def _inputs(reply_ids, label):
-    prediction = {"reply_ids": np.array(reply_ids), "greedy_ids": np.array(reply_ids), "target_log_probs": np.log(np.full(len(label), 0.5)),
-                  "predicted_ids": np.array(label)}
+    prediction = {
+        "reply_ids": np.array(reply_ids),
+        "greedy_ids": np.array(reply_ids),
+        "target_log_probs": np.log(np.full(len(label), 0.5)),
+        "predicted_ids": np.array(label),
+    }
     return metric_types.StandardMetricInputs(label=np.array(label), prediction=prediction, example_weight=np.array([1.0]))
 
 
@@ -52,11 +57,11 @@ def test_distinct_and_token_metrics():
 
 
 def test_blessing_needs_the_top_reply_share_under_its_bound():
-    cfg = C.PipelineConfig(max_top_reply_share=0.15)
-    [spec] = eval_config(cfg).metrics_specs
+    cfg = PipelineConfig.of(max_top_reply_share=0.15)
+    [spec] = eval_config(cfg.evaluator).metrics_specs
     [top] = [m for m in spec.metrics if m.class_name == "TopReplyShare"]
     [overall] = top.per_slice_thresholds  # the whole test split, not each genre slice
     assert list(overall.slicing_specs) == [tfma.SlicingSpec()]
     assert overall.threshold.value_threshold.upper_bound.value == pytest.approx(0.15)
-    with pytest.raises(C.ConfigError, match="max_top_reply_share"):
-        C.PipelineConfig().replace(max_top_reply_share=0.0)
+    with pytest.raises(ConfigError, match="max_top_reply_share"):
+        PipelineConfig().replace(max_top_reply_share=0.0)

@@ -15,25 +15,28 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2s import config as C
+from components import features as C
+from components.settings import ConfigError
+from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s.bench.train import forward_flops_per_example
+from tests.conftest import tiny_params
 from trainer.model import ModelParams, Seq2Seq, build_model, cudnn_conditions, sequence_mask
 
 CONFIGS = [
-    ModelParams(vocab_size=30, embedding_dim=6, units=8, layers=layers, attention=attention, dropout=0.3, tie_embeddings=tie)
+    tiny_params(layers=layers, attention=attention, dropout=0.3, tie_embeddings=tie)
     for layers, attention, tie in itertools.product((1, 2), (False, True), (False, True))
 ]
 # Encoder and output variants: a bidirectional encoder, the copy mechanism, decoder word dropout.
 VARIANTS = [
-    ModelParams(vocab_size=30, embedding_dim=6, units=8, layers=layers, attention=True, dropout=0.3, tie_embeddings=True,
-                bidirectional=True, copy=copy, word_dropout=0.25)
+    tiny_params(layers=layers, attention=True, dropout=0.3, tie_embeddings=True, bidirectional=True, copy=copy, word_dropout=0.25)
     for layers, copy in itertools.product((1, 2), (False, True))
-] + [ModelParams(vocab_size=30, embedding_dim=6, units=8, attention=True, copy=True)]
+] + [tiny_params(attention=True, copy=True)]
 # Keras' TensorFlow-backend RNN module (the package re-exports a function under the same name).
 keras_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
 IDS = lambda p: (  # noqa: E731
     f"layers{p.layers}-{'attention' if p.attention else 'plain'}-{'tied' if p.tie_embeddings else 'untied'}"
-    + ("-bidirectional" if p.bidirectional else "") + ("-copy" if p.copy else "")
+    + ("-bidirectional" if p.bidirectional else "")
+    + ("-copy" if p.copy else "")
 )
 
 # A batch with right padding, an input that cleaning emptied (all padding) and a full row.
@@ -43,7 +46,7 @@ DECODER = np.array([[C.BOS_ID, 5, 9, 4], [C.BOS_ID, 7, 0, 0], [C.BOS_ID, 12, 13,
 
 def _built(params: ModelParams) -> Seq2Seq:
     keras.utils.set_random_seed(1)
-    model = build_model(params)
+    model = build_model(params, 1e-3, 1.0)
     model((tf.constant(ENCODER), tf.constant(DECODER)))
     return model
 
@@ -72,7 +75,9 @@ def test_every_lstm_is_cudnn_eligible(params):
         assert all(cudnn_conditions(layer).values()), (layer.name, cudnn_conditions(layer))
         cell = layer.cell
         # Keras' own test (without the "is a GPU visible" part).
-        assert keras_tf_rnn._do_lstm_arguments_support_cudnn(cell.activation, cell.recurrent_activation, layer.unroll, cell.use_bias)
+        assert keras_tf_rnn._do_lstm_arguments_support_cudnn(
+            cell.activation, cell.recurrent_activation, layer.unroll, cell.use_bias
+        )
     # Recurrent dropout would take cuDNN away: the check sees it.
     assert not cudnn_conditions(keras.layers.LSTM(4, recurrent_dropout=0.1))["recurrent_dropout is 0"]
 
@@ -94,13 +99,15 @@ def test_dropout_acts_in_training_only():
     assert not np.allclose(model(inputs, training=True).numpy(), model(inputs, training=False).numpy())
 
 
-def test_model_params_reject_unsupported_settings():
-    with pytest.raises(ValueError, match="layers must be 1 or 2"):
-        ModelParams(vocab_size=10, layers=3)
-    with pytest.raises(ValueError, match="dropout"):
-        ModelParams(vocab_size=10, dropout=1.0)
-    with pytest.raises(C.ConfigError, match="layers must be 1 or 2"):
-        C.PipelineConfig().replace(layers=0)
+def test_trainer_settings_reject_unsupported_values():
+    with pytest.raises(ConfigError, match=r"layers must be in \[1, 2\]"):
+        PipelineConfig().replace(layers=3)
+    with pytest.raises(ConfigError, match="dropout"):
+        PipelineConfig().replace(dropout=1.0)
+    with pytest.raises(ConfigError, match="copy needs attention"):
+        PipelineConfig().replace(attention=False)
+    with pytest.raises(ConfigError, match="even number of units"):
+        PipelineConfig().replace(units=255)
 
 
 @pytest.mark.parametrize("params", CONFIGS + VARIANTS, ids=IDS)
@@ -114,8 +121,15 @@ def test_flop_count_matches_the_weight_shapes(params):
     t = 5
     expected = 2 * kernels * t + (4 * t * t * params.units if params.attention else 0)
     flops = forward_flops_per_example(
-        params.vocab_size, params.embedding_dim, params.units, params.layers, params.attention, t, params.tie_embeddings,
-        params.bidirectional, params.copy,
+        params.vocab_size,
+        params.embedding_dim,
+        params.units,
+        params.layers,
+        params.attention,
+        t,
+        params.tie_embeddings,
+        params.bidirectional,
+        params.copy,
     )
     assert flops == expected
 
@@ -128,10 +142,11 @@ def test_trains_under_mirrored_strategy_on_two_devices(tmp_path):
         import numpy as np, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from trainer.model import ModelParams, build_model
+        from tests.conftest import tiny_params
+        from trainer.model import build_model
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():
-            model = build_model(ModelParams(vocab_size=30, embedding_dim=6, units=8, layers=2, attention=True, dropout=0.2, tie_embeddings=True))
+            model = build_model(tiny_params(layers=2, attention=True, dropout=0.2, tie_embeddings=True), 1e-3, 1.0)
         rng = np.random.default_rng(0)
         enc = rng.integers(4, 30, size=(64, 5)); dec = rng.integers(4, 30, size=(64, 4)); dec[:, 0] = 2
         ds = tf.data.Dataset.from_tensor_slices(((enc, dec), np.roll(dec, -1, axis=1))).batch(16)
@@ -142,7 +157,9 @@ def test_trains_under_mirrored_strategy_on_two_devices(tmp_path):
         """
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=str(C.REPO_ROOT), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=str(REPO_ROOT), timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "replicas 2" in proc.stdout
 

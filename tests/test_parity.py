@@ -8,16 +8,46 @@ import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from components import features as C
 from components.cornell import load_corpus
-from s2s import config as C
-from s2s import reference
+from pipeline.config import SAMPLE_DATA_DIR
+from s2s.bench import reference
 from transforms.preprocessing import CONTRACTIONS, tokenize
 
 from .conftest import SHARED_CORNELL, analyze_and_transform
 
-CONTRACTION_WORDS = ["won't", "can't", "shan't", "ain't", "I'm", "he's", "she's", "it's", "that's", "what's", "where's",
-                     "there's", "how's", "who's", "let's", "y'all", "ma'am", "you'll", "we've", "they're", "I'd",
-                     "isn't", "goin'", "'bout", "'til", "'cause", "'em", "rock'n'roll", "o'clock", "dogs'"]
+CONTRACTION_WORDS = [
+    "won't",
+    "can't",
+    "shan't",
+    "ain't",
+    "I'm",
+    "he's",
+    "she's",
+    "it's",
+    "that's",
+    "what's",
+    "where's",
+    "there's",
+    "how's",
+    "who's",
+    "let's",
+    "y'all",
+    "ma'am",
+    "you'll",
+    "we've",
+    "they're",
+    "I'd",
+    "isn't",
+    "goin'",
+    "'bout",
+    "'til",
+    "'cause",
+    "'em",
+    "rock'n'roll",
+    "o'clock",
+    "dogs'",
+]
 assert len(CONTRACTION_WORDS) >= len(CONTRACTIONS)
 
 # Text a user or a script writer might produce: case, every contraction, punctuation runs,
@@ -27,7 +57,9 @@ assert len(CONTRACTION_WORDS) >= len(CONTRACTIONS)
 chars = st.characters(blacklist_categories=("Cn", "Cs"))
 pieces = st.one_of(
     st.sampled_from(CONTRACTION_WORDS),
-    st.sampled_from(["...", "--", "?!", "!!", ",", ";", ":", "\"", "(", ")", "’", "‘", "`", "'", "\t", "\r", "\r\n", "  ", "\ufffd"]),
+    st.sampled_from(
+        ["...", "--", "?!", "!!", ",", ";", ":", '"', "(", ")", "’", "‘", "`", "'", "\t", "\r", "\r\n", "  ", "\ufffd"]
+    ),
     st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x24F), min_size=1, max_size=12),
     st.text(alphabet=chars, min_size=1, max_size=6),
     st.from_regex(r"[0-9]{1,4}", fullmatch=True),
@@ -51,7 +83,7 @@ def test_tokens_agree_on_generated_text(text):
 
 
 def _corpus_lines():
-    pairs, _ = load_corpus(C.SAMPLE_DATA_DIR)
+    pairs, _ = load_corpus(SAMPLE_DATA_DIR)
     lines = [p.input_text for p in pairs] + [p.target_text for p in pairs]
     if SHARED_CORNELL.is_dir():  # includes the lines with U+FFFD
         shared, _ = load_corpus(SHARED_CORNELL)
@@ -67,7 +99,7 @@ def test_tokens_agree_on_real_corpus_lines():
 
 
 def test_ids_agree_through_tft_beam(tmp_path):
-    pairs, _ = load_corpus(C.SAMPLE_DATA_DIR)
+    pairs, _ = load_corpus(SAMPLE_DATA_DIR)
     pairs = pairs[:600]
     rows = [{C.INPUT_TEXT: p.input_text.encode(), C.TARGET_TEXT: p.target_text.encode()} for p in pairs]
     config = {"vocab_size": 700, "min_frequency": 2, "max_len": 12}

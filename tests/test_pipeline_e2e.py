@@ -6,27 +6,34 @@ import re
 from pathlib import Path
 
 import pytest
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from s2s import config as C
+from pipeline.config import PipelineConfig
+from pipeline.status import open_store
 
 # A 30-step model is no chatbot: the collapse bound is lifted here and tested on its own below.
-TINY = dict(vocab_size=500, embedding_dim=8, units=16, batch_size=64, train_steps=30, eval_steps=2, max_len=8, min_masked_accuracy=0.0,
-            max_top_reply_share=1.0)
+TINY = dict(
+    vocab_size=500,
+    embedding_dim=8,
+    units=16,
+    batch_size=64,
+    train_steps=30,
+    eval_steps=2,
+    max_len=8,
+    min_masked_accuracy=0.0,
+    max_top_reply_share=1.0,
+)
 
 
 def _store(cfg):
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = cfg.metadata_path
-    return metadata_store.MetadataStore(connection)
+    return open_store(cfg.metadata_path)
 
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     from pipeline import local_runner
 
-    cfg = C.PipelineConfig(work_dir=str(tmp_path_factory.mktemp("e2e"))).replace(**TINY)
+    cfg = PipelineConfig.of(work_dir=str(tmp_path_factory.mktemp("e2e"))).replace(**TINY)
     return cfg, local_runner.run(cfg)
 
 
@@ -81,7 +88,9 @@ def test_metrics_per_genre_slice_and_sequence_metrics(first_run):
     metrics = run["metrics"]
     assert {"overall", "genres=thriller", "genres=comedy"} <= set(metrics)
     overall = metrics["overall"]
-    assert {"masked_token_accuracy", "perplexity", "bleu2", "distinct1", "distinct2", "top_reply_share", "example_count"} <= set(overall)
+    assert {"masked_token_accuracy", "perplexity", "bleu2", "distinct1", "distinct2", "top_reply_share", "example_count"} <= set(
+        overall
+    )
     assert 0.0 <= overall["bleu2"] <= 100.0 and 0.0 <= overall["distinct1"] <= 1.0
     assert 0.0 < overall["top_reply_share"] <= 1.0
     # m31 (comedy, crime, romance, thriller) and m39 (action, ... thriller) are the test split
@@ -118,7 +127,7 @@ def test_worse_model_is_not_blessed_and_serving_dir_is_unchanged(first_run, caps
     states = {c["component"]: c["state"] for c in latest["components"]}
     assert states["CornellExampleGen"] == states["Seq2SeqTransform"] == "CACHED"
     assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["blessed"] is False and latest["pushed_version"] is None
-    assert cli.main(["status", "--work-dir", cfg.work_dir, "--runs", "3"]) == 0  # worse, collapsed, first
+    assert cli.main(["status", "--work-dir", cfg.run.work_dir, "--runs", "3"]) == 0  # worse, collapsed, first
     out = capsys.readouterr().out
     assert "NOT blessed" in out and "BLESSED" in out and f"pushed: version {before[-1]}" in out
     assert "Seq2SeqTrainer" in out and "genres=thriller" in out

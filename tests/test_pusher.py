@@ -3,19 +3,20 @@ atomically (a version appears complete or not at all), the newest N versions kep
 
 from __future__ import annotations
 
+import json
 import shutil
 
-import json
-
 import pytest
-
-from components import pusher as atomic
-from components.pusher import AtomicPushExecutor as PusherExecutor
-from tfx.types import standard_artifacts, standard_component_specs as specs
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 from tfx.v1.proto import PushDestination
 
-from s2s import config as C
+from components import features as C
+from components import pusher as atomic
+from components.pusher import AtomicPushExecutor as PusherExecutor
+from components.serving_layout import versions
+from pipeline.config import PipelineConfig
 from serving.saved_model import Chatbot, resolve_model_path
 
 
@@ -29,12 +30,15 @@ def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3):
     blessing.set_int_custom_property("blessed", int(blessed))
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / f"pushed-{len(list(tmp_path.glob('pushed-*')))}")
-    cfg = C.PipelineConfig(work_dir=str(tmp_path / "work"))
+    cfg = PipelineConfig.of(work_dir=str(tmp_path / "work"))
     destination = PushDestination(filesystem=PushDestination.Filesystem(base_directory=cfg.serving_model_dir))
     PusherExecutor().Do(
         {specs.MODEL_KEY: [model], specs.MODEL_BLESSING_KEY: [blessing]},
         {specs.PUSHED_MODEL_KEY: [pushed]},
-        {specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination), specs.CUSTOM_CONFIG_KEY: json.dumps({"keep_versions": keep})},
+        {
+            specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
+            specs.CUSTOM_CONFIG_KEY: json.dumps({"keep_versions": keep}),
+        },
     )
     return cfg, pushed
 
@@ -76,10 +80,10 @@ def test_a_push_that_dies_mid_copy_leaves_no_version(tiny_model, tmp_path, monke
     monkeypatch.setattr(atomic.io_utils, "copy_dir", dying_copy)
     with pytest.raises(OSError):
         atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=3)
-    assert atomic.versions(str(base)) == []  # TF Serving sees no version at all
+    assert versions(str(base)) == []  # TF Serving sees no version at all
     assert [p.name for p in base.iterdir()][0].startswith(atomic.INCOMING_PREFIX)
     monkeypatch.setattr(atomic.io_utils, "copy_dir", real_copy)
     final = atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=3)
-    assert atomic.versions(str(base)) == [int(final.rsplit("/", 1)[-1])]
+    assert versions(str(base)) == [int(final.rsplit("/", 1)[-1])]
     assert [p.name for p in base.iterdir()] == [final.rsplit("/", 1)[-1]]  # the dead push's staging is gone
     assert (base / final.rsplit("/", 1)[-1] / "saved_model.pb").is_file()

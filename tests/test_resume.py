@@ -9,10 +9,26 @@ import sys
 import time
 from pathlib import Path
 
-from s2s import config as C
+from pipeline.config import PipelineConfig
 
-FLAGS = ["--vocab-size", "300", "--embedding-dim", "8", "--units", "16", "--max-len", "8", "--train-steps", "400",
-         "--eval-steps", "1", "--min-accuracy", "0", "--max-top-reply-share", "1"]  # a tiny model, no chatbot
+FLAGS = [
+    "--vocab-size",
+    "300",
+    "--embedding-dim",
+    "8",
+    "--units",
+    "16",
+    "--max-len",
+    "8",
+    "--train-steps",
+    "400",
+    "--eval-steps",
+    "1",
+    "--min-accuracy",
+    "0",
+    "--max-top-reply-share",
+    "1",
+]  # a tiny model, no chatbot
 
 
 def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
@@ -34,7 +50,7 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "pushed model:" in rerun.stdout
-    cfg = C.PipelineConfig(work_dir=str(work))
+    cfg = PipelineConfig.of(work_dir=str(work))
     [latest] = status.latest_runs(cfg, limit=1)
     states = {c["component"]: c["state"] for c in latest["components"]}
     assert states["CornellExampleGen"] == "CACHED" and states["Seq2SeqTransform"] == "CACHED", states

@@ -16,12 +16,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2, prediction_service_pb2_grpc
 
+from components import features as C
 from s2s import cli
-from s2s import config as C
-from trainer.decode_options import DTYPES, DecodeOptions
 from serving import dev_server, model_server
 from serving.client import ChatbotClient, ChatbotError, int_scalar, string_tensor
-from trainer.export import WARMUP_FILE
+from trainer.decode_options import DTYPES, DecodeOptions
 
 
 def _free_port() -> int:
@@ -56,7 +55,7 @@ def client(served):
 
 
 def test_export_carries_warmup_requests(tiny_model):
-    path = tiny_model / "serving_model" / WARMUP_FILE
+    path = tiny_model / "serving_model" / C.WARMUP_FILE
     records = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
     signatures = sorted({r.predict_log.request.model_spec.signature_name for r in records})
     assert signatures == [C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE, C.SERVING_SIGNATURE] and len(records) == 6
@@ -145,9 +144,8 @@ def test_bad_request_is_invalid_argument_and_server_keeps_answering(client, case
 
 
 def test_unknown_model_is_not_found(served):
-    with ChatbotClient(served[0], model_name="nope") as other:
-        with pytest.raises(ChatbotError) as err:
-            other.reply(["hello"])
+    with ChatbotClient(served[0], model_name="nope") as other, pytest.raises(ChatbotError) as err:
+        other.reply(["hello"])
     assert err.value.code == grpc.StatusCode.NOT_FOUND
 
 
@@ -230,7 +228,11 @@ def test_chat_one_shot_and_interactive(served, capsys):
     out = capsys.readouterr().out
     assert out.startswith("bot> ") and "     2. " in out
     proc = subprocess.run(
-        [sys.executable, "-m", "s2s.cli", "chat", "--server", served[0]], input="hello\n\nwhere are you?\n", capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "s2s.cli", "chat", "--server", served[0]],
+        input="hello\n\nwhere are you?\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("bot> ") == 2  # blank lines are skipped; Ctrl-D (EOF) leaves cleanly

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2s import config as C
-from trainer.model import MaskedPerplexity, MaskedTokenAccuracy, ModelParams, build_model
+from components import features as C
+from tests.conftest import tiny_params
+from trainer.model import KerasPerplexity, KerasTokenAccuracy, build_model
 
 
 def test_run_fn_trains_and_writes_logs(tiny_model):
     history = json.loads((tiny_model / "model_run" / "history.json").read_text())
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
-    assert {"masked_accuracy", "perplexity", "val_loss"} <= set(history)
+    assert {"masked_token_accuracy", "perplexity", "val_loss"} <= set(history)
     assert list((tiny_model / "model_run" / "logs").rglob("events.out.tfevents*"))
 
 
@@ -50,10 +51,10 @@ def test_tf_example_signature_gives_per_token_outputs(tiny_model):
 
 
 def test_loss_and_metrics_ignore_padding():
-    model = build_model(ModelParams(vocab_size=10, embedding_dim=4, units=4))
+    model = build_model(tiny_params(vocab_size=10, embedding_dim=4, units=4), 1e-3, 1.0)
     y_true = tf.constant([[5, 6, 0, 0]])
     logits = tf.one_hot([[5, 1, 7, 7]], 10) * 20.0  # right, wrong, then padding positions
-    acc, ppl = MaskedTokenAccuracy(), MaskedPerplexity()
+    acc, ppl = KerasTokenAccuracy(), KerasPerplexity()
     acc.update_state(y_true, logits)
     ppl.update_state(y_true, logits)
     assert acc.result().numpy() == pytest.approx(0.5)
@@ -69,7 +70,7 @@ def test_long_pairs_are_truncated_or_dropped_and_counted(tiny_transform, tiny_mo
 
     from trainer import task
 
-    report = json.loads((tiny_model / "model_run" / task.DATA_REPORT).read_text())
+    report = json.loads((tiny_model / "model_run" / C.DATA_REPORT_FILE).read_text())
     assert report["long_pairs"] == "truncated" and report["vocabulary_size"] > C.NUM_RESERVED
     train = report["train"]
     assert train["pairs"] == 96 and 0 < train["pairs_longer_than_max_len"] < 96  # max_len 8
@@ -113,7 +114,7 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
 
     model, params, history, output, files = _train(tiny_transform, tmp_path, epochs=3, early_stopping_patience=1)
     assert 1 <= len(history["val_loss"]) <= 3
-    best = build_model(params)
+    best = build_model(params, 1e-3, 1.0)
     batch = next(iter(task.make_dataset(files, output, 8, shuffle=False)))[0]
     best(batch)
     best.load_weights(str(tmp_path / "run" / "checkpoints" / "best.weights.h5"))
@@ -135,12 +136,25 @@ def test_mixed_precision_without_a_gpu_trains_in_float32(tiny_transform, tmp_pat
 def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
     from .conftest import run_trainer
 
-    out = run_trainer(tiny_transform, tmp_path, {"embedding_dim": 8, "units": 16, "batch_size": 32, "train_steps": 2,
-                                                 "eval_steps": 1, "layers": 2, "attention": 1, "tie_embeddings": 0})
+    out = run_trainer(
+        tiny_transform,
+        tmp_path,
+        {
+            "embedding_dim": 8,
+            "units": 16,
+            "batch_size": 32,
+            "train_steps": 2,
+            "eval_steps": 1,
+            "layers": 2,
+            "attention": 1,
+            "tie_embeddings": 0,
+        },
+    )
     model = tf.saved_model.load(str(out / "serving_model"))
     assert json.loads(model.architecture.numpy())["layers"] == 2
     messages = tf.constant(["Hi, how are you?", "?!", "Where are you going tonight?"])
-    from trainer.decoding import GREEDY, option_tensors
+    from trainer.decode_options import GREEDY
+    from trainer.decoding import option_tensors
 
     greedy = model.signatures[C.GENERATE_SIGNATURE](text=messages, **option_tensors(dataclasses.replace(GREEDY, min_length=4)))
     beam = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(1))

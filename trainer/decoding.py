@@ -28,22 +28,20 @@ Scores returned: ``scores``, the ranking score (antiLM-adjusted, length-normalis
 
 from __future__ import annotations
 
-from typing import Dict
-
 import tensorflow as tf
 
-from s2s import config as C
-from trainer.decode_options import BOUNDS, DTYPES, GREEDY, DecodeOptions  # noqa: F401 (GREEDY, DecodeOptions re-exported)
+from components import features as C
+from trainer.decode_options import BOUNDS, DTYPES, DecodeOptions
 
 NEG_INF = -1e9
 
 
-def option_tensors(options: DecodeOptions) -> Dict[str, tf.Tensor]:
+def option_tensors(options: DecodeOptions) -> dict[str, tf.Tensor]:
     """Each option as a scalar tensor of the dtype the ``generate`` signature takes."""
     return {name: tf.constant(getattr(options, name), dtype=tf.as_dtype(DTYPES[name])) for name in DTYPES}
 
 
-def check_options(opts: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+def check_options(opts: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """In-graph bounds checks: a value out of bounds is an InvalidArgumentError naming it."""
     checks = []
     for name, (low, high) in BOUNDS.items():
@@ -72,9 +70,7 @@ def repeated_ngram_penalty(seqs: tf.Tensor, t: tf.Tensor, n: tf.Tensor, vocab: t
     banned = tf.gather(seqs, tf.clip_by_value(start + n - 1, 0, steps - 1), axis=1)
     where = tf.where(match)
     indices = tf.stack([tf.cast(where[:, 0], tf.int64), tf.gather_nd(banned, where)], axis=1)
-    return tf.tensor_scatter_nd_update(
-        tf.zeros([rows, vocab]), indices, tf.fill([tf.shape(indices)[0]], tf.constant(NEG_INF))
-    )
+    return tf.tensor_scatter_nd_update(tf.zeros([rows, vocab]), indices, tf.fill([tf.shape(indices)[0]], tf.constant(NEG_INF)))
 
 
 def _row_seeds(encoder_ids: tf.Tensor, k: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -114,7 +110,7 @@ def _filter_top_k_top_p(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -
     return tf.where(logits >= threshold, logits, NEG_INF)
 
 
-def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: Dict[str, tf.Tensor]):
+def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: dict[str, tf.Tensor]):
     """Decodes a batch; returns (ids [batch, k, max_len] with 0 after ``<eos>``, lengths [batch, k],
     scores [batch, k], log_probs [batch, k]), the k hypotheses of each input best first."""
     batch, k, steps = tf.shape(encoder_ids)[0], opts["beam_width"], max_len

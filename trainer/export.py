@@ -1,6 +1,6 @@
 """The exported chatbot SavedModel: signatures that run entirely in the TF graph.
 
-Signatures (names in :mod:`s2s.config`):
+Signatures (names in :mod:`components.features`):
 
 * ``serving_default`` — ``text`` [batch] string in. Transform graph, encoder and the default
   decoder (:class:`trainer.decode_options.DecodeOptions`' defaults, run by
@@ -36,20 +36,20 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from s2s import config as C
+from components import features as C
 from trainer import decoding
-from trainer.model import Seq2Seq
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, DecodeOptions
+from trainer.model import Seq2Seq, teacher_forced
 
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_MESSAGES = ("hello", "how are you?", "where are you going tonight?", "i don't know.")
 
 
-def vocabulary(tft_output: tft.TFTransformOutput) -> List[str]:
+def vocabulary(tft_output: tft.TFTransformOutput) -> list[str]:
     """Id -> token: the reserved tokens, then the Transform vocabulary in id order."""
     words = [w.decode("utf-8") for w in tft_output.vocabulary_by_name(C.VOCABULARY_NAME)]
     return list(C.RESERVED_TOKENS) + words
@@ -62,16 +62,12 @@ def _check_messages(text: tf.Tensor) -> tf.Tensor:
         return [tf.where(tf.logical_not(condition_ok))[:, 0]]
 
     lengths = tf.strings.length(text)
-    utf8_ok = tf.equal(
-        tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text
-    )
+    utf8_ok = tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
     not_blank = tf.strings.length(tf.strings.strip(text)) > 0
     short = lengths <= C.MAX_INPUT_BYTES
     checks = [
         tf.debugging.Assert(tf.size(text) > 0, ["text: the batch is empty; send at least one message"]),
-        tf.debugging.Assert(
-            tf.reduce_all(utf8_ok), ["text: message is not valid UTF-8, at batch index:"] + bad_at(utf8_ok)
-        ),
+        tf.debugging.Assert(tf.reduce_all(utf8_ok), ["text: message is not valid UTF-8, at batch index:"] + bad_at(utf8_ok)),
         tf.debugging.Assert(
             tf.reduce_all(short),
             [f"text: message is longer than {C.MAX_INPUT_BYTES} bytes, at batch index:"] + bad_at(short),
@@ -88,7 +84,11 @@ class ChatbotExport(tf.Module):
     """What is saved: the trained network, the Transform layer and the id -> token table."""
 
     def __init__(
-        self, model: Seq2Seq, tft_output: tft.TFTransformOutput, max_len: int, defaults: decoding.DecodeOptions = decoding.DecodeOptions()
+        self,
+        model: Seq2Seq,
+        tft_output: tft.TFTransformOutput,
+        max_len: int,
+        defaults: DecodeOptions = DecodeOptions(),
     ):
         super().__init__()
         defaults.validate()
@@ -120,7 +120,7 @@ class ChatbotExport(tf.Module):
         words = tf.RaggedTensor.from_tensor(tf.gather(self.id_to_token, ids), lengths=lengths)
         return tf.strings.reduce_join(words, axis=1, separator=" "), ids, lengths
 
-    def decode(self, encoder_ids: tf.Tensor, opts: Dict[str, tf.Tensor]):
+    def decode(self, encoder_ids: tf.Tensor, opts: dict[str, tf.Tensor]):
         """:func:`trainer.decoding.decode` with this model; returns (replies [batch, k] strings,
         ids [batch, k, max_len] with 0 from the closing <eos> on, scores, mean log-probabilities)."""
         ids, _, scores, log_probs = decoding.decode(self.model, encoder_ids, self.max_len, tf.shape(self.id_to_token)[0], opts)
@@ -152,10 +152,10 @@ class ChatbotExport(tf.Module):
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=C.SERVING_INPUT_KEY)]
-        + [tf.TensorSpec([], decoding.DTYPES[name], name=name) for name in decoding.DTYPES]
+        + [tf.TensorSpec([], DTYPES[name], name=name) for name in DTYPES]
     )
     def serve_generate(self, text, *options):
-        return self._alternatives(text, dict(zip(decoding.DTYPES, options)))
+        return self._alternatives(text, dict(zip(DTYPES, options)))
 
     def _alternatives(self, text, opts):
         alternatives, _, scores, log_probs = self.decode(self._encoder_ids(text), decoding.check_options(opts))
@@ -170,22 +170,24 @@ class ChatbotExport(tf.Module):
     def serve_tf_examples(self, serialized):
         raw = tf.io.parse_example(serialized, self._raw_feature_spec)
         features = self.tft_layer(raw)
-        logits = self.model((features[C.ENCODER_INPUT_IDS], features[C.DECODER_INPUT_IDS]))
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        target = features[C.DECODER_TARGET_IDS]
-        target_log_probs = tf.gather(log_probs, target, batch_dims=2)
-        predicted = tf.argmax(log_probs, axis=-1, output_type=tf.int64)
+        target_log_probs, predicted = teacher_forced(
+            self.model, features[C.ENCODER_INPUT_IDS], features[C.DECODER_INPUT_IDS], features[C.DECODER_TARGET_IDS]
+        )
         _, reply_ids, _, _ = self.default_reply(features[C.ENCODER_INPUT_IDS])
-        _, greedy_ids, _, _ = self.decode(features[C.ENCODER_INPUT_IDS], decoding.option_tensors(decoding.GREEDY))
-        return {"target_log_probs": target_log_probs, "predicted_ids": predicted, "reply_ids": reply_ids,
-                "greedy_ids": greedy_ids[:, 0, :]}
+        _, greedy_ids, _, _ = self.decode(features[C.ENCODER_INPUT_IDS], decoding.option_tensors(GREEDY))
+        return {
+            "target_log_probs": target_log_probs,
+            "predicted_ids": predicted,
+            "reply_ids": reply_ids,
+            "greedy_ids": greedy_ids[:, 0, :],
+        }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, serialized):
         raw = tf.io.parse_example(serialized, self._raw_feature_spec)
         return self.tft_layer(raw)
 
-    def signatures(self) -> Dict[str, Any]:
+    def signatures(self) -> dict[str, Any]:
         return {
             C.SERVING_SIGNATURE: self.serve_text,
             C.BEAM_SIGNATURE: self.serve_beam,
@@ -203,18 +205,14 @@ def warmup_requests() -> list:
     for signature in (C.SERVING_SIGNATURE, C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE):
         for batch in (1, 8):
             messages = [WARMUP_MESSAGES[i % len(WARMUP_MESSAGES)].encode() for i in range(batch)]
-            request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=C.MODEL_NAME, signature_name=signature)
-            )
+            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=C.MODEL_NAME, signature_name=signature))
             request.inputs[C.SERVING_INPUT_KEY].CopyFrom(tf.make_tensor_proto(messages, dtype=tf.string))
             if signature == C.BEAM_SIGNATURE:
-                request.inputs[C.BEAM_WIDTH_KEY].CopyFrom(tf.make_tensor_proto(C.DEFAULT_BEAM_WIDTH, dtype=tf.int32))
+                request.inputs[C.BEAM_WIDTH_KEY].CopyFrom(tf.make_tensor_proto(DEFAULT_BEAM_WIDTH, dtype=tf.int32))
             if signature == C.GENERATE_SIGNATURE:
-                for name, value in decoding.option_tensors(decoding.DecodeOptions()).items():
+                for name, value in decoding.option_tensors(DecodeOptions()).items():
                     request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-            records.append(
-                prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-            )
+            records.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
     return records
 
 
@@ -223,11 +221,11 @@ def export(
     tft_output: tft.TFTransformOutput,
     max_len: int,
     export_dir: str,
-    defaults: decoding.DecodeOptions = decoding.DecodeOptions(),
+    defaults: DecodeOptions = DecodeOptions(),
 ) -> None:
     module = ChatbotExport(model, tft_output, max_len, defaults)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
-    warmup = os.path.join(export_dir, WARMUP_FILE)
+    warmup = os.path.join(export_dir, C.WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(warmup))
     with tf.io.TFRecordWriter(warmup) as writer:
         for record in warmup_requests():

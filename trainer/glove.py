@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from s2s import config as C
+from components import features as C
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where relative asset paths are looked up
 
 
 class GloveError(ValueError):
@@ -40,7 +43,7 @@ class GloveMatrix:
     def coverage(self) -> float:
         return self.found / self.words if self.words else 0.0
 
-    def summary(self) -> Dict[str, float]:
+    def summary(self) -> dict[str, float]:
         return {"dim": self.dim, "vocabulary_words": self.words, "found": self.found, "coverage": self.coverage}
 
 
@@ -48,15 +51,15 @@ def resolve(path: str) -> str:
     """``path`` as given, or, when it is relative and only exists inside the project, there."""
     if not path or "://" in path or os.path.isabs(path) or os.path.exists(path):
         return path
-    inside = C.REPO_ROOT / path
+    inside = PROJECT_ROOT / path
     return str(inside) if inside.exists() else path
 
 
-def read_glove(path: str | os.PathLike[str], wanted: set | None = None) -> Dict[str, np.ndarray]:
+def read_glove(path: str | os.PathLike[str], wanted: set | None = None) -> dict[str, np.ndarray]:
     """word -> vector for the words in ``wanted`` (all when None); checks every line."""
     import tensorflow as tf
 
-    vectors: Dict[str, np.ndarray] = {}
+    vectors: dict[str, np.ndarray] = {}
     dim = None
     name = os.fspath(path)
     if not tf.io.gfile.exists(name):
@@ -99,7 +102,7 @@ def _is_number(value: str) -> bool:
 
 def aligned_matrix(path: str | os.PathLike[str], id_to_token: Sequence[str], seed: int = 0) -> GloveMatrix:
     """The embedding matrix for ``id_to_token`` (reserved tokens first, as the Transform's ids)."""
-    words: List[str] = list(id_to_token[C.NUM_RESERVED :])
+    words: list[str] = list(id_to_token[C.NUM_RESERVED :])
     vectors = read_glove(path, set(words))
     if not vectors:  # nothing in common: still learn the dimension and scale from the file
         sample = read_glove(path)

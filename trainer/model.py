@@ -33,40 +33,31 @@ Mixed precision: the layers follow Keras' global dtype policy; the logits are fl
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict
 
 import keras
 import tensorflow as tf
 
-from s2s import config as C
+from components import features as C
 
 _MASKED_SCORE = -1e9  # attention score of padding positions (applied in float32)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
-    vocab_size: int
-    embedding_dim: int = 128
-    units: int = 256
-    layers: int = 1
-    dropout: float = 0.0
-    attention: bool = False
-    tie_embeddings: bool = False
-    bidirectional: bool = False
-    word_dropout: float = 0.0
-    copy: bool = False
+    """The network's shape: what :class:`Seq2Seq` is built from. No defaults here: the Trainer
+    derives it from :class:`trainer.params.TrainerParams` (which validates the values) and the
+    Transform's vocabulary (:func:`trainer.task.model_params`)."""
 
-    def __post_init__(self):
-        if self.copy and not self.attention:
-            raise ValueError("copy needs attention: the copy distribution is the attention over the input")
-        if self.layers not in (1, 2):
-            raise ValueError(f"layers must be 1 or 2, got {self.layers}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
-        if self.bidirectional and self.units % 2:
-            raise ValueError(f"a bidirectional encoder splits units between two directions: units must be even, got {self.units}")
+    vocab_size: int
+    embedding_dim: int
+    units: int
+    layers: int
+    dropout: float
+    attention: bool
+    tie_embeddings: bool
+    bidirectional: bool
+    word_dropout: float
+    copy: bool
 
 
 def sequence_mask(ids: tf.Tensor) -> tf.Tensor:
@@ -90,7 +81,7 @@ def copy_distribution(weights: tf.Tensor, source_ids: tf.Tensor, vocab_size: int
     return tf.scatter_nd(indices, tf.reshape(weights, [-1]), tf.stack([b, t, vocab_size]))
 
 
-def cudnn_conditions(layer: keras.layers.LSTM) -> Dict[str, bool]:
+def cudnn_conditions(layer: keras.layers.LSTM) -> dict[str, bool]:
     """What Keras 3 (TensorFlow backend) requires to run an LSTM layer with cuDNN."""
     cell = layer.cell
     return {
@@ -113,13 +104,14 @@ class Seq2Seq(keras.Model):
         vocab_size: int,
         embedding_dim: int,
         units: int,
-        layers: int = 1,
-        dropout: float = 0.0,
-        attention: bool = False,
-        tie_embeddings: bool = False,
-        bidirectional: bool = False,
-        word_dropout: float = 0.0,
-        copy: bool = False,
+        *,
+        layers: int,
+        dropout: float,
+        attention: bool,
+        tie_embeddings: bool,
+        bidirectional: bool,
+        word_dropout: float,
+        copy: bool,
         embedding_matrix=None,
         train_embedding: bool = True,
         **kwargs,
@@ -131,7 +123,12 @@ class Seq2Seq(keras.Model):
         self.copy = copy
         initializer = "uniform" if embedding_matrix is None else keras.initializers.Constant(embedding_matrix)
         self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, mask_zero=True, embeddings_initializer=initializer, trainable=train_embedding, name="embedding"
+            vocab_size,
+            embedding_dim,
+            mask_zero=True,
+            embeddings_initializer=initializer,
+            trainable=train_embedding,
+            name="embedding",
         )
         # One attribute per layer (encoder_0, decoder_0, ...), not a list: TensorFlow's
         # checkpoints (and the SavedModel's variables) name them by these attributes.
@@ -262,7 +259,7 @@ class Seq2Seq(keras.Model):
         logits = self._top(x[:, tf.newaxis, :], memory, training=False, inputs=embedded)[:, 0, :]
         return logits, tuple(new_state)
 
-    def architecture(self) -> Dict[str, object]:
+    def architecture(self) -> dict[str, object]:
         """The constructor arguments that fix the network's shape (saved with the export)."""
         return {
             "vocab_size": self.vocab_size,
@@ -281,10 +278,10 @@ class Seq2Seq(keras.Model):
         return {**super().get_config(), **self.architecture()}
 
 
-class MaskedTokenAccuracy(keras.metrics.Metric):
+class KerasTokenAccuracy(keras.metrics.Metric):
     """Share of non-padding target positions where the arg-max prediction is right."""
 
-    def __init__(self, name: str = "masked_accuracy", **kwargs):
+    def __init__(self, name: str = C.MASKED_TOKEN_ACCURACY, **kwargs):
         super().__init__(name=name, **kwargs)
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
@@ -300,10 +297,10 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
         return tf.math.divide_no_nan(self.correct, self.total)
 
 
-class MaskedPerplexity(keras.metrics.Metric):
+class KerasPerplexity(keras.metrics.Metric):
     """exp of the mean cross-entropy over non-padding target positions."""
 
-    def __init__(self, name: str = "perplexity", **kwargs):
+    def __init__(self, name: str = C.PERPLEXITY, **kwargs):
         super().__init__(name=name, **kwargs)
         self.nll = self.add_variable(shape=(), initializer="zeros", name="nll")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
@@ -319,34 +316,39 @@ class MaskedPerplexity(keras.metrics.Metric):
         return tf.exp(tf.math.divide_no_nan(self.nll, self.total))
 
 
-def build_model(
-    params: ModelParams,
-    learning_rate: float = 1e-3,
-    embedding_matrix=None,
-    train_embedding: bool = True,
-    clipnorm: float = 1.0,
-) -> Seq2Seq:
-    """The compiled model; ``embedding_matrix`` (e.g. GloVe) initialises the embedding,
-    which ``train_embedding=False`` freezes. Build it inside a distribution strategy's
-    scope to train on several devices (see :func:`trainer.task.distribution_strategy`)."""
-    model = Seq2Seq(
-        params.vocab_size,
-        params.embedding_dim,
-        params.units,
-        layers=params.layers,
-        dropout=params.dropout,
-        attention=params.attention,
-        tie_embeddings=params.tie_embeddings,
-        bidirectional=params.bidirectional,
-        word_dropout=params.word_dropout,
-        copy=params.copy,
+def teacher_forced(model: Seq2Seq, encoder_ids: tf.Tensor, decoder_ids: tf.Tensor, target_ids: tf.Tensor):
+    """The model fed the reference reply: (log-probability of each target token [batch, steps],
+    arg-max token of each step [batch, steps]). Perplexity and accuracy are read from these."""
+    log_probs = tf.nn.log_softmax(tf.cast(model((encoder_ids, decoder_ids)), tf.float32))
+    target_ids = tf.cast(target_ids, tf.int64)
+    return tf.gather(log_probs, target_ids, batch_dims=2), tf.argmax(log_probs, axis=-1, output_type=tf.int64)
+
+
+def network(params: ModelParams, embedding_matrix=None, train_embedding: bool = True) -> Seq2Seq:
+    """The uncompiled network of shape ``params``; ``embedding_matrix`` (e.g. GloVe)
+    initialises the embedding, which ``train_embedding=False`` freezes."""
+    return Seq2Seq(
+        **dataclasses.asdict(params),
         embedding_matrix=embedding_matrix,
         train_embedding=train_embedding,
         name="seq2seq",
     )
+
+
+def build_model(
+    params: ModelParams,
+    learning_rate: float,
+    clipnorm: float,
+    embedding_matrix=None,
+    train_embedding: bool = True,
+) -> Seq2Seq:
+    """The network, compiled for training (Adam, masked cross-entropy; ``clipnorm`` 0 = no
+    clipping). Build it inside a distribution strategy's scope to train on several devices
+    (see :func:`trainer.task.distribution_strategy`)."""
+    model = network(params, embedding_matrix, train_embedding)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm or None),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=C.PAD_ID),
-        metrics=[MaskedTokenAccuracy(), MaskedPerplexity()],
+        metrics=[KerasTokenAccuracy(), KerasPerplexity()],
     )
     return model

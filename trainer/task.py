@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any
 
 import keras
 import numpy as np
@@ -26,16 +26,18 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from s2s import config as C
+from components import features as C
+from components.settings import from_properties
 from trainer import export
 from trainer.glove import aligned_matrix, resolve
-from trainer.model import ModelParams, Seq2Seq, build_model
+from trainer.model import ModelParams, Seq2Seq, build_model, network
+from trainer.params import TrainerParams
+from transforms.ids import token_counts
 
 AUTOTUNE = tf.data.AUTOTUNE
-DATA_REPORT = "data.json"  # in the model-run dir: vocabulary size, long pairs, OOV share per split
 
 
-def _files(file_patterns: List[str]) -> List[str]:
+def _files(file_patterns: list[str]) -> list[str]:
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no transformed examples match {file_patterns}")
@@ -48,7 +50,7 @@ def _keep(features, max_len: int):
 
 
 def make_dataset(
-    file_patterns: List[str],
+    file_patterns: list[str],
     tft_output: tft.TFTransformOutput,
     batch_size: int,
     shuffle: bool,
@@ -74,7 +76,7 @@ def make_dataset(
     return ds.prefetch(AUTOTUNE)
 
 
-def data_report(file_patterns: List[str], tft_output: tft.TFTransformOutput) -> Dict[str, float]:
+def data_report(file_patterns: list[str], tft_output: tft.TFTransformOutput) -> dict[str, float]:
     """Pairs, pairs longer than MAX_LEN, and the out-of-vocabulary share of the tokens."""
     spec = tft_output.transformed_feature_spec()
     max_len = int(spec[C.DECODER_TARGET_IDS].shape[0])
@@ -82,13 +84,12 @@ def data_report(file_patterns: List[str], tft_output: tft.TFTransformOutput) -> 
     ds = ds.map(lambda x: tf.io.parse_example(x, spec), num_parallel_calls=AUTOTUNE)
     totals = np.zeros(4, dtype=np.int64)  # pairs, long pairs, real tokens, <unk> tokens
     for f in ds:
-        ids = tf.concat([f[C.ENCODER_INPUT_IDS], f[C.DECODER_TARGET_IDS]], axis=1)
-        real = tf.logical_and(ids != C.PAD_ID, ids != C.EOS_ID)
+        tokens, unknown = token_counts(np.concatenate([f[C.ENCODER_INPUT_IDS].numpy(), f[C.DECODER_TARGET_IDS].numpy()], axis=1))
         totals += [
             int(tf.size(f[C.INPUT_LENGTH])),
             int(tf.reduce_sum(tf.cast(tf.logical_not(_keep(f, max_len)), tf.int64))),
-            int(tf.reduce_sum(tf.cast(real, tf.int64))),
-            int(tf.reduce_sum(tf.cast(ids == C.UNK_ID, tf.int64))),
+            tokens,
+            unknown,
         ]
     pairs, long_pairs, tokens, unk = (int(x) for x in totals)
     return {"pairs": pairs, "pairs_longer_than_max_len": long_pairs, "oov_share": unk / tokens if tokens else 0.0}
@@ -102,15 +103,13 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def hparams(custom_config: Dict[str, Any] | None) -> Dict[str, Any]:
-    """The Trainer's hyperparameters: the defaults of :class:`s2s.config.PipelineConfig`,
-    overridden by what the pipeline passed in ``custom_config``."""
-    cfg: Dict[str, Any] = C.PipelineConfig().trainer_hparams()
-    cfg.update(custom_config or {})
-    return cfg
+def hparams(custom_config: dict[str, Any] | None) -> TrainerParams:
+    """The Trainer's settings: the defaults of :class:`trainer.params.TrainerParams`,
+    overridden by what the pipeline passed in ``custom_config`` (other keys are ignored)."""
+    return from_properties(TrainerParams, custom_config or {})
 
 
-def plot_loss_curves(history: Dict[str, List[float]], path: str) -> None:
+def plot_loss_curves(history: dict[str, list[float]], path: str) -> None:
     """A PNG of the training and eval loss per epoch."""
     import matplotlib
 
@@ -134,20 +133,22 @@ def plot_loss_curves(history: Dict[str, List[float]], path: str) -> None:
     plt.close(fig)
 
 
-def model_params(cfg: Dict[str, Any], vocab_size: int, embedding_dim: int | None = None, frozen_embedding: bool = False) -> ModelParams:
+def model_params(
+    cfg: TrainerParams, vocab_size: int, embedding_dim: int | None = None, frozen_embedding: bool = False
+) -> ModelParams:
     """The network's shape from the hyperparameters. A frozen (GloVe) embedding is not tied
     to the output layer: that would freeze the output layer too."""
     return ModelParams(
         vocab_size=vocab_size,
-        embedding_dim=int(embedding_dim or cfg["embedding_dim"]),
-        units=int(cfg["units"]),
-        layers=int(cfg["layers"]),
-        dropout=float(cfg["dropout"]),
-        attention=bool(int(cfg["attention"])),
-        bidirectional=bool(int(cfg["bidirectional"])),
-        copy=bool(int(cfg["copy"])),
-        word_dropout=float(cfg["word_dropout"]),
-        tie_embeddings=bool(int(cfg["tie_embeddings"])) and not frozen_embedding,
+        embedding_dim=embedding_dim or cfg.embedding_dim,
+        units=cfg.units,
+        layers=cfg.layers,
+        dropout=cfg.dropout,
+        attention=cfg.attention,
+        bidirectional=cfg.bidirectional,
+        copy=cfg.copy,
+        word_dropout=cfg.word_dropout,
+        tie_embeddings=cfg.tie_embeddings and not frozen_embedding,
     )
 
 
@@ -157,7 +158,7 @@ def float32_copy(model: Seq2Seq, params: ModelParams) -> Seq2Seq:
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        copy = build_model(params)
+        copy = network(params)
         copy((tf.zeros([1, 2], tf.int64), tf.zeros([1, 2], tf.int64)))
     finally:
         keras.mixed_precision.set_global_policy(previous)
@@ -166,10 +167,10 @@ def float32_copy(model: Seq2Seq, params: ModelParams) -> Seq2Seq:
 
 
 def train(
-    cfg: Dict[str, Any],
+    cfg: TrainerParams,
     tft_output: tft.TFTransformOutput,
-    train_files: List[str],
-    eval_files: List[str],
+    train_files: list[str],
+    eval_files: list[str],
     model_run_dir: str,
     verbose: int = 2,
 ):
@@ -179,20 +180,20 @@ def train(
     passes over the train split, stopped early when the eval loss stops improving."""
     tf.io.gfile.makedirs(model_run_dir)
     vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    embedding_matrix, embedding_dim, glove_report = None, int(cfg["embedding_dim"]), None
-    if cfg.get("glove_path"):
-        glove = aligned_matrix(resolve(cfg["glove_path"]), export.vocabulary(tft_output))
+    embedding_matrix, embedding_dim, glove_report = None, cfg.embedding_dim, None
+    if cfg.glove_path:
+        glove = aligned_matrix(resolve(cfg.glove_path), export.vocabulary(tft_output))
         embedding_matrix, embedding_dim = glove.matrix, glove.dim  # GloVe fixes the embedding size
-        glove_report = {**glove.summary(), "path": cfg["glove_path"], "trainable": bool(int(cfg["glove_trainable"]))}
+        glove_report = {**glove.summary(), "path": cfg.glove_path, "trainable": cfg.glove_trainable}
         logging.info("GloVe: %s", glove_report)
         with tf.io.gfile.GFile(os.path.join(model_run_dir, "glove.json"), "w") as f:
             f.write(json.dumps(glove_report, indent=2))
-    train_embedding = embedding_matrix is None or bool(int(cfg["glove_trainable"]))
+    train_embedding = embedding_matrix is None or cfg.glove_trainable
     params = model_params(cfg, vocab_size, embedding_dim, frozen_embedding=not train_embedding)
 
     strategy = distribution_strategy()
     gpus = tf.config.list_logical_devices("GPU")
-    mixed = bool(int(cfg.get("mixed_precision", 0)))
+    mixed = cfg.mixed_precision
     precision = "mixed_float16" if mixed else "float32"
     if mixed and not gpus:
         precision = "float32 (mixed precision was asked for, but no GPU is visible)"
@@ -204,13 +205,18 @@ def train(
     devices = [d.name for d in gpus] or ["CPU"]
     logging.info(
         "Trainer: %s on %s (%s, %d replica(s), policy %s), keras %s, config %s",
-        params, devices, type(strategy).__name__, strategy.num_replicas_in_sync,
-        keras.mixed_precision.global_policy().name, keras.__version__, cfg,
+        params,
+        devices,
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        keras.mixed_precision.global_policy().name,
+        keras.__version__,
+        cfg,
     )
 
     # batch_size is per device: each replica gets that many pairs per step.
-    batch_size = int(cfg["batch_size"]) * strategy.num_replicas_in_sync
-    drop_long = cfg.get("long_pairs", "truncate") == "drop"
+    batch_size = cfg.batch_size * strategy.num_replicas_in_sync
+    drop_long = cfg.long_pairs == "drop"
     data = {
         "vocabulary_size": vocab_size,
         "long_pairs": "dropped" if drop_long else "truncated",
@@ -224,11 +230,11 @@ def train(
         "global_batch_size": batch_size,
     }
     logging.info("Trainer data: %s", data)
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, DATA_REPORT), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, C.DATA_REPORT_FILE), "w") as f:
         f.write(json.dumps(data, indent=2))
     train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long)
     eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
-    eval_steps = int(cfg["eval_steps"]) or None
+    eval_steps = cfg.eval_steps or None
     if eval_steps:
         eval_ds = eval_ds.repeat().take(eval_steps)
 
@@ -236,10 +242,10 @@ def train(
         with strategy.scope():
             model = build_model(
                 params,
-                learning_rate=float(cfg["learning_rate"]),
+                learning_rate=cfg.learning_rate,
                 embedding_matrix=embedding_matrix,
                 train_embedding=train_embedding,
-                clipnorm=float(cfg.get("clipnorm", 1.0)),
+                clipnorm=cfg.clipnorm,
             )
         checkpoints = os.path.join(model_run_dir, "checkpoints")
         tf.io.gfile.makedirs(checkpoints)
@@ -251,19 +257,26 @@ def train(
                 os.path.join(checkpoints, "best.weights.h5"), save_weights_only=True, monitor="val_loss", save_best_only=True
             ),
         ]
-        decay = float(cfg.get("lr_decay", 1.0))
+        decay = cfg.lr_decay
         if decay < 1.0:  # halve (say) the step size whenever an epoch did not improve the eval loss
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=decay, patience=0, verbose=1))
-        patience = int(cfg.get("early_stopping_patience", 0))
+        patience = cfg.early_stopping_patience
         if patience:
             callbacks.append(
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1)
             )
-        train_steps = int(cfg["train_steps"])
+        train_steps = cfg.train_steps
         if train_steps:
-            fit = model.fit(train_ds.repeat(), steps_per_epoch=train_steps, epochs=1, validation_data=eval_ds, callbacks=callbacks, verbose=verbose)
+            fit = model.fit(
+                train_ds.repeat(),
+                steps_per_epoch=train_steps,
+                epochs=1,
+                validation_data=eval_ds,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
         else:
-            fit = model.fit(train_ds, epochs=int(cfg["epochs"]), validation_data=eval_ds, callbacks=callbacks, verbose=verbose)
+            fit = model.fit(train_ds, epochs=cfg.epochs, validation_data=eval_ds, callbacks=callbacks, verbose=verbose)
         history = {k: [float(x) for x in v] for k, v in fit.history.items()}
         if mixed:
             model = float32_copy(model, params)
@@ -276,12 +289,12 @@ def train(
     best = int(np.argmin(val)) if val else -1
     data["training"] = {
         "epochs_run": len(history.get("loss", [])),
-        "epochs_max": 1 if int(cfg["train_steps"]) else int(cfg["epochs"]),
+        "epochs_max": 1 if cfg.train_steps else cfg.epochs,
         "best_epoch": best + 1,
         "best_val_perplexity": float(history["val_perplexity"][best]) if val else None,
         "exported": "best epoch" if patience and val else "last epoch",
     }
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, DATA_REPORT), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, C.DATA_REPORT_FILE), "w") as f:
         f.write(json.dumps(data, indent=2))
     return model, params, history
 

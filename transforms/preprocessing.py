@@ -20,12 +20,15 @@ Steps, following the tutorial:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from s2s import config as C
+from components import features as C
+from components.settings import from_properties
+from transforms.params import TransformParams
 
 # (RE2 pattern, replacement), applied in order after lowercasing.
 CONTRACTIONS: tuple[tuple[str, str], ...] = (
@@ -96,19 +99,17 @@ def _pad(ids: tf.RaggedTensor, max_len: int) -> tf.Tensor:
     return ids[:, :max_len].to_tensor(default_value=C.PAD_ID, shape=[None, max_len])
 
 
-def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> Dict[str, tf.Tensor]:
+def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> dict[str, tf.Tensor]:
     """tf.Transform preprocessing_fn; hyperparameters come from ``custom_config``."""
-    defaults = C.PipelineConfig()
-    cfg = {"max_len": defaults.max_len, "vocab_size": defaults.vocab_size, "min_frequency": defaults.min_frequency}
-    cfg.update(custom_config or {})
-    max_len, vocab_size = int(cfg["max_len"]), int(cfg["vocab_size"])
+    params = from_properties(TransformParams, custom_config or {})
+    max_len, vocab_size = params.max_len, params.vocab_size
 
     source = tokenize(_dense_text(inputs[C.INPUT_TEXT]))
     reply = tokenize(_dense_text(inputs[C.TARGET_TEXT]))
     vocab = tft.vocabulary(
         tf.concat([source.flat_values, reply.flat_values], axis=0),
         top_k=vocab_size,
-        frequency_threshold=int(cfg["min_frequency"]) if int(cfg["min_frequency"]) > 1 else None,
+        frequency_threshold=params.min_frequency if params.min_frequency > 1 else None,
         vocab_filename=C.VOCABULARY_NAME,
         store_frequency=False,
     )

@@ -8,7 +8,7 @@ time and peak RSS are its own:
 
 * pipeline: CornellExampleGen -> StatisticsGen -> SchemaGen -> Transform (LocalDagRunner,
   DirectRunner in memory, as ``s2s run``);
-* in-memory: the same loader, then :mod:`s2s.reference` (the tutorial's clean_text,
+* in-memory: the same loader, then :mod:`s2s.bench.reference` (the tutorial's clean_text,
   vocabulary, ids, padding) into NumPy arrays.
 """
 
@@ -21,10 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List
 
-from s2s import config as C
+from components import features as C
+from pipeline.config import SAMPLE_DATA_DIR, PipelineConfig
 
 FULL_LINES = 304_713
 FULL_CONVERSATIONS = 83_097
@@ -32,7 +33,7 @@ SEP = b" +++$+++ "
 GOAL_SECONDS = 300
 
 
-def _write_copies(path: Path, records: List[bytes], count: int, relabel: Callable[[int, bytes], bytes]) -> int:
+def _write_copies(path: Path, records: list[bytes], count: int, relabel: Callable[[int, bytes], bytes]) -> int:
     """Writes ``count`` records: ``records`` over and over, copy ``k`` relabelled; returns copies begun."""
     copies = 0
     with open(path, "wb") as f:
@@ -43,7 +44,9 @@ def _write_copies(path: Path, records: List[bytes], count: int, relabel: Callabl
     return copies
 
 
-def generate_corpus(out: Path, lines: int = FULL_LINES, conversations: int = FULL_CONVERSATIONS, sample: Path = C.SAMPLE_DATA_DIR) -> Dict[str, int]:
+def generate_corpus(
+    out: Path, lines: int = FULL_LINES, conversations: int = FULL_CONVERSATIONS, sample: Path = SAMPLE_DATA_DIR
+) -> dict[str, int]:
     """Writes movie_lines.txt and movie_conversations.txt to ``out``: the sample's records,
     copy after copy, each copy under new movie, line and character ids."""
     out.mkdir(parents=True, exist_ok=True)
@@ -74,10 +77,10 @@ def generate_corpus(out: Path, lines: int = FULL_LINES, conversations: int = FUL
     return {"lines": lines, "conversations": conversations, "movies": copies * len(movies)}
 
 
-def _child_pipeline(data: str, work: str, vocab_size: int, max_len: int) -> Dict:
+def _child_pipeline(data: str, work: str, vocab_size: int, max_len: int) -> dict:
     from pipeline import local_runner
 
-    cfg = C.PipelineConfig(data_dir=data, work_dir=work, vocab_size=vocab_size, max_len=max_len, enable_cache=False)
+    cfg = PipelineConfig.of(data_dir=data, work_dir=work, vocab_size=vocab_size, max_len=max_len, enable_cache=False)
     started = time.perf_counter()
     local_runner.run(cfg, preprocessing_only=True)
     elapsed = time.perf_counter() - started
@@ -85,18 +88,23 @@ def _child_pipeline(data: str, work: str, vocab_size: int, max_len: int) -> Dict
     return {"seconds": elapsed, "pairs": report["counts"]["pairs"]}
 
 
-def _child_in_memory(data: str, vocab_size: int, max_len: int) -> Dict:
+def _child_in_memory(data: str, vocab_size: int, max_len: int) -> dict:
     from components.cornell import load_corpus
-    from s2s import reference
+    from s2s.bench import reference
 
     started = time.perf_counter()
     pairs, _ = load_corpus(data)
     enc, dec_in, dec_out, vocab = reference.preprocess([(p.input_text, p.target_text) for p in pairs], vocab_size, max_len)
     elapsed = time.perf_counter() - started
-    return {"seconds": elapsed, "pairs": len(pairs), "array_bytes": int(enc.nbytes + dec_in.nbytes + dec_out.nbytes), "vocab": len(vocab)}
+    return {
+        "seconds": elapsed,
+        "pairs": len(pairs),
+        "array_bytes": int(enc.nbytes + dec_in.nbytes + dec_out.nbytes),
+        "vocab": len(vocab),
+    }
 
 
-def run_child(args: list, module: str = "s2s.bench.preprocess") -> Dict:
+def run_child(args: list, module: str = "s2s.bench.preprocess") -> dict:
     """Runs a benchmark module in a child process; returns the JSON of its last stdout line
     and its peak RSS (``peak_rss_mb``)."""
     proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True)
@@ -110,7 +118,13 @@ def run_child(args: list, module: str = "s2s.bench.preprocess") -> Dict:
     return result
 
 
-def run(lines: int = FULL_LINES, conversations: int = FULL_CONVERSATIONS, vocab_size: int = 15_000, max_len: int = 20, keep: str | None = None) -> int:
+def run(
+    lines: int = FULL_LINES,
+    conversations: int = FULL_CONVERSATIONS,
+    vocab_size: int = 15_000,
+    max_len: int = 20,
+    keep: str | None = None,
+) -> int:
     tmp = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="s2s-bench-preprocess-"))
     data = tmp / "corpus"
     started = time.perf_counter()
@@ -123,8 +137,13 @@ def run(lines: int = FULL_LINES, conversations: int = FULL_CONVERSATIONS, vocab_
     )
     memory = run_child(["in-memory", str(data), str(vocab_size), str(max_len)])
     pipe = run_child(["pipeline", str(data), str(tmp / "work"), str(vocab_size), str(max_len)])
-    for name, r in (("pipeline (ExampleGen+StatisticsGen+SchemaGen+Transform)", pipe), ("in-memory Python (tutorial style)", memory)):
-        print(f"{name:<58} {r['seconds']:8.1f} s  {r['pairs'] / r['seconds']:9,.0f} pairs/s  peak RSS {r['peak_rss_mb']:7,.0f} MB  ({r['pairs']:,} pairs)")
+    for name, r in (
+        ("pipeline (ExampleGen+StatisticsGen+SchemaGen+Transform)", pipe),
+        ("in-memory Python (tutorial style)", memory),
+    ):
+        print(
+            f"{name:<58} {r['seconds']:8.1f} s  {r['pairs'] / r['seconds']:9,.0f} pairs/s  peak RSS {r['peak_rss_mb']:7,.0f} MB  ({r['pairs']:,} pairs)"
+        )
     one_hot = memory["pairs"] * max_len * (vocab_size + C.NUM_RESERVED) * 4
     print(
         f"in-memory arrays (ids): {memory['array_bytes'] / 1e6:,.0f} MB; the tutorial's one-hot decoder targets "
@@ -132,7 +151,9 @@ def run(lines: int = FULL_LINES, conversations: int = FULL_CONVERSATIONS, vocab_
     )
     ratio = pipe["seconds"] / memory["seconds"]
     print(f"pipeline / in-memory wall time: {ratio:.2f}x")
-    print(f"goal {'MET ' if pipe['seconds'] <= GOAL_SECONDS else 'MISS'}: pipeline path <= {GOAL_SECONDS} s ({pipe['seconds']:.0f} s)")
+    print(
+        f"goal {'MET ' if pipe['seconds'] <= GOAL_SECONDS else 'MISS'}: pipeline path <= {GOAL_SECONDS} s ({pipe['seconds']:.0f} s)"
+    )
     print(f"goal {'MET ' if ratio <= 1.0 else 'MISS'}: pipeline not slower than the in-memory Python path ({ratio:.2f}x)")
     if not keep:
         import shutil

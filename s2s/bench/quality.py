@@ -7,11 +7,11 @@ does its reply depend on what was said, and what do its replies look like?
    on the eval split (movies no model trained on) and on the test split.
 2. Models, trained by the Trainer's own code (:func:`trainer.task.train`: early stopping on
    the eval loss, best epoch kept) for at most ``epochs`` epochs: (a) the default model
-   (:class:`s2s.config.PipelineConfig`, with any ``--set KEY=VALUE`` overrides); (b) the
+   (:class:`trainer.params.TrainerParams`, with any ``--set KEY=VALUE`` overrides); (b) the
    tutorial's configuration (frozen GloVe 50d embedding, one LSTM of 300 units, no
    attention, no dropout), unless ``--no-tutorial``.
 3. Baselines that never see the input, trained on the train split's replies
-   (:mod:`s2s.ngram`): an add-one unigram and an interpolated Kneser–Ney trigram.
+   (:mod:`evaluator.ngram`): an add-one unigram and an interpolated Kneser–Ney trigram.
 4. For each model: teacher-forced perplexity and its ratio to the trigram's; input
    dependence (perplexity with the inputs shuffled across pairs, fixed seed, divided by the
    perplexity with the true inputs: 1.0 means the input is ignored); and the replies of
@@ -30,15 +30,27 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import numpy as np
 
-from s2s import config as C
-from s2s import ngram
+from components import features as C
+from evaluator import ngram
+from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
+from trainer.decode_options import DEFAULT_BEAM_WIDTH
+from trainer.params import TrainerParams
 
-TUTORIAL = {"embedding_dim": 50, "units": 300, "layers": 1, "attention": 0, "bidirectional": 0, "copy": 0,
-            "word_dropout": 0.0, "dropout": 0.0, "glove_trainable": 0}
+TUTORIAL = {
+    "embedding_dim": 50,
+    "units": 300,
+    "layers": 1,
+    "attention": False,
+    "bidirectional": False,
+    "copy": False,
+    "word_dropout": 0.0,
+    "dropout": 0.0,
+    "glove_trainable": False,
+}
 SHUFFLE_SEED = 20_161_127  # the fixed permutation behind the input-dependence figure
 SAMPLE_INPUTS = (
     "Where are you going?",
@@ -63,7 +75,7 @@ def _preprocess(data_dir: str, work_dir: str, vocab_size: int, max_len: int):
     Transform output dir and the transformed split file patterns."""
     from pipeline import local_runner
 
-    cfg = C.PipelineConfig(data_dir=data_dir, work_dir=work_dir, vocab_size=vocab_size, max_len=max_len)
+    cfg = PipelineConfig.of(data_dir=data_dir, work_dir=work_dir, vocab_size=vocab_size, max_len=max_len)
     local_runner.run(cfg, preprocessing_only=True)
     return transform_outputs(cfg.pipeline_root)
 
@@ -83,68 +95,68 @@ def transform_outputs(pipeline_root: str):
     return str(graph), *([str(examples / f"Split-{split}" / "*")] for split in (C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT))
 
 
-def load_split(files: List[str], tft_output) -> Dict[str, np.ndarray]:
+def load_split(files: list[str], tft_output) -> dict[str, np.ndarray]:
     """A transformed split as arrays: encoder ids, decoder input ids, target ids."""
     from trainer.task import make_dataset
 
-    parts: Dict[str, list] = {"encoder": [], "decoder": [], "target": []}
+    parts: dict[str, list] = {"encoder": [], "decoder": [], "target": []}
     for (enc, dec), target in make_dataset(files, tft_output, 1024, shuffle=False):
         for key, value in zip(parts, (enc, dec, target)):
             parts[key].append(value.numpy())
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
-def teacher_forced(model, split: Dict[str, np.ndarray], encoder: np.ndarray | None = None, batch: int = 256) -> np.ndarray:
+def teacher_forced(model, split: dict[str, np.ndarray], encoder: np.ndarray | None = None, batch: int = 256) -> np.ndarray:
     """[right, tokens, nll] of the split's targets, given ``encoder`` ids (default: the true inputs)."""
-    import tensorflow as tf
-
-    from trainer import sequence_metrics as sm
+    from evaluator import sequence_metrics as sm
+    from trainer.model import teacher_forced as teacher_forced_log_probs
 
     encoder = split["encoder"] if encoder is None else encoder
     stats = np.zeros(3)
     for i in range(0, len(encoder), batch):
         target = split["target"][i : i + batch]
-        log_probs = tf.nn.log_softmax(tf.cast(model((encoder[i : i + batch], split["decoder"][i : i + batch])), tf.float32))
-        stats += sm.token_stats(target, tf.gather(log_probs, target, batch_dims=2), tf.argmax(log_probs, axis=-1))
+        stats += sm.token_stats(
+            target, *teacher_forced_log_probs(model, encoder[i : i + batch], split["decoder"][i : i + batch], target)
+        )
     return stats
 
 
-def decoders() -> Dict[str, Any]:
+def decoders() -> dict[str, Any]:
     """The decoders compared: plain greedy, greedy with trigram blocking (the Evaluator's collapse
     check), the default (serving_default), beam search (beam_search)."""
-    from trainer.decoding import GREEDY, DecodeOptions
+    from trainer.decode_options import GREEDY, DecodeOptions
 
     default = DecodeOptions()
     return {
         "greedy (plain)": dataclasses.replace(GREEDY, no_repeat_ngram=0, min_length=0),
         "greedy (blocked)": GREEDY,
         "default decoder": default,
-        f"beam {C.DEFAULT_BEAM_WIDTH}": dataclasses.replace(default, beam_width=C.DEFAULT_BEAM_WIDTH, temperature=0.0),
+        f"beam {DEFAULT_BEAM_WIDTH}": dataclasses.replace(default, beam_width=DEFAULT_BEAM_WIDTH, temperature=0.0),
     }
 
 
-def replies(exporter, encoder: np.ndarray, options, batch: int = 256) -> List[List[str]]:
+def replies(exporter, encoder: np.ndarray, options, batch: int = 256) -> list[list[str]]:
     """The best reply of each input under ``options``, as words."""
     import tensorflow as tf
 
     from trainer.decoding import option_tensors
 
     decode = tf.function(lambda ids: exporter.decode(ids, option_tensors(options))[0][:, 0])
-    out: List[List[str]] = []
+    out: list[list[str]] = []
     for i in range(0, len(encoder), batch):
         out += [t.decode().split() for t in decode(tf.constant(encoder[i : i + batch])).numpy()]
     return out
 
 
-def score(model, tft_output, splits: Dict[str, Dict[str, np.ndarray]], max_len: int) -> Dict[str, Any]:
+def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: int) -> dict[str, Any]:
     """Perplexity, input dependence and accuracy per split; reply measures of each decoder on eval."""
     import tensorflow as tf
 
-    from trainer import sequence_metrics as sm
+    from evaluator import sequence_metrics as sm
     from trainer.export import ChatbotExport, vocabulary
 
     words = vocabulary(tft_output)
-    result: Dict[str, Any] = {}
+    result: dict[str, Any] = {}
     for name, split in splits.items():
         permutation = np.random.default_rng(SHUFFLE_SEED).permutation(len(split["encoder"]))
         true, shuffled = teacher_forced(model, split), teacher_forced(model, split, split["encoder"][permutation])
@@ -169,20 +181,28 @@ def score(model, tft_output, splits: Dict[str, Dict[str, np.ndarray]], max_len: 
     return result
 
 
-def baselines(splits: Dict[str, Dict[str, np.ndarray]], vocab_size: int) -> Dict[str, Dict[str, float]]:
+def baselines(splits: dict[str, dict[str, np.ndarray]], vocab_size: int) -> dict[str, dict[str, float]]:
     """Unigram and Kneser-Ney trigram perplexities of each scored split's replies."""
     train = [ngram.reply_ids(row) for row in splits[C.TRAIN_SPLIT]["target"]]
     models = {"unigram": ngram.UnigramLM(train, vocab_size), "trigram": ngram.KneserNeyTrigramLM(train, vocab_size)}
     return {
-        name: {split: ngram.perplexity(lm, [ngram.reply_ids(r) for r in splits[split]["target"]]) for split in (C.EVAL_SPLIT, C.TEST_SPLIT)}
+        name: {
+            split: ngram.perplexity(lm, [ngram.reply_ids(r) for r in splits[split]["target"]])
+            for split in (C.EVAL_SPLIT, C.TEST_SPLIT)
+        }
         for name, lm in models.items()
     }
 
 
-def _train_and_score(name: str, cfg: Dict[str, Any], tft_output, files: Dict[str, List[str]], splits, out: Path, max_len: int) -> Dict[str, Any]:
+def _train_and_score(
+    name: str, cfg: TrainerParams, tft_output, files: dict[str, list[str]], splits, out: Path, max_len: int
+) -> dict[str, Any]:
     from trainer.task import train
 
-    print(f"\n== training {name}: {json.dumps({k: v for k, v in sorted(cfg.items()) if k != 'glove_path'})}", flush=True)
+    print(
+        f"\n== training {name}: {json.dumps({k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k != 'glove_path'})}",
+        flush=True,
+    )
     started = time.perf_counter()
     model, params, history = train(cfg, tft_output, files[C.TRAIN_SPLIT], files[C.EVAL_SPLIT], str(out / name))
     seconds = time.perf_counter() - started
@@ -202,25 +222,33 @@ def _goal(ok: bool, text: str) -> bool:
     return ok
 
 
-def report(results: Dict[str, Dict[str, Any]], base: Dict[str, Dict[str, float]], labels: Dict[str, str]) -> Dict[str, bool]:
+def report(results: dict[str, dict[str, Any]], base: dict[str, dict[str, float]], labels: dict[str, str]) -> dict[str, bool]:
     """Prints the tables and the goal lines; returns the goals."""
     trigram, unigram = base["trigram"], base["unigram"]
-    print(f"\nbaselines (reply language models that never see the input; train replies; same token space):")
+    print("\nbaselines (reply language models that never see the input; train replies; same token space):")
     for split in (C.EVAL_SPLIT, C.TEST_SPLIT):
         print(f"  {split:<5} unigram (add-one) {unigram[split]:8.2f}   Kneser-Ney trigram {trigram[split]:8.2f}")
-    print(f"\n{'model':<40}{'split':>6}{'params':>11}{'epochs':>7}{'perplexity':>11}{'/trigram':>9}{'input dep.':>11}{'masked acc':>11}")
+    print(
+        f"\n{'model':<40}{'split':>6}{'params':>11}{'epochs':>7}{'perplexity':>11}{'/trigram':>9}{'input dep.':>11}{'masked acc':>11}"
+    )
     for key, r in results.items():
         for split in (C.EVAL_SPLIT, C.TEST_SPLIT):
             s = r[split]
-            print(f"{labels[key][:39]:<40}{split:>6}{r['params']:>11,}{r['epochs_run']:>7}{s['perplexity']:>11.2f}"
-                  f"{s['perplexity'] / trigram[split]:>9.3f}{s['input_dependence']:>11.3f}{s['masked_accuracy']:>11.4f}")
+            print(
+                f"{labels[key][:39]:<40}{split:>6}{r['params']:>11,}{r['epochs_run']:>7}{s['perplexity']:>11.2f}"
+                f"{s['perplexity'] / trigram[split]:>9.3f}{s['input_dependence']:>11.3f}{s['masked_accuracy']:>11.4f}"
+            )
     print(f"\nreplies on the eval split ({next(iter(results.values()))[C.EVAL_SPLIT]['pairs']:,} inputs):")
-    print(f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'length':>13}{'BLEU-1':>8}{'BLEU-2':>8}")
+    print(
+        f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'length':>13}{'BLEU-1':>8}{'BLEU-2':>8}"
+    )
     for key, r in results.items():
         for name, m in r["decoders"].items():
-            print(f"{(key + ': ' + name)[:39]:<40}{m['distinct1']:>8.4f}{m['distinct2']:>8.4f}{m['top_reply_share']:>10.1%}"
-                  f"{m['repeated_2gram_share']:>8.1%}{m['repeated_3gram_share']:>8.1%}"
-                  f"{m['mean_length']:>6.2f} ({m['reference_mean_length']:.2f}){m['bleu1']:>8.2f}{m['bleu2']:>8.2f}")
+            print(
+                f"{(key + ': ' + name)[:39]:<40}{m['distinct1']:>8.4f}{m['distinct2']:>8.4f}{m['top_reply_share']:>10.1%}"
+                f"{m['repeated_2gram_share']:>8.1%}{m['repeated_3gram_share']:>8.1%}"
+                f"{m['mean_length']:>6.2f} ({m['reference_mean_length']:.2f}){m['bleu1']:>8.2f}{m['bleu2']:>8.2f}"
+            )
     for key, r in results.items():
         print(f"most frequent replies, {key}: " + "; ".join(f"{name}: {m['top_reply']!r}" for name, m in r["decoders"].items()))
         print(f"eval perplexity by epoch, {key}: " + " ".join(f"{x:.1f}" for x in r["val_perplexity_by_epoch"]))
@@ -238,13 +266,33 @@ def report(results: Dict[str, Dict[str, Any]], base: Dict[str, Dict[str, float]]
     length_off = abs(m["mean_length"] / m["reference_mean_length"] - 1.0)
     print()
     return {
-        "vs_trigram": _goal(ratio <= GOAL_VS_TRIGRAM, f"default perplexity {ev['perplexity']:.2f} = {ratio:.3f} x the Kneser-Ney trigram's {trigram[C.EVAL_SPLIT]:.2f} (goal <= {GOAL_VS_TRIGRAM})"),
-        "input_dependence": _goal(ev["input_dependence"] >= GOAL_INPUT_DEPENDENCE, f"input dependence {ev['input_dependence']:.3f} (goal >= {GOAL_INPUT_DEPENDENCE})"),
-        "top_reply": _goal(m["top_reply_share"] <= GOAL_TOP_REPLY_SHARE, f"default decoder's most frequent reply is {m['top_reply_share']:.1%} of its replies (goal <= {GOAL_TOP_REPLY_SHARE:.0%})"),
-        "distinct2": _goal(m["distinct2"] >= GOAL_DISTINCT2, f"default decoder's distinct-2 {m['distinct2']:.4f} (goal >= {GOAL_DISTINCT2})"),
-        "no_loops": _goal(m["repeated_3gram_share"] == 0.0, f"default decoder's replies with a repeated trigram: {m['repeated_3gram_share']:.1%} (goal 0)"),
-        "length": _goal(length_off <= GOAL_LENGTH_RATIO, f"default decoder's mean length {m['mean_length']:.2f} is {length_off:.0%} off the references' {m['reference_mean_length']:.2f} (goal within {GOAL_LENGTH_RATIO:.0%})"),
-        "bleu2": _goal(m["bleu2"] >= greedy["bleu2"], f"default decoder's BLEU-2 {m['bleu2']:.2f} vs plain greedy's {greedy['bleu2']:.2f} on the same model (goal: not below)"),
+        "vs_trigram": _goal(
+            ratio <= GOAL_VS_TRIGRAM,
+            f"default perplexity {ev['perplexity']:.2f} = {ratio:.3f} x the Kneser-Ney trigram's {trigram[C.EVAL_SPLIT]:.2f} (goal <= {GOAL_VS_TRIGRAM})",
+        ),
+        "input_dependence": _goal(
+            ev["input_dependence"] >= GOAL_INPUT_DEPENDENCE,
+            f"input dependence {ev['input_dependence']:.3f} (goal >= {GOAL_INPUT_DEPENDENCE})",
+        ),
+        "top_reply": _goal(
+            m["top_reply_share"] <= GOAL_TOP_REPLY_SHARE,
+            f"default decoder's most frequent reply is {m['top_reply_share']:.1%} of its replies (goal <= {GOAL_TOP_REPLY_SHARE:.0%})",
+        ),
+        "distinct2": _goal(
+            m["distinct2"] >= GOAL_DISTINCT2, f"default decoder's distinct-2 {m['distinct2']:.4f} (goal >= {GOAL_DISTINCT2})"
+        ),
+        "no_loops": _goal(
+            m["repeated_3gram_share"] == 0.0,
+            f"default decoder's replies with a repeated trigram: {m['repeated_3gram_share']:.1%} (goal 0)",
+        ),
+        "length": _goal(
+            length_off <= GOAL_LENGTH_RATIO,
+            f"default decoder's mean length {m['mean_length']:.2f} is {length_off:.0%} off the references' {m['reference_mean_length']:.2f} (goal within {GOAL_LENGTH_RATIO:.0%})",
+        ),
+        "bleu2": _goal(
+            m["bleu2"] >= greedy["bleu2"],
+            f"default decoder's BLEU-2 {m['bleu2']:.2f} vs plain greedy's {greedy['bleu2']:.2f} on the same model (goal: not below)",
+        ),
     }
 
 
@@ -253,39 +301,55 @@ def run(
     glove_path: str,
     work_dir: str | None = None,
     epochs: int = 10,
-    overrides: Dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
     vocab_size: int = 15_000,
     max_len: int = 20,
     tutorial: bool = True,
 ) -> int:
     import tensorflow_transform as tft
 
-    work = Path(work_dir or os.path.join(C.DEFAULT_WORK_DIR, "bench-quality")).resolve()
+    work = Path(work_dir or os.path.join(DEFAULT_WORK_DIR, "bench-quality")).resolve()
     if tutorial and (not glove_path or not Path(glove_path).is_file()):
-        raise FileNotFoundError(f"the tutorial configuration needs a GloVe 50d text file: {glove_path!r} not found (--glove, or --no-tutorial)")
+        raise FileNotFoundError(
+            f"the tutorial configuration needs a GloVe 50d text file: {glove_path!r} not found (--glove, or --no-tutorial)"
+        )
     started = time.perf_counter()
     graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
     files = dict(zip((C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT), patterns))
     tft_output = tft.TFTransformOutput(graph)
     vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
     splits = {name: load_split(f, tft_output) for name, f in files.items()}
-    print(f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len}); "
-          + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()), flush=True)
+    print(
+        f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len}); "
+        + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()),
+        flush=True,
+    )
     base_line = baselines(splits, vocab)
 
-    base = C.PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})}).trainer_hparams()
-    configs = {"default": dict(base)}
-    labels = {"default": "(a) default: " + ", ".join(
-        f"{k}={base[k]}" for k in ("embedding_dim", "units", "attention", "copy", "bidirectional", "word_dropout", "dropout"))}
+    base = PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})}).trainer
+    configs = {"default": base}
+    labels = {
+        "default": "(a) default: "
+        + ", ".join(
+            f"{k}={getattr(base, k)}"
+            for k in ("embedding_dim", "units", "attention", "copy", "bidirectional", "word_dropout", "dropout")
+        )
+    }
     if tutorial:
-        configs["tutorial"] = {**base, **TUTORIAL, "glove_path": os.path.abspath(glove_path)}
+        configs["tutorial"] = dataclasses.replace(base, **TUTORIAL, glove_path=os.path.abspath(glove_path))
         labels["tutorial"] = "(b) tutorial: GloVe 50d frozen, LSTM 300"
     runs = work / "runs"
     results = {name: _train_and_score(name, cfg, tft_output, files, splits, runs, max_len) for name, cfg in configs.items()}
     goals = report(results, base_line, labels)
     summary = {
-        "data_dir": os.path.abspath(data_dir), "max_epochs": epochs, "vocabulary": vocab, "max_len": max_len,
-        "baselines": base_line, "results": results, "goals": goals, "sample_inputs": list(SAMPLE_INPUTS),
+        "data_dir": os.path.abspath(data_dir),
+        "max_epochs": epochs,
+        "vocabulary": vocab,
+        "max_len": max_len,
+        "baselines": base_line,
+        "results": results,
+        "goals": goals,
+        "sample_inputs": list(SAMPLE_INPUTS),
     }
     (work / "quality.json").write_text(json.dumps(summary, indent=2))
     print(f"figures: {work / 'quality.json'}")

@@ -15,12 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, List, Sequence
 
 import numpy as np
 
-from s2s import config as C
+from components import features as C
+from pipeline.config import SAMPLE_DATA_DIR
 from trainer.decode_options import GREEDY
 
 GOAL_P50_MS = 15.0
@@ -38,16 +39,16 @@ def _percentiles(samples_ms: Sequence[float]) -> tuple[float, float]:
     return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 99))
 
 
-def _messages(n: int) -> List[str]:
+def _messages(n: int) -> list[str]:
     """Real utterances from the embedded sample, as users would type them."""
     from components.cornell import load_corpus
 
-    pairs, _ = load_corpus(C.SAMPLE_DATA_DIR)
+    pairs, _ = load_corpus(SAMPLE_DATA_DIR)
     texts = [p.input_text for p in pairs if 0 < len(p.input_text.encode()) <= 300]
     return [texts[i % len(texts)] for i in range(n)]
 
 
-def _timed(fn: Callable[[], object], n: int) -> List[float]:
+def _timed(fn: Callable[[], object], n: int) -> list[float]:
     out = []
     for _ in range(n):
         start = time.perf_counter()
@@ -153,7 +154,9 @@ def _start_server(model_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
 PLAIN_GREEDY = dataclasses.replace(GREEDY, no_repeat_ngram=0, min_length=0)
 
 
-def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concurrency: int = 16, beam: int = 4, loop_replies: int = 20) -> int:
+def run(
+    model_dir: str, requests: int = 200, load_requests: int = 10_000, concurrency: int = 16, beam: int = 4, loop_replies: int = 20
+) -> int:
     from serving.client import ChatbotClient, ChatbotError
     from serving.saved_model import resolve_model_path
 
@@ -184,7 +187,9 @@ def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concur
 
         p50 = {}
         for name, call in decoders.items():
-            times = _timed(lambda: call([next_message()]), requests if name != f"beam {beam}" else max(requests // 2, 10))
+            times = _timed(
+                lambda call=call: call([next_message()]), requests if name != f"beam {beam}" else max(requests // 2, 10)
+            )
             p50[name], p99 = _percentiles(times)
             print(f"single request, {name:8s}: p50 {p50[name]:7.2f} ms   p99 {p99:7.2f} ms   (n={len(times)})")
         g50 = p50["greedy"]
@@ -194,7 +199,7 @@ def run(model_dir: str, requests: int = 200, load_requests: int = 10_000, concur
             row = []
             for batch in (1, 8, 64):
                 n_calls = max(3, min(200, 512 // batch))
-                batches = [messages[(i * batch) % len(messages):][:batch] for i in range(n_calls)]
+                batches = [messages[(i * batch) % len(messages) :][:batch] for i in range(n_calls)]
                 batches = [b if len(b) == batch else messages[:batch] for b in batches]
                 start = time.perf_counter()
                 for b in batches:

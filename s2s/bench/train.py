@@ -4,7 +4,7 @@
   benchmark's generator: 304,713 lines from the sample's real text) and preprocessed by
   the pipeline (ExampleGen..Transform) in a child process.
 * Training runs in a second child process, streaming the transformed TFRecords
-  (:func:`trainer.task.make_dataset`) into the default model (:class:`s2s.config.PipelineConfig`),
+  (:func:`trainer.task.make_dataset`) into the default model (:class:`trainer.params.TrainerParams`),
   for ``--steps`` steps. Its peak RSS (``ru_maxrss``) is the figure held to the memory goal;
   the RSS sampled during training shows that it does not grow with the steps.
 * Throughput: target tokens (non-padding, ``<eos>`` included) per second, and the median
@@ -24,9 +24,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict
 
-from s2s import config as C
+from components import features as C
+from trainer.params import TrainerParams
+from transforms.params import TransformParams
 
 GOAL_FLOP_RATIO = 0.40
 GOAL_RSS_BYTES = 4 * 2**30
@@ -34,8 +35,15 @@ WARMUP_STEPS = 10
 
 
 def forward_flops_per_example(
-    vocab_size: int, embedding_dim: int, units: int, layers: int, attention: bool, max_len: int, tie_embeddings: bool = False,
-    bidirectional: bool = False, copy: bool = False,
+    vocab_size: int,
+    embedding_dim: int,
+    units: int,
+    layers: int,
+    attention: bool,
+    max_len: int,
+    tie_embeddings: bool = False,
+    bidirectional: bool = False,
+    copy: bool = False,
 ) -> int:
     """FLOPs (2 per multiply-add) of one example's forward pass, every position computed
     (the LSTM kernels and the output layer run over all ``max_len`` positions, padding
@@ -95,24 +103,24 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _child_train(pipeline_root: str, steps: int) -> Dict:
+def _child_train(pipeline_root: str, steps: int) -> dict:
     import keras
     import numpy as np
     import tensorflow_transform as tft
 
     from s2s.bench.quality import transform_outputs
     from trainer.model import build_model
-    from trainer.task import distribution_strategy, hparams, make_dataset, model_params
+    from trainer.task import distribution_strategy, make_dataset, model_params
 
     matmul = matmul_flops_per_second()
     graph, train_files, _, _ = transform_outputs(pipeline_root)
     tft_output = tft.TFTransformOutput(graph)
-    cfg = hparams({})
+    cfg = TrainerParams()
     vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
     max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
     params = model_params(cfg, vocab)
     strategy = distribution_strategy()
-    batch = int(cfg["batch_size"]) * strategy.num_replicas_in_sync
+    batch = cfg.batch_size * strategy.num_replicas_in_sync
 
     pairs, target_tokens = 0, 0
     for _, target in make_dataset(train_files, tft_output, 4096, shuffle=False):
@@ -120,7 +128,7 @@ def _child_train(pipeline_root: str, steps: int) -> Dict:
         pairs += t.shape[0]
         target_tokens += int(np.count_nonzero(t))
     with strategy.scope():
-        model = build_model(params, learning_rate=float(cfg["learning_rate"]), clipnorm=float(cfg["clipnorm"]))
+        model = build_model(params, learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
 
     class Clock(keras.callbacks.Callback):
         def __init__(self):
@@ -144,24 +152,43 @@ def _child_train(pipeline_root: str, steps: int) -> Dict:
     step_s = float(np.median(measured))
 
     def flops_at(v: int) -> int:
-        return step_flops(batch, vocab_size=v, embedding_dim=params.embedding_dim, units=params.units,
-                          layers=params.layers, attention=params.attention, max_len=max_len,
-                          tie_embeddings=params.tie_embeddings, bidirectional=params.bidirectional, copy=params.copy)
+        return step_flops(
+            batch,
+            vocab_size=v,
+            embedding_dim=params.embedding_dim,
+            units=params.units,
+            layers=params.layers,
+            attention=params.attention,
+            max_len=max_len,
+            tie_embeddings=params.tie_embeddings,
+            bidirectional=params.bidirectional,
+            copy=params.copy,
+        )
 
     result = {
-        "pairs": pairs, "target_tokens_per_pair": target_tokens / pairs, "vocab": vocab, "max_len": max_len,
-        "model": params.__dict__, "batch": batch, "steps": steps, "wall_s": wall, "step_s": step_s,
-        "step_flops": flops_at(vocab), "matmul_flops": matmul, "rss_by_step": clock.rss,
+        "pairs": pairs,
+        "target_tokens_per_pair": target_tokens / pairs,
+        "vocab": vocab,
+        "max_len": max_len,
+        "model": params.__dict__,
+        "batch": batch,
+        "steps": steps,
+        "wall_s": wall,
+        "step_s": step_s,
+        "step_flops": flops_at(vocab),
+        "matmul_flops": matmul,
+        "rss_by_step": clock.rss,
         "steps_per_epoch": -(-pairs // batch),
     }
     # The generated corpus re-uses the sample's words, so its vocabulary is far smaller than
     # the real corpus's (which fills the configured vocab_size). The same model at the real
     # size, on the same batches (cost depends on shapes, not on which ids occur):
-    full_vocab = int(C.PipelineConfig().vocab_size) + C.NUM_RESERVED
+    full_vocab = TransformParams().vocab_size + C.NUM_RESERVED
     if full_vocab > vocab:
         with strategy.scope():
-            wide = build_model(dataclasses.replace(params, vocab_size=full_vocab), learning_rate=float(cfg["learning_rate"]),
-                               clipnorm=float(cfg["clipnorm"]))
+            wide = build_model(
+                dataclasses.replace(params, vocab_size=full_vocab), learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm
+            )
         clock_wide = Clock()
         wide.fit(train, steps_per_epoch=min(steps, 100), epochs=1, callbacks=[clock_wide], verbose=0)
         result["full_vocab"] = {
@@ -184,37 +211,56 @@ def run(steps: int = 300, lines: int | None = None, conversations: int | None = 
     if not (data / "movie_lines.txt").exists():
         preprocess.generate_corpus(data, lines, conversations)
     prep = preprocess.run_child(["pipeline", str(data), str(work), "15000", "20"])
-    print(f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "
-          f"preprocessed by the pipeline in {prep['seconds']:.0f} s (separate process, peak RSS {prep['peak_rss_mb']:,.0f} MB); "
-          f"{os.cpu_count()} CPU cores", flush=True)
+    print(
+        f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "
+        f"preprocessed by the pipeline in {prep['seconds']:.0f} s (separate process, peak RSS {prep['peak_rss_mb']:,.0f} MB); "
+        f"{os.cpu_count()} CPU cores",
+        flush=True,
+    )
     r = preprocess.run_child(["train", str(work / "pipeline_root"), str(steps)], module="s2s.bench.train")
     r["peak_rss_bytes"] = r["peak_rss_mb"] * 2**20
     tokens_per_step = r["batch"] * r["target_tokens_per_pair"]
     achieved = r["step_flops"] / r["step_s"]
     ratio = achieved / r["matmul_flops"]
     m = r["model"]
-    print(f"model: embedding {m['embedding_dim']}, units {m['units']}, layers {m['layers']}, attention {m['attention']}, "
-          f"tied embeddings {m['tie_embeddings']}, "
-          f"dropout {m['dropout']}; vocabulary {r['vocab']:,}, MAX_LEN {r['max_len']}, batch {r['batch']}")
-    print(f"trained {r['steps']} steps (of {r['steps_per_epoch']:,} per epoch over {r['pairs']:,} train pairs) in {r['wall_s']:.0f} s")
+    print(
+        f"model: embedding {m['embedding_dim']}, units {m['units']}, layers {m['layers']}, attention {m['attention']}, "
+        f"tied embeddings {m['tie_embeddings']}, "
+        f"dropout {m['dropout']}; vocabulary {r['vocab']:,}, MAX_LEN {r['max_len']}, batch {r['batch']}"
+    )
+    print(
+        f"trained {r['steps']} steps (of {r['steps_per_epoch']:,} per epoch over {r['pairs']:,} train pairs) in {r['wall_s']:.0f} s"
+    )
     print(f"step time (median after {WARMUP_STEPS} warm-up steps): {r['step_s'] * 1000:8.1f} ms")
-    print(f"throughput: {tokens_per_step / r['step_s']:10,.0f} target tokens/s  ({r['batch'] / r['step_s']:,.0f} pairs/s, "
-          f"{r['target_tokens_per_pair']:.1f} target tokens per pair)")
-    print(f"training FLOP/s (counted from layer shapes): {achieved / 1e9:8.1f} GFLOP/s  ({r['step_flops'] / 1e9:.1f} GFLOP per step)")
+    print(
+        f"throughput: {tokens_per_step / r['step_s']:10,.0f} target tokens/s  ({r['batch'] / r['step_s']:,.0f} pairs/s, "
+        f"{r['target_tokens_per_pair']:.1f} target tokens per pair)"
+    )
+    print(
+        f"training FLOP/s (counted from layer shapes): {achieved / 1e9:8.1f} GFLOP/s  ({r['step_flops'] / 1e9:.1f} GFLOP per step)"
+    )
     print(f"tf.matmul FLOP/s (2048x2048 float32, same process): {r['matmul_flops'] / 1e9:8.1f} GFLOP/s")
     print("RSS during training: " + ", ".join(f"step {s}: {b / 2**20:,.0f} MB" for s, b in r["rss_by_step"]))
     one_hot = r["pairs"] * r["max_len"] * r["vocab"] * 4
-    print(f"peak RSS of the training process: {r['peak_rss_bytes'] / 2**20:,.0f} MB; the tutorial's one-hot target tensor "
-          f"for the same data: {one_hot / 2**30:,.1f} GiB (float32 [{r['pairs']:,} x {r['max_len']} x {r['vocab']:,}])")
+    print(
+        f"peak RSS of the training process: {r['peak_rss_bytes'] / 2**20:,.0f} MB; the tutorial's one-hot target tensor "
+        f"for the same data: {one_hot / 2**30:,.1f} GiB (float32 [{r['pairs']:,} x {r['max_len']} x {r['vocab']:,}])"
+    )
     wide = r.get("full_vocab")
     if wide:
         wide_flops = wide["step_flops"] / wide["step_s"]
-        print(f"same model at the vocabulary the real corpus fills ({wide['vocab']:,} ids; the generated corpus has {r['vocab']:,}), "
-              f"{wide['steps']} steps: step {wide['step_s'] * 1000:.1f} ms, {wide_flops / 1e9:.1f} GFLOP/s = "
-              f"{wide_flops / r['matmul_flops']:.1%} of matmul")
-    print(f"goal {'MET ' if ratio >= GOAL_FLOP_RATIO else 'MISS'}: training step FLOP/s / matmul FLOP/s = {ratio:.1%} (goal >= {GOAL_FLOP_RATIO:.0%}; default model on the full-scale corpus)")
+        print(
+            f"same model at the vocabulary the real corpus fills ({wide['vocab']:,} ids; the generated corpus has {r['vocab']:,}), "
+            f"{wide['steps']} steps: step {wide['step_s'] * 1000:.1f} ms, {wide_flops / 1e9:.1f} GFLOP/s = "
+            f"{wide_flops / r['matmul_flops']:.1%} of matmul"
+        )
+    print(
+        f"goal {'MET ' if ratio >= GOAL_FLOP_RATIO else 'MISS'}: training step FLOP/s / matmul FLOP/s = {ratio:.1%} (goal >= {GOAL_FLOP_RATIO:.0%}; default model on the full-scale corpus)"
+    )
     ok_rss = r["peak_rss_bytes"] <= GOAL_RSS_BYTES
-    print(f"goal {'MET ' if ok_rss else 'MISS'}: peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB on the full-scale corpus (goal <= 4 GiB)")
+    print(
+        f"goal {'MET ' if ok_rss else 'MISS'}: peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB on the full-scale corpus (goal <= 4 GiB)"
+    )
     print(f"bench wall time: {time.perf_counter() - started:.0f} s")
     if not keep:
         import shutil

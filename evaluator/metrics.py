@@ -1,6 +1,6 @@
 """Sequence metrics for TFMA (the Evaluator): padding never counts.
 
-The arithmetic is :mod:`trainer.sequence_metrics`, shared with ``s2s evaluate``. Both read what the model's ``serving_tf_example`` signature returns for each example,
+The arithmetic is :mod:`evaluator.sequence_metrics`, shared with ``s2s evaluate``. Both read what the model's ``serving_tf_example`` signature returns for each example,
 ``target_log_probs`` ([steps]: log-probability the model gives the reference token at
 each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
 ``decoder_target_ids`` ([steps], 0 = padding) from the Transform graph.
@@ -12,19 +12,19 @@ each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
   replies; ``top_reply_share`` (``TopReplyShare``): the share of the most frequent greedy
   reply (``greedy_ids``).
 
-Referenced from the EvalConfig by module path (``trainer.metrics``).
+Referenced from the EvalConfig by module path (``evaluator.metrics``).
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+from collections.abc import Iterable
 
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
-from s2s import config as C
-from trainer.sequence_metrics import (
+from components import features as C
+from evaluator.sequence_metrics import (
     corpus_bleu,
     distinct_n,
     id_text,
@@ -34,9 +34,7 @@ from trainer.sequence_metrics import (
     top_reply_share,
 )
 
-MASKED_TOKEN_ACCURACY = "masked_token_accuracy"
-PERPLEXITY = "perplexity"
-TOP_REPLY_SHARE = "top_reply_share"
+MASKED_TOKEN_ACCURACY, PERPLEXITY, TOP_REPLY_SHARE = C.MASKED_TOKEN_ACCURACY, C.PERPLEXITY, C.TOP_REPLY_SHARE
 
 
 def _output(value, model_name: str, output_name: str):
@@ -68,7 +66,7 @@ class _TokenStatsCombiner(beam.CombineFn):
     def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
         return np.sum(list(accumulators), axis=0)
 
-    def extract_output(self, accumulator: np.ndarray) -> Dict[metric_types.MetricKey, float]:
+    def extract_output(self, accumulator: np.ndarray) -> dict[metric_types.MetricKey, float]:
         value = masked_accuracy(accumulator) if self._kind == MASKED_TOKEN_ACCURACY else perplexity(accumulator)
         return {self._key: value}
 
@@ -91,7 +89,7 @@ def _computations(
 class MaskedTokenAccuracy(metric_types.Metric):
     """Token accuracy over non-padding target positions (teacher forced)."""
 
-    def __init__(self, name: Optional[str] = MASKED_TOKEN_ACCURACY):
+    def __init__(self, name: str | None = MASKED_TOKEN_ACCURACY):
         super().__init__(metric_util.merge_per_key_computations(_computations), name=name, kind=MASKED_TOKEN_ACCURACY)
 
     def get_config(self):
@@ -101,7 +99,7 @@ class MaskedTokenAccuracy(metric_types.Metric):
 class Perplexity(metric_types.Metric):
     """exp of the mean cross-entropy over non-padding target positions (teacher forced)."""
 
-    def __init__(self, name: Optional[str] = PERPLEXITY):
+    def __init__(self, name: str | None = PERPLEXITY):
         super().__init__(metric_util.merge_per_key_computations(_computations), name=name, kind=PERPLEXITY)
 
     def get_config(self):
@@ -124,14 +122,16 @@ class _RepliesCombiner(beam.CombineFn):
         label = _output(element.label, self._model_name, self._output_name)
         prediction = _output(element.prediction, self._model_name, self._output_name)
         if not isinstance(prediction, dict) or self._replies not in prediction:
-            raise ValueError(f"{self._key.name} needs the model output {self._replies!r} (the {C.TF_EXAMPLE_SIGNATURE} signature)")
+            raise ValueError(
+                f"{self._key.name} needs the model output {self._replies!r} (the {C.TF_EXAMPLE_SIGNATURE} signature)"
+            )
         accumulator.append((id_text(prediction[self._replies]), id_text(label)))
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[list]) -> list:
         return [item for acc in accumulators for item in acc]
 
-    def extract_output(self, accumulator: list) -> Dict[metric_types.MetricKey, float]:
+    def extract_output(self, accumulator: list) -> dict[metric_types.MetricKey, float]:
         if not accumulator:
             return {self._key: float("nan")}
         hypotheses, references = zip(*accumulator)
@@ -143,7 +143,12 @@ class _RepliesCombiner(beam.CombineFn):
 
 
 def _reply_computations(
-    name: str, eval_config=None, model_name: str = "", output_name: str = "", kind: str = "bleu", order: int = 2  # pylint: disable=unused-argument
+    name: str,
+    eval_config=None,
+    model_name: str = "",
+    output_name: str = "",
+    kind: str = "bleu",
+    order: int = 2,  # pylint: disable=unused-argument
 ) -> metric_types.MetricComputations:
     key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
     return [
@@ -156,7 +161,7 @@ def _reply_computations(
 class CorpusBleu(metric_types.Metric):
     """Corpus BLEU-``max_order`` (0-100) of the greedy replies against the reference replies."""
 
-    def __init__(self, name: Optional[str] = None, max_order: int = 2):
+    def __init__(self, name: str | None = None, max_order: int = 2):
         super().__init__(
             metric_util.merge_per_key_computations(_reply_computations),
             name=name or f"bleu{max_order}",
@@ -172,8 +177,10 @@ class CorpusBleu(metric_types.Metric):
 class DistinctN(metric_types.Metric):
     """Distinct n-grams / all n-grams of the greedy replies."""
 
-    def __init__(self, name: Optional[str] = None, n: int = 1):
-        super().__init__(metric_util.merge_per_key_computations(_reply_computations), name=name or f"distinct{n}", kind="distinct", order=n)
+    def __init__(self, name: str | None = None, n: int = 1):
+        super().__init__(
+            metric_util.merge_per_key_computations(_reply_computations), name=name or f"distinct{n}", kind="distinct", order=n
+        )
         self.n = n
 
     def get_config(self):
@@ -186,8 +193,11 @@ class TopReplyShare(metric_types.Metric):
     1.0; the Evaluator's upper bound on it keeps such a model from being blessed, however
     low its perplexity."""
 
-    def __init__(self, name: Optional[str] = TOP_REPLY_SHARE):
+    def __init__(self, name: str | None = TOP_REPLY_SHARE, code_version: str = ""):
+        """``code_version`` (of this module, set by :func:`evaluator.config.eval_config`) only
+        makes the eval config, and so the Evaluator's cache key, change with this code."""
         super().__init__(metric_util.merge_per_key_computations(_reply_computations), name=name, kind="top_reply", order=0)
+        self.code_version = code_version
 
     def get_config(self):
-        return {"name": self.name}
+        return {"name": self.name, "code_version": self.code_version}

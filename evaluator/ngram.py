@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Dict, Iterable, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
-from s2s import config as C
+from components import features as C
 
 Reply = Sequence[int]  # reply token ids, closed by <eos>
 
@@ -50,7 +50,7 @@ class UnigramLM:
         self.outcomes = vocab_size - 2  # every id but <pad> and <bos>
         self.total = sum(self.counts.values())
 
-    def prob(self, token: int, history: Tuple[int, ...] = ()) -> float:  # pylint: disable=unused-argument
+    def prob(self, token: int, history: tuple[int, ...] = ()) -> float:  # pylint: disable=unused-argument
         return (self.counts[token] + 1.0) / (self.total + self.outcomes)
 
 
@@ -75,12 +75,12 @@ class KneserNeyTrigramLM:
             self.ctx2[(u, v)] += c
             self.follow2[(u, v)] += 1
             self.cont2[(v, w)] += 1
-        for (v, w), c in self.cont2.items():
+        for (v, _w), c in self.cont2.items():
             self.ctx1[v] += c
             self.follow1[v] += 1
         # Lowest order: N1+(. w), the number of distinct histories v before w.
-        self.cont1: Dict[int, int] = defaultdict(int)
-        for v, w in self.cont2:
+        self.cont1: dict[int, int] = defaultdict(int)
+        for _v, w in self.cont2:
             self.cont1[w] += 1
         self.cont1_total = sum(self.cont1.values())
         self.d3 = _discount(tri.values())
@@ -98,7 +98,7 @@ class KneserNeyTrigramLM:
         lam = self.d2 * self.follow1[v] / total
         return max(self.cont2.get((v, w), 0) - self.d2, 0.0) / total + lam * self._p1(w)
 
-    def prob(self, token: int, history: Tuple[int, ...]) -> float:
+    def prob(self, token: int, history: tuple[int, ...]) -> float:
         """p(token | the last two tokens of ``history``)."""
         u, v = history[-2], history[-1]
         total = self.ctx2.get((u, v), 0)

@@ -4,7 +4,7 @@ Every pair of the corpus is evaluated (no split). The pairs are read by the Exam
 own loader (:mod:`components.cornell`) and turned into the same tf.Examples
 (:func:`components.example_gen.pair_to_example`); preprocessing is the model's own
 Transform graph, through its ``transform_features`` and ``serving_tf_example`` signatures;
-the token metrics are :mod:`trainer.sequence_metrics`, the code the Evaluator's TFMA
+the token metrics are :mod:`evaluator.sequence_metrics`, the code the Evaluator's TFMA
 metrics use. Replies come from the model's ``serving_default`` (the default decoder) and, where the
 model has it, ``beam_search`` signatures. BLEU references are the reference replies as the
 model's vocabulary sees them (out-of-vocabulary words are ``<unk>``, cut at MAX_LEN - 1).
@@ -23,13 +23,14 @@ import os
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 
+from components import features as C
 from components.cornell import load_corpus
-from s2s import config as C
-from trainer import sequence_metrics as sm
+from evaluator import sequence_metrics as sm
+from trainer.decode_options import DEFAULT_BEAM_WIDTH
+from transforms.ids import token_counts, until_eos
 
 SHUFFLE_SEED = 20_161_127  # the fixed permutation of inputs behind the input-dependence figure
 REQUIRED_SIGNATURES = (C.SERVING_SIGNATURE, C.TF_EXAMPLE_SIGNATURE, C.TRANSFORM_SIGNATURE)
@@ -39,7 +40,7 @@ class EvaluationError(ValueError):
     """The model or the corpus cannot be evaluated: says what is missing."""
 
 
-def _batches(items: List, size: int):
+def _batches(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -64,16 +65,8 @@ def _load_model(path: str | os.PathLike[str]):
     return model_dir, model
 
 
-def _tokens(ids: np.ndarray, id_to_token: List[str]) -> List[List[str]]:
-    out = []
-    for row in ids:
-        words = []
-        for i in row:
-            if i == C.EOS_ID or i == C.PAD_ID:
-                break
-            words.append(id_to_token[i])
-        out.append(words)
-    return out
+def _tokens(ids: np.ndarray, id_to_token: list[str]) -> list[list[str]]:
+    return [[id_to_token[i] for i in until_eos(row)] for row in ids]
 
 
 def evaluate(
@@ -82,9 +75,9 @@ def evaluate(
     out_dir: str | os.PathLike[str],
     encoding: str = "auto",
     batch_size: int = 256,
-    beam_width: int = C.DEFAULT_BEAM_WIDTH,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     samples: int = 15,
-) -> Dict:
+) -> dict:
     import tensorflow as tf
 
     from components.example_gen import pair_to_example
@@ -103,10 +96,10 @@ def evaluate(
     # A second pass scores every reply against another pair's input (a fixed permutation):
     # how much worse that is measures how much the model uses what it is told.
     total, shuffled_total = np.zeros(3), np.zeros(3)
-    by_genre: Dict[str, np.ndarray] = defaultdict(lambda: np.zeros(3))
+    by_genre: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(3))
     pairs_by_genre: Counter = Counter()
     unk = Counter()
-    references: List[List[str]] = []
+    references: list[list[str]] = []
     permutation = np.random.default_rng(SHUFFLE_SEED).permutation(len(pairs))
     started = time.perf_counter()
     for start in range(0, len(pairs), batch_size):
@@ -118,9 +111,9 @@ def evaluate(
         log_probs, predicted = scored["target_log_probs"].numpy(), scored["predicted_ids"].numpy()
         encoder = features[C.ENCODER_INPUT_IDS].numpy()
         for side, ids in (("input", encoder), ("target", labels)):
-            real = (ids != C.PAD_ID) & (ids != C.EOS_ID)
-            unk[f"{side}_tokens"] += int(real.sum())
-            unk[f"{side}_unk"] += int((ids == C.UNK_ID).sum())
+            tokens, unknown = token_counts(ids)
+            unk[f"{side}_tokens"] += tokens
+            unk[f"{side}_unk"] += unknown
         for pair, lab, lp, pr in zip(batch, labels, log_probs, predicted):
             stats = sm.token_stats(lab, lp, pr)
             total += stats
@@ -136,13 +129,13 @@ def evaluate(
 
     # Replies. Messages the serving signature refuses (over MAX_INPUT_BYTES) are counted.
     replyable = [i for i, p in enumerate(pairs) if len(p.input_text.encode()) <= C.MAX_INPUT_BYTES]
-    figures_replies: Dict[str, Dict] = {}
-    replies_text: Dict[str, List[str]] = {}
-    reply_lengths: List[int] = []
+    figures_replies: dict[str, dict] = {}
+    replies_text: dict[str, list[str]] = {}
+    reply_lengths: list[int] = []
     for name, fn in (("default", default), (f"beam{beam_width}", beam)):
         if fn is None:
             continue
-        texts: List[str] = []
+        texts: list[str] = []
         started = time.perf_counter()
         for batch in _batches(replyable, max(1, batch_size // 4)):
             inputs = tf.constant([pairs[i].input_text for i in batch])
@@ -213,7 +206,7 @@ def evaluate(
 
 
 # --------------------------------------------------------------------- output
-def table(figures: Dict) -> str:
+def table(figures: dict) -> str:
     rows = [
         ("model", figures["model"]),
         ("data", figures["data"]),
@@ -223,8 +216,10 @@ def table(figures: Dict) -> str:
     rows += [
         ("out-of-vocabulary share (input / reply)", f"{figures['oov_share_input']:.2%} / {figures['oov_share_target']:.2%}"),
         ("perplexity (teacher forced)", f"{figures['perplexity']:.2f}"),
-        ("input dependence (perplexity with shuffled inputs / with the true ones)",
-         f"{figures['input_dependence']:.3f} ({figures['perplexity_inputs_shuffled']:.2f})"),
+        (
+            "input dependence (perplexity with shuffled inputs / with the true ones)",
+            f"{figures['input_dependence']:.3f} ({figures['perplexity_inputs_shuffled']:.2f})",
+        ),
         ("masked token accuracy", f"{figures['masked_token_accuracy']:.2%}"),
     ]
     for name, r in figures["replies"].items():
@@ -236,20 +231,33 @@ def table(figures: Dict) -> str:
         )
         rows.append((f"{name} replies: distinct-1 / distinct-2", f"{r['distinct1']:.4f} / {r['distinct2']:.4f}"))
         rows.append((f"{name} replies: most frequent reply (share)", f"{r['top_reply_share']:.2%} ({r['top_reply']!r})"))
-        rows.append((f"{name} replies: with a repeated 2-gram / 3-gram",
-                     f"{r['repeated_2gram_share']:.2%} / {r['repeated_3gram_share']:.2%}"))
-        rows.append((f"{name} replies: mean length / reference mean length", f"{r['mean_length']:.2f} / {r['reference_mean_length']:.2f}"))
+        rows.append(
+            (
+                f"{name} replies: with a repeated 2-gram / 3-gram",
+                f"{r['repeated_2gram_share']:.2%} / {r['repeated_3gram_share']:.2%}",
+            )
+        )
+        rows.append(
+            (f"{name} replies: mean length / reference mean length", f"{r['mean_length']:.2f} / {r['reference_mean_length']:.2f}")
+        )
         rows.append((f"{name} replies per second", f"{r['replies_per_second']:.0f}"))
     rl = figures["reply_length"]
-    rows.append(("default reply length: mean / p50 / p90 / max", f"{rl['mean']:.1f} / {rl['p50']:.0f} / {rl['p90']:.0f} / {rl['max']}"))
+    rows.append(
+        ("default reply length: mean / p50 / p90 / max", f"{rl['mean']:.1f} / {rl['p50']:.0f} / {rl['p90']:.0f} / {rl['max']}")
+    )
     rows.append(("teacher-forced pairs per second", f"{figures['throughput']['teacher_forced_pairs_per_second']:.0f}"))
     for genre, g in figures["per_genre"].items():
-        rows.append((f"genre {genre} ({g['pairs']} pairs): perplexity / accuracy", f"{g['perplexity']:.1f} / {g['masked_token_accuracy']:.2%}"))
+        rows.append(
+            (
+                f"genre {genre} ({g['pairs']} pairs): perplexity / accuracy",
+                f"{g['perplexity']:.1f} / {g['masked_token_accuracy']:.2%}",
+            )
+        )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
-def _plots(figures: Dict, out: Path) -> Dict[str, Path]:
+def _plots(figures: dict, out: Path) -> dict[str, Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -285,7 +293,7 @@ def _plots(figures: Dict, out: Path) -> Dict[str, Path]:
     return paths
 
 
-def _write(figures: Dict, sample: List[Dict], out: Path) -> None:
+def _write(figures: dict, sample: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps({**figures, "sample": sample}, indent=2, sort_keys=True))
     pictures = _plots(figures, out)
@@ -299,8 +307,11 @@ def _write(figures: Dict, sample: List[Dict], out: Path) -> None:
         for name, path in pictures.items()
     )
     columns = list(sample[0]) if sample else []
-    samples_html = "<tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{esc(str(s[c]))}</td>" for c in columns) + "</tr>" for s in sample
+    samples_html = (
+        "<tr>"
+        + "".join(f"<th>{esc(c)}</th>" for c in columns)
+        + "</tr>"
+        + "".join("<tr>" + "".join(f"<td>{esc(str(s[c]))}</td>" for c in columns) + "</tr>" for s in sample)
     )
     (out / "report.html").write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>seq2seq-tfx evaluation</title>

@@ -1,5 +1,5 @@
 """Sequence metrics, one implementation for both callers: the TFMA metrics of the Evaluator
-(:mod:`trainer.metrics`) and ``s2s evaluate`` (:mod:`s2s.evaluate`). Padding never counts.
+(:mod:`evaluator.metrics`) and ``s2s evaluate`` (:mod:`evaluator.offline`). Padding never counts.
 
 Teacher-forced token statistics come from what the model's ``serving_tf_example``
 signature returns: per target position, the log-probability of the reference token
@@ -9,11 +9,12 @@ and the arg-max token.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from s2s import config as C
+from components import features as C
+from transforms.ids import until_eos
 
 # Accumulator layout: [right arg-max tokens, non-padding target tokens, negative log-likelihood].
 RIGHT, TOKENS, NLL = range(3)
@@ -57,12 +58,7 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order:
 def id_text(ids) -> str:
     """Token ids up to the first <eos>/<pad>, as a space-joined string (BLEU works on ids
     as well as on words: the id <-> word mapping is one to one)."""
-    out = []
-    for i in np.asarray(ids).reshape(-1):
-        if i == C.EOS_ID or i == C.PAD_ID:
-            break
-        out.append(str(int(i)))
-    return " ".join(out)
+    return " ".join(str(i) for i in until_eos(ids))
 
 
 def top_reply_share(replies: Sequence[Sequence[str]]) -> float:

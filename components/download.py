@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 from components import cornell
 
@@ -73,7 +72,7 @@ def _unpack(archive: Path, into: Path) -> None:
 def download_corpus(
     url: str = OFFICIAL_URL,
     dest: str | os.PathLike[str] = "data/cornell",
-    sha256: Optional[str] = None,
+    sha256: str | None = None,
     timeout: float = 60.0,
     force: bool = False,
 ) -> Path:

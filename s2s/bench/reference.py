@@ -13,18 +13,18 @@ of the text.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, List, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import regex
 
-from s2s import config as C
+from components import features as C
 from transforms.preprocessing import APOSTROPHES, CONTRACTIONS, CONTROL, NOT_WORD
 
 
-def _py(pattern: str) -> "regex.Pattern":
+def _py(pattern: str) -> regex.Pattern:
     """An RE2 pattern of transforms.preprocessing in Python's regex syntax."""
-    pattern = regex.sub(r"\\x\{([0-9a-fA-F]+)\}", lambda m: "\\U%08x" % int(m.group(1), 16), pattern)
+    pattern = regex.sub(r"\\x\{([0-9a-fA-F]+)\}", lambda m: f"\\U{int(m.group(1), 16):08x}", pattern)
     pattern = pattern.replace(r"\b", r"(?a:\b)").replace(r"\B", r"(?a:\B)")  # RE2's are ASCII-only
     return regex.compile(pattern.replace("$", r"\Z"), flags=regex.V0)
 
@@ -42,12 +42,12 @@ def clean_text(text: str) -> str:
     return _NOT_WORD.sub(" ", text)
 
 
-def tokenize(text: str) -> List[str]:
+def tokenize(text: str) -> list[str]:
     # After clean_text the only whitespace left is ASCII: the graph's whitespace split.
     return [t for t in regex.split(r"[\t\n\v\f\r ]+", clean_text(text)) if t]
 
 
-def build_vocabulary(token_lists: Iterable[Sequence[str]], vocab_size: int, min_frequency: int = 1) -> List[str]:
+def build_vocabulary(token_lists: Iterable[Sequence[str]], vocab_size: int, min_frequency: int = 1) -> list[str]:
     """Most frequent first; ties broken as tft.vocabulary does (descending by UTF-8 bytes)."""
     counts = Counter(t for tokens in token_lists for t in tokens)
     ranked = sorted(
@@ -56,7 +56,7 @@ def build_vocabulary(token_lists: Iterable[Sequence[str]], vocab_size: int, min_
     return [t for _, t in ranked[:vocab_size]]
 
 
-def to_ids(tokens: Sequence[str], index: dict) -> List[int]:
+def to_ids(tokens: Sequence[str], index: dict) -> list[int]:
     return [index.get(t, C.UNK_ID) for t in tokens]
 
 
@@ -67,7 +67,7 @@ def pad(ids: Sequence[int], max_len: int) -> np.ndarray:
     return out
 
 
-def preprocess(pairs: Sequence[Tuple[str, str]], vocab_size: int, max_len: int, min_frequency: int = 1):
+def preprocess(pairs: Sequence[tuple[str, str]], vocab_size: int, max_len: int, min_frequency: int = 1):
     """(encoder ids, decoder input ids, decoder target ids) arrays and the vocabulary."""
     sources = [tokenize(a) for a, _ in pairs]
     replies = [tokenize(b) for _, b in pairs]

@@ -1,0 +1,78 @@
+"""The Evaluator's configuration: which model outputs it reads, how it slices, what blesses.
+
+The metrics themselves are in :mod:`evaluator.metrics` (TFMA) over the arithmetic of
+:mod:`evaluator.sequence_metrics`; the bounds are :class:`evaluator.params.EvaluatorParams`.
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+
+from components import features as C
+from components.code_version import code_version
+from evaluator import metrics as seq_metrics
+from evaluator.params import EvaluatorParams
+
+
+def eval_config(cfg: EvaluatorParams) -> tfma.EvalConfig:
+    """Sequence metrics overall and per movie genre; blessing needs the absolute bounds
+    (masked token accuracy, perplexity, the most frequent reply's share) and, once a model was blessed before, a perplexity
+    at most ``max_perplexity_increase`` (relative) worse than that baseline's."""
+    module = seq_metrics.__name__
+
+    def spec(name: str, baseline: bool = False) -> tfma.ModelSpec:
+        return tfma.ModelSpec(
+            name=name,
+            signature_name=C.TF_EXAMPLE_SIGNATURE,
+            label_key=C.LABEL_KEY,
+            preprocessing_function_names=[C.TRANSFORM_SIGNATURE],
+            is_baseline=baseline,
+        )
+
+    return tfma.EvalConfig(
+        model_specs=[spec("candidate"), spec("baseline", baseline=True)],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[C.GENRES])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="MaskedTokenAccuracy",
+                        module=module,
+                        threshold=tfma.MetricThreshold(
+                            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.min_masked_accuracy})
+                        ),
+                    ),
+                    tfma.MetricConfig(
+                        class_name="Perplexity",
+                        module=module,
+                        threshold=tfma.MetricThreshold(
+                            value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_perplexity}),
+                            change_threshold=tfma.GenericChangeThreshold(
+                                direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                                relative={"value": cfg.max_perplexity_increase},
+                            ),
+                        ),
+                    ),
+                    tfma.MetricConfig(class_name="CorpusBleu", module=module, config='"max_order": 2'),
+                    tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 1'),
+                    tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 2'),
+                    # Over all test replies only: a genre slice of a few dozen pairs is too
+                    # small to call a model collapsed.
+                    tfma.MetricConfig(
+                        class_name="TopReplyShare",
+                        module=module,
+                        config=f'"code_version": "{code_version(module + ".TopReplyShare")}"',
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec()],
+                                threshold=tfma.MetricThreshold(
+                                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_top_reply_share})
+                                ),
+                            )
+                        ],
+                    ),
+                ],
+            )
+        ],
+    )

@@ -1,0 +1,30 @@
+"""``s2s``: the command line of seq2seq-tfx. A module per command (or pair of commands), each
+registering its flags and calling one library function; this module only assembles them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from s2s.cli import bench, chat, corpus, evaluate, kubeflow, run, serve, status
+
+COMMANDS = (run, corpus, serve, chat, status, evaluate, kubeflow, bench)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2s", description="seq2seq-tfx: a TFX pipeline for a Keras seq2seq LSTM chatbot on the Cornell corpus."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""``s2s bench serve|quality|train|preprocess``: benchmarks that print their figures."""
+
+from __future__ import annotations
+
+import argparse
+
+from components.settings import ConfigError
+from pipeline.config import REPO_ROOT, SAMPLE_DATA_DIR, PipelineConfig
+from s2s.cli.common import fail
+from s2s.cli.serve import DEFAULT_MODEL_DIR
+from trainer.decode_options import DEFAULT_BEAM_WIDTH
+from trainer.params import TrainerParams
+from transforms.params import TransformParams
+
+SHARED_GLOVE = REPO_ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top40k.txt"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from s2s.bench.preprocess import FULL_CONVERSATIONS, FULL_LINES
+
+    bench = sub.add_parser("bench", help="benchmarks that print their figures (see `s2s bench -h`)")
+    benches = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    bserve = benches.add_parser("serve", help="gRPC latency/throughput vs the tutorial's Python decoding loop, and a load run")
+    bserve.add_argument(
+        "--model-dir", default=DEFAULT_MODEL_DIR, help="pushed model (default: the newest under artifacts/serving/chatbot)"
+    )
+    bserve.add_argument("--requests", type=int, default=200, help="single requests timed per decoder (default 200)")
+    bserve.add_argument("--load-requests", type=int, default=10_000, help="requests in the load run (default 10000)")
+    bserve.add_argument("--concurrency", type=int, default=16, help="concurrent clients in the load run (default 16)")
+    bserve.add_argument("--beam", type=int, default=DEFAULT_BEAM_WIDTH, help=f"beam width (default {DEFAULT_BEAM_WIDTH})")
+    bserve.add_argument("--loop-replies", type=int, default=20, help="replies timed with the python loop (default 20)")
+    bserve.set_defaults(func=serve_main)
+
+    epochs = TrainerParams().epochs
+    bqual = benches.add_parser(
+        "quality",
+        help="default model vs n-gram reply models and the tutorial's configuration: perplexity, input dependence, replies of each decoder",
+    )
+    bqual.add_argument(
+        "--data",
+        default=str(SAMPLE_DATA_DIR),
+        help="corpus directory (default: the embedded sample; the goal is set on ../shared/data/cornell)",
+    )
+    bqual.add_argument("--glove", default=str(SHARED_GLOVE), help="GloVe 50d text file for the tutorial configuration")
+    bqual.add_argument(
+        "--epochs",
+        type=int,
+        default=epochs,
+        help=f"training budget for each model, in epochs of the train split (default {epochs}, the Trainer's default)",
+    )
+    bqual.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting of the default model (repeatable)")
+    bqual.add_argument(
+        "--work-dir",
+        help="where preprocessing and runs go (default: ./artifacts/bench-quality; kept, so a re-run reuses the preprocessing)",
+    )
+    bqual.add_argument(
+        "--no-tutorial", action="store_true", help="train only the default model (not the tutorial's configuration)"
+    )
+    bqual.set_defaults(func=quality_main)
+
+    btrain = benches.add_parser(
+        "train", help="training tokens/s, step time, FLOP/s vs matmul FLOP/s, peak RSS at the full corpus's size"
+    )
+    btrain.add_argument("--steps", type=int, default=300, help="training steps to time (default 300)")
+    btrain.add_argument(
+        "--lines", type=int, default=FULL_LINES, help=f"corpus lines to generate (default {FULL_LINES:,}, the real corpus)"
+    )
+    btrain.add_argument(
+        "--conversations",
+        type=int,
+        default=FULL_CONVERSATIONS,
+        help=f"conversations to generate (default {FULL_CONVERSATIONS:,})",
+    )
+    btrain.add_argument("--keep", help="keep the generated corpus and pipeline outputs in this directory (and reuse the corpus)")
+    btrain.set_defaults(func=train_main)
+
+    transform = TransformParams()
+    bprep = benches.add_parser(
+        "preprocess", help="ExampleGen+Transform at the full corpus's size vs the tutorial's in-memory Python"
+    )
+    bprep.add_argument(
+        "--lines", type=int, default=FULL_LINES, help=f"lines to generate (default {FULL_LINES:,}, the real corpus)"
+    )
+    bprep.add_argument(
+        "--conversations", type=int, default=FULL_CONVERSATIONS, help=f"conversations (default {FULL_CONVERSATIONS:,})"
+    )
+    bprep.add_argument(
+        "--vocab-size", type=int, default=transform.vocab_size, help=f"vocabulary size (default {transform.vocab_size})"
+    )
+    bprep.add_argument("--max-len", type=int, default=transform.max_len, help=f"MAX_LEN (default {transform.max_len})")
+    bprep.add_argument("--keep", help="generate and keep the corpus and the pipeline's outputs in this directory")
+    bprep.set_defaults(func=preprocess_main)
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    from s2s.bench import serve
+
+    try:
+        return serve.run(
+            args.model_dir,
+            requests=args.requests,
+            load_requests=args.load_requests,
+            concurrency=args.concurrency,
+            beam=args.beam,
+            loop_replies=args.loop_replies,
+        )
+    except FileNotFoundError as exc:
+        return fail(f"{exc} (run `make run` first to push a model)")
+
+
+def quality_main(args: argparse.Namespace) -> int:
+    from s2s.bench import quality
+
+    overrides: dict[str, object] = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            return fail(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    try:
+        PipelineConfig().replace(**overrides)
+        return quality.run(
+            args.data, args.glove, work_dir=args.work_dir, epochs=args.epochs, overrides=overrides, tutorial=not args.no_tutorial
+        )
+    except (ConfigError, FileNotFoundError) as exc:
+        return fail(str(exc))
+
+
+def train_main(args: argparse.Namespace) -> int:
+    from s2s.bench import train
+
+    return train.run(steps=args.steps, lines=args.lines, conversations=args.conversations, keep=args.keep)
+
+
+def preprocess_main(args: argparse.Namespace) -> int:
+    from s2s.bench import preprocess
+
+    return preprocess.run(args.lines, args.conversations, args.vocab_size, args.max_len, keep=args.keep)

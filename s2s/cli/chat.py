@@ -1,0 +1,105 @@
+"""``s2s chat``: talk to the served chatbot over gRPC, interactively or one ``--message``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import sys
+
+from components.features import MODEL_NAME
+from s2s.cli.common import bounded, fail
+from trainer.decode_options import DTYPES, DecodeOptions
+
+HISTORY_FILE = "~/.s2s_chat_history"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    chat = sub.add_parser("chat", help="talk to the served chatbot over gRPC (interactive, or one --message)")
+    chat.add_argument("--server", default="localhost:8500", help="host:port of the model server (default localhost:8500)")
+    chat.add_argument("--model", default=MODEL_NAME, help=f"model name (default {MODEL_NAME})")
+    chat.add_argument("--version", type=int, default=None, help="model version (default: the newest)")
+    chat.add_argument("--message", help="send one message, print the reply and exit")
+    chat.add_argument(
+        "--beam", type=bounded(DecodeOptions, "beam_width"), default=None, help="beam width (the same as --beam-width)"
+    )
+    decoding = chat.add_argument_group(
+        "decoding options (any of them sends the request to the generate signature; "
+        "without them the server's default decoder answers)"
+    )
+    for field in dataclasses.fields(DecodeOptions):
+        decoding.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            dest=field.name,
+            type=bounded(DecodeOptions, field.name),
+            default=None,
+            help=f"{field.metadata['help']} (default {field.default})",
+        )
+    chat.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds (default 10)")
+    chat.set_defaults(func=main)
+
+
+def _print_reply(reply, beam: int) -> None:
+    print(f"bot> {reply.text or '(empty reply)'}   [score {reply.score:.2f}]")
+    if beam > 1:
+        for i, (text, score) in enumerate(reply.alternatives[1:], start=2):
+            print(f"     {i}. {text or '(empty reply)'}   [{score:.2f}]")
+
+
+def main(args: argparse.Namespace) -> int:
+    from serving.client import ChatbotClient, ChatbotError
+
+    client = ChatbotClient(args.server, model_name=args.model, version=args.version, timeout=args.timeout)
+    options = {name: getattr(args, name) for name in DTYPES if getattr(args, name) is not None}
+    if args.beam is not None:
+        options.setdefault("beam_width", args.beam)
+    shown = options.get("beam_width", 1)
+
+    def ask(message: str):
+        if options:  # any decoding option: the generate signature, everything else at its default
+            return client.generate([message], DecodeOptions(**options))[0]
+        return client.reply([message])[0]
+
+    if args.message is not None:
+        try:
+            _print_reply(ask(args.message), shown)
+        except ChatbotError as exc:
+            return fail(f"{args.server}: {exc}")
+        return 0
+    return _interactive(client, ask, shown, args)
+
+
+def _interactive(client, ask, shown: int, args: argparse.Namespace) -> int:
+    from serving.client import ChatbotError
+
+    history = os.path.expanduser(HISTORY_FILE)
+    try:
+        import readline
+
+        with contextlib.suppress(OSError):
+            readline.read_history_file(history)
+    except ImportError:  # pragma: no cover - no readline on this platform
+        readline = None
+    print(f"chatting with {args.model} at {args.server} (Ctrl-D or Ctrl-C to leave)")
+    try:
+        while True:
+            try:
+                message = input("you> ")
+            except EOFError:
+                print()
+                break
+            if not message.strip():
+                continue
+            try:
+                _print_reply(ask(message), shown)
+            except ChatbotError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print()
+    finally:
+        if readline is not None:
+            with contextlib.suppress(OSError):
+                readline.write_history_file(history)
+        client.close()
+    return 0

@@ -1,0 +1,107 @@
+"""What the commands share: one-line errors, and flags derived from the settings dataclasses."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import Any
+
+from components.settings import ConfigError, bounds_text, check_value, coerce, kind
+from pipeline.config import PipelineConfig, load_config_file
+from trainer.params import BUILTIN_GLOVE
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Prints ``s2s: error: message`` to stderr; returns the exit code."""
+    print(f"s2s: error: {message}", file=sys.stderr)
+    return code
+
+
+def root_cause(exc: BaseException | None, kinds: tuple[type, ...]) -> BaseException | None:
+    """The first exception of ``kinds`` in ``exc``'s chain of causes, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def flag_of(field: dataclasses.Field) -> str:
+    """A setting's command-line flag: its own, or ``--`` + its name with dashes."""
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def bounded(settings_class: type, name: str):
+    """An argparse type: the field's type within its bounds, refused at parse time."""
+    field = {f.name: f for f in dataclasses.fields(settings_class)}[name]
+
+    def parse(text: str) -> Any:
+        try:
+            value = coerce(settings_class, name, text)
+            check_value(field, value)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{name}: ")) from None
+        return value
+
+    return parse
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """A flag per setting of :class:`PipelineConfig` (on/off settings as ``--X/--no-X``), with
+    its help, default and bounds, grouped by component. Values are checked at parse time."""
+    defaults = PipelineConfig()
+    for section, settings_class, field in PipelineConfig.settings():
+        if section in skip:
+            continue
+        group = _group(parser, section)
+        default = getattr(getattr(defaults, section), field.name)
+        help_text = field.metadata["help"].replace("%", "%%")
+        if kind(settings_class, field.name) is bool:
+            group.add_argument(
+                flag_of(field),
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{help_text} (default: {'on' if default else 'off'})",
+            )
+            continue
+        limits = bounds_text(field)
+        shown = f"default: {default!r}" + (f"; {limits}" if limits else "")
+        group.add_argument(
+            flag_of(field), dest=field.name, type=bounded(settings_class, field.name), default=None, help=f"{help_text} ({shown})"
+        )
+
+
+def _group(parser: argparse.ArgumentParser, section: str) -> Any:
+    title = f"{section.replace('_', ' ')} settings"
+    for group in parser._action_groups:  # noqa: SLF001 - argparse keeps no public index of groups
+        if group.title == title:
+            return group
+    return parser.add_argument_group(title)
+
+
+def settings_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """The run's settings: defaults, then ``--config`` file, then flags; paths made absolute.
+
+    Raises:
+        ConfigError: a setting has a wrong name, type or value.
+    """
+    overrides: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        overrides.update(load_config_file(args.config))
+    for _, _, field in PipelineConfig.settings():
+        value = getattr(args, field.name, None)
+        if value is not None:
+            overrides[field.name] = value
+    cfg = PipelineConfig().replace(**overrides)
+    glove = cfg.trainer.glove_path
+    portable = glove in ("", BUILTIN_GLOVE) or "://" in glove  # the shipped file resolves in the image too
+    return cfg.replace(
+        data_dir=os.path.abspath(cfg.run.data_dir),
+        work_dir=os.path.abspath(cfg.run.work_dir),
+        glove_path=glove if portable else os.path.abspath(glove),
+    )

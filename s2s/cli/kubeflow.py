@@ -1,0 +1,131 @@
+"""``s2s compile`` and ``s2s submit``: the pipeline as a KFP v2 spec, and a run of it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from components.features import PIPELINE_NAME
+from components.settings import ConfigError
+from s2s.cli.common import add_settings_flags, fail, settings_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from pipeline.kubeflow_runner import BEAM_ENVIRONMENTS, DEFAULT_IMAGE, KubeflowSettings
+
+    kd = KubeflowSettings()
+    comp = sub.add_parser("compile", help="compile the pipeline into a KFP v2 spec (JSON and YAML) for the Kubeflow Pipelines UI")
+    comp.add_argument("--output-dir", default=os.path.join("build", "kfp"), help="where to write the spec (default build/kfp)")
+    comp.add_argument(
+        "--pipeline-root", default=kd.pipeline_root, help=f"gs://, s3:// or a mounted volume path (default {kd.pipeline_root})"
+    )
+    comp.add_argument("--kfp-data", default=kd.data_dir, help=f"corpus directory as the step pods see it (default {kd.data_dir})")
+    comp.add_argument(
+        "--image", default=DEFAULT_IMAGE, help=f"pipeline image built from docker/Dockerfile (default {DEFAULT_IMAGE})"
+    )
+    comp.add_argument(
+        "--beam-env", default="direct", help=f"Beam arguments preset: {', '.join(BEAM_ENVIRONMENTS)} (default direct)"
+    )
+    comp.add_argument(
+        "--beam-arg", action="append", help="extra Beam argument (repeatable), e.g. --beam-arg=--project=my-project"
+    )
+    comp.add_argument("--gpu-type", default=kd.gpu_type, help=f"Trainer accelerator type (default {kd.gpu_type})")
+    comp.add_argument(
+        "--gpu-count", type=int, default=kd.gpu_count, help=f"Trainer accelerator count, 0 for none (default {kd.gpu_count})"
+    )
+    comp.add_argument("--trainer-cpu", type=float, default=kd.trainer_cpu, help=f"Trainer CPU limit (default {kd.trainer_cpu:g})")
+    comp.add_argument(
+        "--trainer-memory",
+        type=float,
+        default=kd.trainer_memory_gb,
+        help=f"Trainer memory limit, GB (default {kd.trainer_memory_gb:g})",
+    )
+    comp.add_argument("--step-cpu", type=float, default=kd.step_cpu, help=f"other steps' CPU limit (default {kd.step_cpu:g})")
+    comp.add_argument(
+        "--step-memory",
+        type=float,
+        default=kd.step_memory_gb,
+        help=f"other steps' memory limit, GB (default {kd.step_memory_gb:g})",
+    )
+    comp.add_argument("--config", help="TOML or JSON file of settings: the defaults of the run parameters")
+    add_settings_flags(comp, skip=("run",))
+    comp.set_defaults(func=compile_main)
+
+    subm = sub.add_parser("submit", help="upload the compiled spec to Kubeflow Pipelines and start a run (kfp.Client)")
+    subm.add_argument("--host", required=True, help="Kubeflow Pipelines API endpoint, e.g. http://localhost:8080")
+    subm.add_argument(
+        "--package",
+        default=os.path.join("build", "kfp", f"{PIPELINE_NAME}.yaml"),
+        help="compiled spec, YAML (default build/kfp/seq2seq-tfx.yaml)",
+    )
+    subm.add_argument("--param", action="append", help="run parameter NAME=VALUE (repeatable), e.g. --param train_steps=2000")
+    subm.add_argument("--experiment", default=PIPELINE_NAME, help=f"experiment name (default {PIPELINE_NAME})")
+    subm.add_argument("--run-name", help="run name")
+    subm.add_argument("--token", help="bearer token for the KFP API (optional)")
+    subm.set_defaults(func=submit_main)
+
+
+def compile_main(args: argparse.Namespace) -> int:
+    from pipeline import kubeflow_runner
+
+    try:
+        cfg = settings_from_args(args)
+        settings = kubeflow_runner.KubeflowSettings(
+            pipeline_root=args.pipeline_root,
+            data_dir=args.kfp_data,
+            image=args.image,
+            beam_environment=args.beam_env,
+            extra_beam_args=tuple(args.beam_arg or ()),
+            gpu_type=args.gpu_type,
+            gpu_count=args.gpu_count,
+            trainer_cpu=args.trainer_cpu,
+            trainer_memory_gb=args.trainer_memory,
+            step_cpu=args.step_cpu,
+            step_memory_gb=args.step_memory,
+        )
+        settings.beam_args()
+        paths = kubeflow_runner.compile_pipeline(cfg, settings, args.output_dir)
+    except ConfigError as exc:
+        return fail(str(exc))
+    print(f"KFP v2 pipeline spec: {paths['json']}\n                      {paths['yaml']}")
+    print("upload either in the Kubeflow Pipelines UI, or: s2s submit --host URL")
+    return 0
+
+
+def parse_params(items: list[str] | None) -> dict[str, object]:
+    """``NAME=VALUE`` strings as run parameters (ints and floats as numbers)."""
+    params: dict[str, object] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--param expects NAME=VALUE, got {item!r}")
+        for kind in (int, float):
+            try:
+                params[name] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            params[name] = value
+    return params
+
+
+def submit_main(args: argparse.Namespace) -> int:
+    from pipeline import kubeflow_runner
+
+    package = Path(args.package)
+    if not package.is_file():
+        return fail(f"{package}: no compiled pipeline here (run `s2s compile` first)")
+    try:
+        params = parse_params(args.param)
+    except ConfigError as exc:
+        return fail(str(exc))
+    try:
+        run_id = kubeflow_runner.submit(
+            package, args.host, params, experiment=args.experiment, run_name=args.run_name, existing_token=args.token
+        )
+    except Exception as exc:  # noqa: BLE001 - the KFP client raises many kinds; report one line
+        return fail(f"{args.host}: submit failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    print(f"run {run_id} started on {args.host} (experiment {args.experiment})")
+    return 0

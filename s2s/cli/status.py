@@ -1,0 +1,30 @@
+"""``s2s status``: the latest runs, read from the ML Metadata store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
+from s2s.cli.common import fail
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    st = sub.add_parser(
+        "status", help="the latest runs: component states and durations, metrics per slice, blessing, pushed version"
+    )
+    st.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="the run's work dir (default ./artifacts)")
+    st.add_argument("--runs", type=int, default=3, help="how many runs to show (default 3)")
+    st.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from pipeline import status
+
+    cfg = PipelineConfig.of(work_dir=os.path.abspath(args.work_dir))
+    try:
+        runs = status.latest_runs(cfg, limit=args.runs)
+    except FileNotFoundError as exc:
+        return fail(str(exc))
+    print(status.format_runs(runs) if runs else f"no pipeline run recorded in {cfg.metadata_path}")
+    return 0

@@ -1,0 +1,141 @@
+"""Each setting is defined once (a field of its component's settings dataclass) and everything
+else is derived from it: flags and their help, config-file keys, execution properties, Kubeflow
+run parameters and validation. A new field missing from any of them fails here."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.code_version import PACKAGES, code_version, module_closure
+from components.settings import ConfigError, exec_type, kind
+from pipeline.config import REPO_ROOT, PipelineConfig
+from s2s import cli
+from s2s.cli.common import flag_of, settings_from_args
+from trainer.params import TrainerParams
+from transforms.params import TransformParams
+
+SETTINGS = list(PipelineConfig.settings())
+IDS = [field.name for _, _, field in SETTINGS]
+
+
+def _out_of_bounds(field: dataclasses.Field):
+    """A value just outside the field's bounds or choices, or None if it has none."""
+    m = field.metadata
+    if m["choices"]:
+        return "no-such-choice"
+    for key, step in (("low", -1), ("above", 0), ("high", 1), ("below", 0)):
+        if m[key] is not None:
+            return m[key] + step
+    return None
+
+
+@pytest.mark.parametrize("section, settings_class, field", SETTINGS, ids=IDS)
+def test_every_setting_has_help_a_flag_a_config_key_and_validation(section, settings_class, field, tmp_path):
+    assert field.metadata["help"], f"{field.name} has no help"
+    parser = cli.make_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]
+    [action] = [a for a in run._actions if a.dest == field.name]
+    assert flag_of(field) in action.option_strings
+    default = getattr(getattr(PipelineConfig(), section), field.name)
+    shown = ("on" if default else "off") if kind(settings_class, field.name) is bool else repr(default)
+    assert field.metadata["help"].replace("%", "%%") in action.help and shown in action.help
+    # A config-file key of the same name.
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({field.name: default}))
+    args = parser.parse_args(["run", "--config", str(config)])
+    assert getattr(getattr(settings_from_args(args), section), field.name) == default or field.name.endswith("_dir")
+    # Out-of-bounds values are refused by the dataclass and at parse time.
+    bad = _out_of_bounds(field)
+    if bad is not None:
+        with pytest.raises(ConfigError, match=field.name):
+            PipelineConfig().replace(**{field.name: bad})
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", flag_of(field), str(bad)])
+
+
+@pytest.mark.parametrize("settings_class", [TransformParams, TrainerParams])
+def test_component_settings_are_typed_execution_properties(settings_class):
+    from trainer.component import Seq2SeqTrainerSpec
+    from transforms.component import Seq2SeqTransformSpec
+
+    spec = {TransformParams: Seq2SeqTransformSpec, TrainerParams: Seq2SeqTrainerSpec}[settings_class]
+    for field in dataclasses.fields(settings_class):
+        assert spec.PARAMETERS[field.name].type == exec_type(settings_class, field.name)
+
+
+def test_component_settings_are_kubeflow_run_parameters_with_their_defaults(tmp_path):
+    assert cli.main(["compile", "--output-dir", str(tmp_path)]) == 0
+    spec = json.loads((tmp_path / "seq2seq-tfx.json").read_text())
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    fields = [*dataclasses.fields(TransformParams), *dataclasses.fields(TrainerParams)]
+    assert set(params) == {f.name for f in fields}
+    defaults = {**dataclasses.asdict(TransformParams()), **dataclasses.asdict(TrainerParams())}
+    for name, value in defaults.items():
+        assert params[name]["defaultValue"] == (int(value) if isinstance(value, bool) else value), name
+
+
+def test_cross_field_rules_are_checked_after_every_flag_is_read():
+    args = cli.make_parser().parse_args(["run", "--units", "255", "--no-bidirectional"])
+    assert settings_from_args(args).trainer.units == 255  # odd units are fine one way
+    with pytest.raises(ConfigError, match="even number of units"):
+        settings_from_args(cli.make_parser().parse_args(["run", "--units", "255"]))
+
+
+def test_setting_names_are_unique_across_components():
+    assert len(IDS) == len(set(IDS))
+
+
+def test_code_versions_cover_exactly_the_code_each_component_runs():
+    transform = {p.relative_to(REPO_ROOT).as_posix() for p in module_closure("transforms.preprocessing")}
+    trainer = {p.relative_to(REPO_ROOT).as_posix() for p in module_closure("trainer.task")}
+    assert {"transforms/preprocessing.py", "transforms/params.py", "components/features.py"} <= transform
+    assert not any(p.startswith(("trainer/", "s2s/", "pipeline/", "serving/")) for p in transform)
+    assert {"trainer/task.py", "trainer/model.py", "trainer/export.py", "trainer/decoding.py", "trainer/params.py"} <= trainer
+    assert not any(p.startswith(("s2s/", "pipeline/", "serving/", "evaluator/")) for p in trainer)
+    assert "components/pusher.py" not in trainer and "pipeline/config.py" not in trainer
+    assert code_version("transforms.preprocessing.preprocessing_fn") != code_version("trainer.task.run_fn")
+
+
+def _project_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found & {*PACKAGES, "s2s"}
+
+
+def test_imports_run_one_way_and_never_into_the_command_line():
+    graph = {
+        package: set().union(*(_project_imports(p) for p in (REPO_ROOT / package).rglob("*.py"))) - {package}
+        for package in (*PACKAGES, "s2s")
+    }
+    for package in PACKAGES:
+        assert "s2s" not in graph[package], f"{package} imports the CLI package"
+    assert graph["components"] == set(), "components/ (names, settings) sits at the bottom"
+    # No cycle between top-level packages: a topological order exists.
+    order, todo = [], dict(graph)
+    while todo:
+        ready = [p for p, deps in todo.items() if deps <= set(order)]
+        assert ready, f"import cycle among {sorted(todo)}: {todo}"
+        order += sorted(ready)
+        for p in ready:
+            del todo[p]
+
+
+def test_the_names_module_imports_nothing_of_the_project():
+    assert _project_imports(REPO_ROOT / "components" / "features.py") == set()
+    assert _project_imports(REPO_ROOT / "components" / "settings.py") == set()
+
+
+def test_bad_flag_value_is_one_line_at_parse_time():
+    out = subprocess.run([sys.executable, "-m", "s2s.cli", "run", "--dropout", "1.5"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "dropout must be in [0.0, 1.0)" in out.stderr and "Traceback" not in out.stderr

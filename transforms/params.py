@@ -1,0 +1,18 @@
+"""The Transform's settings (see :mod:`components.settings`): typed execution properties of
+the Transform component, Kubeflow run parameters and ``s2s run`` flags, all derived from here."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from components.settings import check, setting
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformParams:
+    vocab_size: int = setting(15_000, "vocabulary size, reserved tokens excluded", low=1)
+    min_frequency: int = setting(1, "minimum word frequency in the vocabulary", low=1)
+    max_len: int = setting(20, "tokens per side after padding/truncation (<bos>/<eos> take a step)", low=2)
+
+    def __post_init__(self) -> None:
+        check(self)
