@@ -119,10 +119,10 @@ def run_child(args: list, module: str = "s2s.bench.preprocess") -> dict:
 
 
 def run(
-    lines: int = FULL_LINES,
-    conversations: int = FULL_CONVERSATIONS,
-    vocab_size: int = 15_000,
-    max_len: int = 20,
+    lines: int,
+    conversations: int,
+    vocab_size: int,
+    max_len: int,
     keep: str | None = None,
 ) -> int:
     tmp = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="s2s-bench-preprocess-"))

@@ -299,13 +299,22 @@ def report(results: dict[str, dict[str, Any]], base: dict[str, dict[str, float]]
 def run(
     data_dir: str,
     glove_path: str,
+    epochs: int,
     work_dir: str | None = None,
-    epochs: int = 10,
     overrides: dict[str, Any] | None = None,
-    vocab_size: int = 15_000,
-    max_len: int = 20,
     tutorial: bool = True,
 ) -> int:
+    """Trains and scores the default model (and the tutorial's); prints the report.
+
+    Args:
+        data_dir, glove_path, work_dir: the corpus, the tutorial's GloVe file, where runs go.
+        epochs: the training budget of each model.
+        overrides: settings of the default model by name (Transform settings included).
+        tutorial: also train the tutorial's configuration.
+
+    Returns:
+        The exit code (0).
+    """
     import tensorflow_transform as tft
 
     work = Path(work_dir or os.path.join(DEFAULT_WORK_DIR, "bench-quality")).resolve()
@@ -314,6 +323,8 @@ def run(
             f"the tutorial configuration needs a GloVe 50d text file: {glove_path!r} not found (--glove, or --no-tutorial)"
         )
     started = time.perf_counter()
+    settings = PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})})
+    vocab_size, max_len = settings.transform.vocab_size, settings.transform.max_len
     graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
     files = dict(zip((C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT), patterns))
     tft_output = tft.TFTransformOutput(graph)
@@ -326,7 +337,7 @@ def run(
     )
     base_line = baselines(splits, vocab)
 
-    base = PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})}).trainer
+    base = settings.trainer
     configs = {"default": base}
     labels = {
         "default": "(a) default: "

@@ -210,7 +210,8 @@ def run(steps: int = 300, lines: int | None = None, conversations: int | None = 
     started = time.perf_counter()
     if not (data / "movie_lines.txt").exists():
         preprocess.generate_corpus(data, lines, conversations)
-    prep = preprocess.run_child(["pipeline", str(data), str(work), "15000", "20"])
+    transform = TransformParams()
+    prep = preprocess.run_child(["pipeline", str(data), str(work), str(transform.vocab_size), str(transform.max_len)])
     print(
         f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "
         f"preprocessed by the pipeline in {prep['seconds']:.0f} s (separate process, peak RSS {prep['peak_rss_mb']:,.0f} MB); "
