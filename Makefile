@@ -19,7 +19,7 @@ $(UV):
 
 # Bytecode is compiled at install: `import tfx` takes ~7 s with .pyc files, ~22 s without.
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --compile-bytecode --python "$$(scripts/find-python310.sh)"
+	$(UV) sync --frozen --compile-bytecode --python "$$(scripts/find-python310.sh $(UV))"
 	touch $@
 
 run: install

@@ -55,3 +55,6 @@ TOP_REPLY_SHARE = "top_reply_share"
 # Reports the components write beside their artifacts.
 LOAD_REPORT_FILE = "load_report.json"  # ExampleGen: what the corpus loader kept and skipped
 DATA_REPORT_FILE = "data.json"  # Trainer (model-run dir): vocabulary, long pairs, OOV share, training
+
+# The logger of progress lines a person watching a run wants (epochs); `s2s run` shows it.
+PROGRESS_LOGGER = "seq2seq"

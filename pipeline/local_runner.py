@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 from components import features as C
@@ -48,11 +49,18 @@ class PushResult:
             )
         data = self.data_report
         if data:
+            glove = data.get("glove")
+            embedding = (
+                f"; GloVe {glove['dim']}d for {glove['found']} of {glove['vocabulary_words']} words "
+                f"({glove['coverage']:.1%}), {'fine-tuned' if glove['trainable'] else 'frozen'}"
+                if glove
+                else "; random embedding"
+            )
             lines.append(
                 f"vocabulary: {data['vocabulary_size']} ids (reserved tokens included); out-of-vocabulary share of "
                 f"eval tokens {data['eval']['oov_share']:.2%}; pairs longer than max_len ({data['long_pairs']}): "
                 f"train {data['train']['pairs_longer_than_max_len']} of {data['train']['pairs']}, "
-                f"eval {data['eval']['pairs_longer_than_max_len']} of {data['eval']['pairs']}"
+                f"eval {data['eval']['pairs_longer_than_max_len']} of {data['eval']['pairs']}" + embedding
             )
             t = data.get("training")
             if t:
@@ -61,19 +69,40 @@ class PushResult:
                     f"({data['strategy'].strip('_')}, {data['precision']}, global batch {data['global_batch_size']}); "
                     f"best eval perplexity {t['best_val_perplexity']:.1f} at epoch {t['best_epoch']}, {t['exported']} exported"
                 )
-            glove = data.get("glove")
-            if glove:
-                lines.append(
-                    f"GloVe {glove['dim']}d: {glove['found']} of {glove['vocabulary_words']} vocabulary words found "
-                    f"({glove['coverage']:.1%}), {'fine-tuned' if glove['trainable'] else 'frozen'}"
-                )
         if self.metrics:
             lines.append(f"evaluation (test split): {format_metrics(self.metrics)}")
         return lines
 
 
-def run(cfg: PipelineConfig, beam_args: list[str] | None = None, preprocessing_only: bool = False) -> PushResult:
-    """Runs every component (cached ones are reused) and returns what the Pusher did."""
+def run(
+    cfg: PipelineConfig, beam_args: list[str] | None = None, preprocessing_only: bool = False, console: bool = False
+) -> PushResult:
+    """Runs every component (cached ones are reused) and returns what the Pusher did.
+
+    Args:
+        cfg: the run's settings.
+        beam_args: more Beam arguments for the DirectRunner.
+        preprocessing_only: stop after the Transform (the preprocessing benchmark).
+        console: print a line per component and epoch and filter third-party noise
+            (:mod:`pipeline.console`) instead of leaving logging as it is.
+
+    Returns:
+        What the newest Evaluator and Pusher did.
+    """
+    nodes: list[str] = []  # filled in once the pipeline is built
+    if not console:
+        return _run(cfg, beam_args, preprocessing_only, nodes)
+    from pipeline import console as out
+
+    def figure(node: str) -> str:
+        text = out.figure(out.node_outputs(open_store(cfg.metadata_path), C.PIPELINE_NAME, node))
+        return text or ("no blessed model yet: absolute bounds only" if node == "latest_blessed_model" else "")
+
+    with out.quiet(nodes, figure):
+        return _run(cfg, beam_args, preprocessing_only, nodes)
+
+
+def _run(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_only: bool, nodes: list[str]) -> PushResult:
     from tfx import v1 as tfx  # heavy import: only when a run is asked for
 
     from pipeline.pipeline import create_pipeline
@@ -81,7 +110,7 @@ def run(cfg: PipelineConfig, beam_args: list[str] | None = None, preprocessing_o
     os.makedirs(cfg.run.work_dir, exist_ok=True)
     # Beam and TFX write temporary files; keep them in the work dir and remove them after.
     tmp = tempfile.mkdtemp(prefix="tmp-", dir=cfg.run.work_dir)
-    old_tmp = os.environ.get("TMPDIR")
+    old_tmp, argv = os.environ.get("TMPDIR"), sys.argv[1:]
     os.environ["TMPDIR"] = tmp
     tempfile.tempdir = None
     try:
@@ -92,8 +121,13 @@ def run(cfg: PipelineConfig, beam_args: list[str] | None = None, preprocessing_o
             beam_pipeline_args=LOCAL_BEAM_ARGS + list(beam_args or []),
             preprocessing_only=preprocessing_only,
         )
+        nodes.extend(component.id for component in pipeline.components)
+        # TFX's Beam executors parse sys.argv as absl flags (plus the Beam arguments): the
+        # caller's own arguments (`s2s run -v` would read as absl's --verbosity) stay out.
+        sys.argv[1:] = []
         tfx.orchestration.LocalDagRunner().run(pipeline)
     finally:
+        sys.argv[1:] = argv
         if old_tmp is None:
             os.environ.pop("TMPDIR", None)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 
 from pipeline.config import PipelineConfig
@@ -24,25 +25,24 @@ def open_store(metadata_path: str):
 def eval_metrics(evaluation_uri: str, model_name: str = "candidate") -> dict[str, dict[str, float]]:
     """{slice: {metric: value}} of one Evaluator output ("overall" for the whole test split)."""
     import tensorflow_model_analysis as tfma
-    from absl import logging as absl_logging
 
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    # With a baseline the candidate is named; a first run (no baseline) has one unnamed model.
-    result = None
-    for name in (model_name, None):
-        try:
-            result = tfma.load_eval_result(evaluation_uri, model_name=name)
-        except Exception:  # noqa: BLE001 - an evaluation that did not finish has no metrics
-            continue
-        if result.slicing_metrics:
-            break
-    if result is None:
-        return {}
-    out = {}
-    for slice_key, metrics in result.slicing_metrics:
-        name = "overall" if slice_key == () else ", ".join(f"{k}={v}" for k, v in slice_key)
-        values = next(iter(next(iter(metrics.values())).values()))
-        out[name] = {k: v.get("doubleValue", v) for k, v in values.items()}
+    out: dict[str, dict[str, float]] = {}
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)  # TFMA's reader uses a deprecated TF API and says so
+    try:
+        slices = list(tfma.load_metrics(evaluation_uri))
+    except Exception:  # noqa: BLE001 - an evaluation that did not finish has no metrics
+        return out
+    finally:
+        tf_logger.setLevel(level)
+    for metrics in slices:
+        keys = metrics.slice_key.single_slice_keys
+        name = ", ".join(f"{k.column}={k.bytes_value.decode() or k.int64_value or k.float_value}" for k in keys) or "overall"
+        for item in metrics.metric_keys_and_values:
+            # With a baseline the candidate is named; a first run (no baseline) has one unnamed model.
+            if item.key.model_name in (model_name, "") and not item.key.is_diff and item.value.HasField("double_value"):
+                out.setdefault(name, {})[item.key.name] = item.value.double_value.value
     return out
 
 

@@ -264,3 +264,25 @@ def test_submit_uploads_the_spec_and_starts_a_run(compiled, capsys):
 def test_submit_without_a_package_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["submit", "--host", "http://127.0.0.1:9", "--package", str(tmp_path / "none.yaml")]) == 2
     assert "no compiled pipeline here" in capsys.readouterr().err
+
+
+def test_the_readmes_docker_run_of_s2s_run_works_in_the_image():
+    """`docker run --entrypoint s2s ... run` (README): the console script, the sample corpus and
+    the artifacts mount are where the command expects them (checked statically: no engine here)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    [command] = re.findall(r"^docker run .*$", readme, re.M)
+    assert "--entrypoint s2s" in command and command.endswith("seq2seq-tfx:latest run")
+    mount = re.search(r'-v "\$PWD/artifacts:(\S+)"', command).group(1)
+    text = (REPO_ROOT / "docker" / "Dockerfile").read_text()
+    workdir = re.search(r"^WORKDIR (\S+)$", text, re.M).group(1)
+    assert mount == f"{workdir}/artifacts"  # s2s run's default work dir: <project>/artifacts
+    assert "COPY data/sample ./data/sample" in text  # s2s run's default corpus: <project>/data/sample
+    assert "s2s" in tomllib_scripts()
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert "data/*" in ignored and "!data/sample" in ignored
+
+
+def tomllib_scripts() -> dict:
+    import tomli
+
+    return tomli.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]

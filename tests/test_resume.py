@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL during training resumes from the cached ExampleGen and Transform."""
+"""A run killed with SIGKILL during training resumes from the cached ExampleGen and Transform;
+what `s2s run` prints while it does (a line per component and epoch, no third-party noise)."""
 
 from __future__ import annotations
 
@@ -50,9 +51,31 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "pushed model:" in rerun.stdout
+    _check_console(rerun.stdout, rerun.stderr)
     cfg = PipelineConfig.of(work_dir=str(work))
     [latest] = status.latest_runs(cfg, limit=1)
     states = {c["component"]: c["state"] for c in latest["components"]}
     assert states["CornellExampleGen"] == "CACHED" and states["Seq2SeqTransform"] == "CACHED", states
     assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["pushed_version"], states
     assert list(Path(cfg.serving_model_dir).iterdir())
+
+
+def _check_console(stdout: str, stderr: str) -> None:
+    lines = stdout.splitlines()
+    assert len(lines) <= 40, stdout
+    assert "[1/8] CornellExampleGen: cached" in stdout and "[5/8] Seq2SeqTransform: cached; vocabulary" in stdout
+    assert "[6/8] Seq2SeqTrainer ..." in lines and "      epoch 1/1: loss " in stdout
+    assert "[7/8] Evaluator: ran" in stdout and "[8/8] Pusher: ran 0 s; pushed version" in stdout
+    for noise in ("FutureWarning", "ArtifactQuery", "IteratorGetNext", "ran out of data", "Tables initialized"):
+        assert noise not in stdout + stderr, noise
+
+
+def test_verbose_run_shows_every_log_line(tmp_path):
+    work = tmp_path / "work"
+    cmd = [sys.executable, "-m", "s2s.cli", "run", "--work-dir", str(work), *FLAGS, "--train-steps", "2"]
+    quiet = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "Component CornellExampleGen is running" not in quiet.stderr
+    verbose = subprocess.run([*cmd, "-v"], capture_output=True, text=True, timeout=600)  # all cached: quick
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert "Component CornellExampleGen is running" in verbose.stderr and "A cached execution" in verbose.stderr

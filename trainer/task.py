@@ -17,7 +17,9 @@ The export (signatures, warm-up requests) is described in :mod:`trainer.export`.
 from __future__ import annotations
 
 import json
+import logging as std_logging
 import os
+import time
 from typing import Any
 
 import keras
@@ -35,6 +37,7 @@ from trainer.params import TrainerParams
 from transforms.ids import token_counts
 
 AUTOTUNE = tf.data.AUTOTUNE
+PROGRESS = std_logging.getLogger(C.PROGRESS_LOGGER)
 
 
 def _files(file_patterns: list[str]) -> list[str]:
@@ -109,6 +112,36 @@ def hparams(custom_config: dict[str, Any] | None) -> TrainerParams:
     return from_properties(TrainerParams, custom_config or {})
 
 
+def _batches(pairs: int, batch_size: int) -> int:
+    """Batches in one pass over ``pairs`` (batches are formed before long pairs are dropped)."""
+    return max(1, -(-pairs // batch_size))
+
+
+class EpochLog(keras.callbacks.Callback):
+    """A line per epoch on the ``seq2seq`` progress logger: losses, eval perplexity, step size, time."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs, self.started = epochs, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        PROGRESS.info(
+            "epoch %d/%d: loss %.3f, eval loss %.3f, eval perplexity %.1f, learning rate %.2g (%.0f s)",
+            epoch + 1,
+            self.epochs,
+            logs.get("loss", float("nan")),
+            logs.get("val_loss", float("nan")),
+            logs.get("val_perplexity", float("nan")),
+            rate,
+            time.monotonic() - self.started,
+        )
+
+
 def plot_loss_curves(history: dict[str, list[float]], path: str) -> None:
     """A PNG of the training and eval loss per epoch."""
     import matplotlib
@@ -172,7 +205,7 @@ def train(
     train_files: list[str],
     eval_files: list[str],
     model_run_dir: str,
-    verbose: int = 2,
+    verbose: int = 0,
 ):
     """Builds and trains the model described by ``cfg``; returns (model, params, history).
 
@@ -234,9 +267,11 @@ def train(
         f.write(json.dumps(data, indent=2))
     train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long)
     eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
-    eval_steps = cfg.eval_steps or None
-    if eval_steps:
-        eval_ds = eval_ds.repeat().take(eval_steps)
+    # Repeated datasets with known steps per epoch: Keras never runs out of data (no warning
+    # at every epoch's end), and every evaluation reads the same batches.
+    train_epoch_steps = cfg.train_steps or _batches(data["train"]["pairs"], batch_size)
+    eval_epoch_steps = cfg.eval_steps or _batches(data["eval"]["pairs"], batch_size)
+    eval_ds = eval_ds.repeat().take(eval_epoch_steps).repeat()
 
     try:
         with strategy.scope():
@@ -259,24 +294,21 @@ def train(
         ]
         decay = cfg.lr_decay
         if decay < 1.0:  # halve (say) the step size whenever an epoch did not improve the eval loss
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=decay, patience=0, verbose=1))
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=decay, patience=0))
         patience = cfg.early_stopping_patience
         if patience:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1)
-            )
-        train_steps = cfg.train_steps
-        if train_steps:
-            fit = model.fit(
-                train_ds.repeat(),
-                steps_per_epoch=train_steps,
-                epochs=1,
-                validation_data=eval_ds,
-                callbacks=callbacks,
-                verbose=verbose,
-            )
-        else:
-            fit = model.fit(train_ds, epochs=cfg.epochs, validation_data=eval_ds, callbacks=callbacks, verbose=verbose)
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True))
+        epochs = 1 if cfg.train_steps else cfg.epochs
+        callbacks.append(EpochLog(epochs))
+        fit = model.fit(
+            train_ds.repeat(),
+            steps_per_epoch=train_epoch_steps,
+            epochs=epochs,
+            validation_data=eval_ds,
+            validation_steps=eval_epoch_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
         history = {k: [float(x) for x in v] for k, v in fit.history.items()}
         if mixed:
             model = float32_copy(model, params)

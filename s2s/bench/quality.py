@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -317,6 +319,9 @@ def run(
     """
     import tensorflow_transform as tft
 
+    progress = logging.getLogger(C.PROGRESS_LOGGER)  # the Trainer's epoch lines
+    progress.setLevel(logging.INFO)
+    progress.addHandler(logging.StreamHandler(sys.stdout))
     work = Path(work_dir or os.path.join(DEFAULT_WORK_DIR, "bench-quality")).resolve()
     if tutorial and (not glove_path or not Path(glove_path).is_file()):
         raise FileNotFoundError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from s2s.cli.common import add_settings_flags, fail, root_cause, settings_from_args
@@ -13,7 +14,9 @@ SAMPLE_INPUTS = ("Hi, how are you?", "Where are you going?", "I don't know what 
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner) and print sample replies")
     run.add_argument("--config", help="TOML or JSON file of settings (flat keys; flags override it)")
-    run.add_argument("-v", "--verbose", action="store_true", help="show the components' INFO logs")
+    run.add_argument(
+        "-v", "--verbose", action="store_true", help="show every log line (the components' INFO logs, third-party warnings)"
+    )
     add_settings_flags(run)
     run.set_defaults(func=main)
 
@@ -27,34 +30,36 @@ def main(args: argparse.Namespace) -> int:
         check_corpus_dir(cfg.run.data_dir)
     except (ConfigError, CorpusError) as exc:
         return fail(str(exc))
-    from pipeline import local_runner
-
     if args.verbose:
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.INFO)
-    print(f"s2s run: corpus {cfg.run.data_dir}\n         work dir {cfg.run.work_dir}", flush=True)
+    else:  # TensorFlow's C++ log (read when TensorFlow loads): CUDA plugin and oneDNN notices even
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # on CPU; failures still raise, with their message
+    from pipeline import local_runner
+
+    print(f"s2s run: corpus {cfg.run.data_dir}, work dir {cfg.run.work_dir}", flush=True)
     started = time.monotonic()
     try:
-        result = local_runner.run(cfg)
+        result = local_runner.run(cfg, console=not args.verbose)
     except Exception as exc:  # noqa: BLE001 - known input errors become one clear line
         cause = root_cause(exc, (CorpusError, ConfigError))
         if cause is None:
             raise
         return fail(str(cause))
-    print(f"\npipeline finished in {time.monotonic() - started:.0f} s")
+    seconds = time.monotonic() - started
     for line in result.summary():
         print(line)
     if not result.pushed:
         print(
-            "model NOT blessed: an Evaluator threshold was not met, nothing was pushed "
+            f"pipeline finished in {seconds:.0f} s; model NOT blessed: an Evaluator threshold was not met, nothing was pushed "
             f"({cfg.evaluator.describe()}); see `s2s status`"
         )
         return 1
-    print(f"pushed model: {result.pushed_dir}")
+    print(f"pipeline finished in {seconds:.0f} s; pushed model: {result.pushed_dir}")
     from serving.saved_model import Chatbot
 
     bot = Chatbot(result.pushed_dir)
     for message, reply in zip(SAMPLE_INPUTS, bot.reply(list(SAMPLE_INPUTS))):
-        print(f"  > {message}\n  < {reply or '(empty reply)'}")
+        print(f"  > {message}  < {reply or '(empty reply)'}")
     return 0
