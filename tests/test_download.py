@@ -91,3 +91,77 @@ def test_unreachable_host_is_a_clear_error(tmp_path, capsys):
     )
     assert code == 2
     assert "s2s: error: http://127.0.0.1:9/corpus.zip: cannot download" in capsys.readouterr().err
+
+
+def test_a_non_empty_dest_is_refused_and_never_deleted(server, tiny_corpus, tmp_path, capsys):
+    root, url = server
+    _official_like_zip(root / "corpus.zip", tiny_corpus)
+    dest = tmp_path / "project"
+    dest.mkdir()
+    (dest / "keep.me").write_text("the user's own file")
+    code = cli.main(["download-corpus", "--url", f"{url}/corpus.zip", "--dest", str(dest)])
+    assert code == 2 and "not empty and holds no corpus" in capsys.readouterr().err
+    assert sorted(p.name for p in dest.iterdir()) == ["keep.me"]
+    # --force adds the corpus files and replaces nothing else.
+    assert cli.main(["download-corpus", "--url", f"{url}/corpus.zip", "--dest", str(dest), "--force"]) == 0
+    assert (dest / "keep.me").read_text() == "the user's own file" and (dest / "movie_lines.txt").is_file()
+
+
+def test_size_limits_refuse_large_downloads_and_archives(server, tiny_corpus, tmp_path):
+    root, url = server
+    _official_like_zip(root / "corpus.zip", tiny_corpus)
+    size = (root / "corpus.zip").stat().st_size
+    with pytest.raises(DownloadError, match="more than the limit"):
+        download_corpus(f"{url}/corpus.zip", tmp_path / "a", max_download_bytes=size - 1)
+    with pytest.raises(DownloadError, match="unpacks to more than the limit"):
+        download_corpus(f"{url}/corpus.zip", tmp_path / "b", max_unpacked_bytes=100)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_body_shorter_than_its_content_length_is_refused(tmp_path):
+    class Short(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"PK\x03\x04 a few bytes")
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Short)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(DownloadError, match="closed after|truncated"):
+            download_corpus(f"http://127.0.0.1:{httpd.server_address[1]}/corpus.zip", tmp_path / "c", timeout=10)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("hostile", ["../movie_lines.txt", "/tmp/movie_lines.txt", "cornell/../../movie_lines.txt"])
+def test_archives_with_member_names_that_leave_the_directory_are_refused(server, tiny_corpus, tmp_path, hostile):
+    root, url = server
+    _official_like_zip(root / "corpus.zip", tiny_corpus)
+    with zipfile.ZipFile(root / "corpus.zip", "a") as zf:
+        zf.writestr(hostile, b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ pwned\n")
+    with pytest.raises(DownloadError, match="member names leave the directory"):
+        download_corpus(f"{url}/corpus.zip", tmp_path / "deep" / "cornell")
+    assert not (tmp_path / "deep" / "cornell").exists() and not (tmp_path / "deep" / "movie_lines.txt").exists()
+
+
+def test_the_default_url_is_https_with_its_checksum_pinned(monkeypatch, tiny_corpus, tmp_path):
+    from components import download
+
+    assert download.OFFICIAL_URL.startswith("https://") and len(download.OFFICIAL_SHA256) == 64
+
+    def fetch(url, target, timeout, limit):  # no internet here: a zip that is not the official one
+        return _official_like_zip(target, tiny_corpus)
+
+    monkeypatch.setattr(download, "_fetch", fetch)
+    with pytest.raises(DownloadError, match=f"does not match the expected {download.OFFICIAL_SHA256}"):
+        download_corpus(dest=tmp_path / "c")
+    digest = _official_like_zip(tmp_path / "same.zip", tiny_corpus)
+    assert download_corpus(dest=tmp_path / "c", sha256=digest) == (tmp_path / "c").resolve()  # --sha256 overrides
