@@ -18,6 +18,7 @@ log. A file that is not in the corpus format at all, or that mixes encodings, ra
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import os
 import re
@@ -90,6 +91,9 @@ class LoadReport:
             "pairs",
             "pairs_skipped_missing_line",
             "pairs_skipped_empty_utterance",
+            "titles_read",
+            "titles_valid",
+            "titles_malformed",
         )
         return {k: int(self.counts.get(k, 0)) for k in keys}
 
@@ -103,6 +107,9 @@ class LoadReport:
             f"{c['conversations_valid']} valid, {c['conversations_malformed']} malformed, {c['conversations_blank']} blank, "
             f"{c['conversations_with_missing_lines']} referencing missing lines "
             f"({c['line_references_missing']} of {c['line_references']} line references missing)",
+            f"{TITLES_FILE}: {c['titles_read']} movies read, {c['titles_valid']} with genres, "
+            f"{c['titles_malformed']} malformed"
+            + (" (NO genres: the genre slices are empty)" if c["titles_read"] and not c["titles_valid"] else ""),
             f"pairs: {c['pairs']} emitted, {c['pairs_skipped_missing_line']} skipped "
             f"(a line is missing), {c['pairs_skipped_empty_utterance']} skipped (empty utterance)",
         ]
@@ -148,6 +155,9 @@ def decode_file(path: Path, encoding: str = "auto") -> tuple[list[str], str]:
     if encoding not in ENCODINGS:
         raise CorpusError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     raw = path.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):  # a UTF-8 byte-order mark (editors on Windows write one)
+        raw = raw[len(codecs.BOM_UTF8) :]
+        encoding = "utf-8" if encoding == "auto" else encoding
     if encoding == "latin-1":
         return _split_lines(raw.decode("latin-1")), "latin-1"
     if encoding == "utf-8":
@@ -196,8 +206,8 @@ def _read_lines(path: Path, encoding: str, report: LoadReport) -> dict[str, _Utt
         if not line.strip():
             report.problem("lines_blank", where)
             continue
-        fields = line.split(SEPARATOR, 4)
-        if len(fields) != 5:
+        fields = line.split(SEPARATOR)
+        if len(fields) != 5:  # six: a separator inside the utterance, which no real line has
             report.problem("lines_malformed", f"{where}: {len(fields)} fields, expected 5")
             continue
         line_id, character_id, movie_id, _name, text = fields
@@ -225,12 +235,16 @@ def _read_genres(path: Path, encoding: str, report: LoadReport) -> dict[str, tup
         return {}
     lines, report.encodings[TITLES_FILE] = decode_file(path, encoding)
     genres: dict[str, tuple[str, ...]] = {}
-    for line in lines:
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        report.counts["titles_read"] += 1
         fields = line.split(SEPARATOR)
         if len(fields) == 6 and _MOVIE_ID.fullmatch(fields[0]) and _GENRE_LIST.fullmatch(fields[5]):
             genres[fields[0]] = tuple(_QUOTED_GENRE.findall(fields[5]))
-        elif line.strip():
-            report.counts["titles_malformed"] += 1
+            report.counts["titles_valid"] += 1
+        else:
+            report.problem("titles_malformed", f"{path.name}:{lineno}: {len(fields)} fields, expected 6 ending in a genre list")
     return genres
 
 

@@ -45,7 +45,13 @@ class PushResult:
                 f"{c['conversations_malformed']} malformed conversations, "
                 f"{c['pairs_skipped_missing_line']} pairs with a missing line "
                 f"({c['conversations_with_missing_lines']} conversations), "
-                f"{c['pairs_skipped_empty_utterance']} pairs with an empty utterance"
+                f"{c['pairs_skipped_empty_utterance']} pairs with an empty utterance; "
+                f"{c.get('titles_malformed', 0)} malformed movie metadata lines"
+                + (
+                    " (no genres: the Evaluator's genre slices are empty)"
+                    if c.get("titles_read") and not c.get("titles_valid")
+                    else ""
+                )
             )
         data = self.data_report
         if data:

@@ -40,6 +40,9 @@ def test_tiny_fixture_counts_every_skip(tiny_corpus):
         "pairs": 4,
         "pairs_skipped_missing_line": 3,
         "pairs_skipped_empty_utterance": 2,
+        "titles_read": 3,
+        "titles_valid": 3,
+        "titles_malformed": 0,
     }
     # Each problem is located, file and line, for the log.
     assert report.problems["lines_malformed"][0] == "movie_lines.txt:6: 1 fields, expected 5"
@@ -114,3 +117,35 @@ def test_shared_partial_corpus_counts():
     assert counts["pairs"] + counts["pairs_skipped_missing_line"] + counts["pairs_skipped_empty_utterance"] == (
         counts["line_references"] - counts["conversations_valid"]
     )
+
+
+def _corpus(tmp_path, lines: bytes, titles: bytes | None = None):
+    (tmp_path / "movie_lines.txt").write_bytes(lines)
+    (tmp_path / "movie_conversations.txt").write_text("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2']\n")
+    if titles is not None:
+        (tmp_path / "movie_titles_metadata.txt").write_bytes(titles)
+    return load_corpus(tmp_path)
+
+
+def test_a_line_with_six_fields_is_malformed(tmp_path):
+    pairs, report = _corpus(
+        tmp_path,
+        b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ hi +++$+++ merged\nL2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ ok\n",
+    )
+    assert pairs == [] and report.problems["lines_malformed"] == ["movie_lines.txt:1: 6 fields, expected 5"]
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    lines = "\ufeffL1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ café\nL2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ ok\n"
+    pairs, report = _corpus(tmp_path, lines.encode())
+    assert [(p.input_text, p.target_text) for p in pairs] == [("café", "ok")]
+    assert report.counts["lines_malformed"] == 0 and report.encodings["movie_lines.txt"] == "utf-8"
+
+
+def test_malformed_movie_metadata_is_reported_not_dropped_silently(tmp_path):
+    lines = b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ hi\nL2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ ok\n"
+    pairs, report = _corpus(tmp_path, lines, titles=b"m0 | 10 things | 1999 | 6.9 | 62847 | ['comedy']\n")
+    assert pairs[0].genres == ()
+    assert report.as_dict()["titles_malformed"] == 1 and report.as_dict()["titles_valid"] == 0
+    assert report.problems["titles_malformed"] == ["movie_titles_metadata.txt:1: 1 fields, expected 6 ending in a genre list"]
+    assert "NO genres: the genre slices are empty" in report.summary()
