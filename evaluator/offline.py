@@ -46,22 +46,14 @@ def _batches(items: list, size: int):
 
 
 def _load_model(path: str | os.PathLike[str]):
-    import tensorflow as tf
-
-    from serving.saved_model import resolve_model_path
+    from serving.saved_model import ModelError, load_checked
 
     try:
-        model_dir = resolve_model_path(path)
-    except FileNotFoundError as exc:
+        model_dir, model = load_checked(path, REQUIRED_SIGNATURES)
+    except ModelError as exc:
         raise EvaluationError(str(exc)) from None
-    model = tf.saved_model.load(str(model_dir))
-    missing = [s for s in REQUIRED_SIGNATURES if s not in model.signatures]
-    if missing or not hasattr(model, "id_to_token"):
-        what = ", ".join(missing + ([] if hasattr(model, "id_to_token") else ["the id_to_token table"]))
-        raise EvaluationError(
-            f"{model_dir}: not a seq2seq-tfx chatbot export: missing {what} "
-            f"(has signatures: {', '.join(sorted(model.signatures)) or 'none'})"
-        )
+    if not hasattr(model, "id_to_token"):
+        raise EvaluationError(f"{model_dir}: not a seq2seq-tfx chatbot export: no id_to_token table")
     return model_dir, model
 
 

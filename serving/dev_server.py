@@ -13,8 +13,20 @@ version is loaded (and warmed up with ``assets.extra/tf_serving_warmup_requests`
 background, then swapped in; unknown model or version -> NOT_FOUND; unknown signature,
 missing or extra inputs, wrong dtype or rank, and every in-graph check of the model
 (empty batch, empty or over-long message, invalid UTF-8, bad beam width) ->
-INVALID_ARGUMENT with a message saying what was wrong. What it does not do: server-side
-batching, REST, multiple models, model config files.
+INVALID_ARGUMENT with a message saying what was wrong; a batch above the production
+batching config's ``max_batch_size`` (``docker/serving/batching.config``) -> INVALID_ARGUMENT,
+as TF Serving refuses a task larger than its largest batch; TensorFlow's own errors -> their
+own status codes (out of memory -> RESOURCE_EXHAUSTED), with TF's internal node names left out.
+A version that fails to load is reported by GetModelStatus (state END and the error, as TF
+Serving does) and retried with exponential backoff while the newest loadable one is served.
+
+Stricter than TF Serving where a request could hurt a shared development machine: a
+tensor's values must match its declared shape before anything is materialised (TF fills a
+short tensor by repeating its last value, so a 44-byte request could declare 20,000
+messages), at most ``max_concurrent`` requests run the model at once (the others wait up to
+their deadline, then RESOURCE_EXHAUSTED), and the port is bound exclusively (no
+SO_REUSEPORT: a second server on a used port fails to start). What it does not do:
+server-side batching, REST, multiple models, model config files.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import dataclasses
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -39,6 +52,60 @@ from tensorflow_serving.apis import (
 
 from components import features as C
 from serving.saved_model import version_dirs
+
+BATCHING_CONFIG = Path(__file__).resolve().parent.parent / "docker" / "serving" / "batching.config"
+MAX_CONCURRENT = 4  # model calls at once: more only queue for the same 2 cores
+RETRY_SECONDS = (2.0, 600.0)  # first and longest wait before a version that failed to load is tried again
+_TF_TO_GRPC = {code.value[0]: code for code in grpc.StatusCode}  # TF's error codes are gRPC's
+
+
+def production_max_batch(path: Path = BATCHING_CONFIG) -> int:
+    """``max_batch_size`` of the production batching config (TF Serving refuses larger requests).
+    Read with a regular expression: its proto (BatchingParameters) is not in tensorflow-serving-api."""
+    match = re.search(r"^max_batch_size\s*\{\s*value:\s*(\d+)\s*\}", path.read_text(), re.M)
+    if not match:
+        raise ValueError(f"{path}: no max_batch_size {{ value: N }}")
+    return int(match.group(1))
+
+
+def _value_count(proto) -> int:
+    """How many values a TensorProto carries, without materialising it."""
+    if proto.tensor_content:
+        return len(proto.tensor_content) // max(tf.dtypes.as_dtype(proto.dtype).size, 1)
+    fields = ("string_val", "int_val", "int64_val", "float_val", "double_val", "bool_val", "half_val", "uint32_val", "uint64_val")
+    return max(len(getattr(proto, f)) for f in fields)
+
+
+def _check_examples(values: np.ndarray) -> None:
+    from google.protobuf.message import DecodeError
+
+    for i, raw in enumerate(values.reshape(-1)):
+        try:
+            tf.train.Example.FromString(raw)
+        except DecodeError:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"examples[{i}] is not a serialized tf.Example") from None
+
+
+def check_tensor(key: str, proto, rank: int | None, max_batch: int) -> None:
+    """Refuses a tensor before it is materialised: its declared shape must be well formed,
+    carry exactly as many values as it declares, and a batch at most ``max_batch`` long."""
+    if proto.tensor_shape.unknown_rank:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: the shape must be known")
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: negative dimension in shape {dims}")
+    if rank is not None and len(dims) != rank:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: expects rank {rank}, got shape {dims}")
+    if dims and dims[0] > max_batch:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: batch of {dims[0]} is larger than the maximum batch size {max_batch}"
+        )
+    declared, values = int(np.prod(dims)) if dims else 1, _value_count(proto)
+    if values != declared:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: shape {dims} declares {declared} values, the tensor has {values}"
+        )
+
 
 log = logging.getLogger("s2s.dev_server")
 BANNER = (
@@ -85,7 +152,7 @@ class Servable:
             n += 1
         return n
 
-    def predict(self, request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
+    def predict(self, request: predict_pb2.PredictRequest, max_batch: int = 1 << 30) -> dict[str, np.ndarray]:
         signature = request.model_spec.signature_name or C.SERVING_SIGNATURE
         if signature not in self.inputs:
             raise RequestError(
@@ -108,34 +175,61 @@ class Servable:
             if proto.dtype != dtype.as_datatype_enum:
                 got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "DT_INVALID"
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: expects dtype {dtype.name}, got {got}")
+            check_tensor(key, proto, rank, max_batch)
             try:
                 value = tf.make_ndarray(proto)
             except (TypeError, ValueError) as exc:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: malformed tensor ({exc})") from None
-            if rank is not None and value.ndim != rank:
-                raise RequestError(
-                    grpc.StatusCode.INVALID_ARGUMENT, f"input {key}: expects rank {rank}, got shape {list(value.shape)}"
-                )
+            if key == "examples":  # the tf.Example signatures: refuse what does not parse, by index
+                _check_examples(value)
             feed[key] = tf.constant(value, dtype=dtype)
         try:
             outputs = self.model.signatures[signature](**feed)
-        except tf.errors.InvalidArgumentError as exc:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, clean_tf_message(exc.message)) from None
-        return {k: v.numpy() for k, v in outputs.items()}
+            return {k: v.numpy() for k, v in outputs.items()}
+        except UnicodeDecodeError:  # TF quoted the request's own non-UTF-8 bytes in its error
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT, "the model refused the input (its bytes are malformed)"
+            ) from None
+        except tf.errors.OpError as exc:  # TF's code is the gRPC code
+            code = _TF_TO_GRPC.get(exc.error_code, grpc.StatusCode.INTERNAL)
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise RequestError(code, "out of memory while running the model: send a smaller batch") from None
+            raise RequestError(code, clean_tf_message(exc.message) or type(exc).__name__) from None
 
 
 def clean_tf_message(message: str) -> str:
     """TF's "...assertion failed: [text: ...] [0]\\n\\t [[{{node ...}}]]" -> "text: ... [0]"."""
     match = re.search(r"assertion failed: \[(.*?)\]\s*([^\n]*)", message)
     if match:
-        detail = re.sub(r"^\[(.*)\]$", r"\1", match.group(2).strip())
+        detail = re.sub(r"^\[(.*)\]$", r"\1", _without_internals(match.group(2).strip()))
         return f"{match.group(1)} [{detail}]" if detail else match.group(1)
     lines = [line.strip() for line in message.splitlines() if line.strip() and not line.strip().startswith("[[")]
-    return lines[-1] if lines else message
+    text = lines[-1] if lines else message
+    return _without_internals(text)
+
+
+def _without_internals(text: str) -> str:
+    """``text`` without TF's node and op names (``[[{{node ...}}]]``, ``[Op:...]``)."""
+    text = re.sub(r"\s*\[\[.*?\]\]|\s*\{\{(node|function_node) [^}]*\}\}", "", text)
+    text = re.sub(r"\s*\(defined at [^)]*\)|\s*\[Op:[^\]]*\]", "", text)
+    return text.strip(" ;:")
+
+
+@dataclasses.dataclass
+class _Failure:
+    """A version that failed to load: why, and when it may be tried again."""
+
+    error: str
+    attempts: int
+    retry_at: float
 
 
 class ModelRepository:
-    """The newest version of one model, reloaded in the background when a newer one appears."""
+    """The newest loadable version of one model, reloaded in the background when a newer one appears.
+
+    A version that fails to load is remembered with its error (GetModelStatus reports it) and
+    tried again after 2 s, 4 s, 8 s ... up to 10 minutes; meanwhile the newest version that
+    does load is served, an older one included (on a restart with a corrupt newest push)."""
 
     def __init__(self, base_path: str | Path, model_name: str = C.MODEL_NAME, poll_seconds: float = 2.0):
         self.base_path, self.model_name, self.poll_seconds = Path(base_path), model_name, poll_seconds
@@ -143,6 +237,7 @@ class ModelRepository:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.failures: dict[int, _Failure] = {}
         self.refresh()
 
     @property
@@ -150,23 +245,30 @@ class ModelRepository:
         return self._servable
 
     def refresh(self) -> bool:
-        """Loads the newest complete version if it is newer than the one served."""
-        versions = [v for v in version_dirs(self.base_path) if (v / "saved_model.pb").is_file()]
-        if not versions:
-            return False
-        newest = versions[-1]
+        """Loads the newest version newer than the one served that loads; True if one did."""
         current = self._servable
-        if current is not None and int(newest.name) <= current.version:
-            return False
-        try:
-            servable = Servable.load(newest)
-        except Exception as exc:  # noqa: BLE001 - a broken push must not take the server down
-            log.error("cannot load %s: %s (still serving version %s)", newest, exc, current and current.version)
-            return False
-        with self._lock:
-            self._servable = servable
-        log.info("serving %s version %d from %s", self.model_name, servable.version, newest)
-        return True
+        served = current.version if current else -1
+        now = time.monotonic()
+        candidates = [v for v in version_dirs(self.base_path) if (v / "saved_model.pb").is_file() and int(v.name) > served]
+        for path in reversed(candidates):  # newest first
+            version = int(path.name)
+            failure = self.failures.get(version)
+            if failure and now < failure.retry_at:
+                continue
+            try:
+                servable = Servable.load(path)
+            except Exception as exc:  # noqa: BLE001 - a broken push must not take the server down
+                attempts = failure.attempts + 1 if failure else 1
+                wait = min(RETRY_SECONDS[0] * 2 ** (attempts - 1), RETRY_SECONDS[1])
+                self.failures[version] = _Failure(f"{type(exc).__name__}: {clean_tf_message(str(exc))}", attempts, now + wait)
+                log.error("cannot load %s (attempt %d, next in %.0f s): %s", path, attempts, wait, exc)
+                continue
+            self.failures.pop(version, None)
+            with self._lock:
+                self._servable = servable
+            log.info("serving %s version %d from %s", self.model_name, servable.version, path)
+            return True
+        return False
 
     def start_polling(self) -> None:
         def loop():
@@ -185,6 +287,10 @@ class ModelRepository:
         servable = self._servable
         if name != self.model_name:
             raise RequestError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+        if version is not None and version in self.failures:
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND, f"version {version} of {name} failed to load: {self.failures[version].error}"
+            )
         if servable is None:
             raise RequestError(grpc.StatusCode.UNAVAILABLE, f"no version of {name} is loaded yet")
         if version is not None and version != servable.version:
@@ -193,16 +299,26 @@ class ModelRepository:
 
 
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, repository: ModelRepository):
-        self.repository = repository
+    def __init__(self, repository: ModelRepository, max_batch: int, max_concurrent: int):
+        self.repository, self.max_batch = repository, max_batch
+        self.running = threading.BoundedSemaphore(max_concurrent)
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
         try:
             spec = request.model_spec
             servable = self.repository.get(spec.name, spec.version.value if spec.HasField("version") else None)
-            outputs = servable.predict(request)
+            remaining = context.time_remaining()
+            if not self.running.acquire(timeout=None if remaining is None else max(remaining, 0.0)):
+                raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "server busy: no model slot before the deadline")
+            try:
+                outputs = servable.predict(request, self.max_batch)
+            finally:
+                self.running.release()
         except RequestError as exc:
             context.abort(exc.code, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one line a client can read, never an empty UNKNOWN
+            log.exception("Predict failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = servable.version
@@ -217,15 +333,28 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.repository = repository
 
     def GetModelStatus(self, request, context):  # noqa: N802 - gRPC method name
+        """The served version (AVAILABLE) and every version that failed to load (END, with its
+        error), as TF Serving reports them; a requested version alone."""
         spec = request.model_spec
-        try:
-            servable = self.repository.get(spec.name, spec.version.value if spec.HasField("version") else None)
-        except RequestError as exc:
-            context.abort(exc.code, str(exc))
+        version = spec.version.value if spec.HasField("version") else None
+        repo = self.repository
+        if spec.name != repo.model_name:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({spec.name})")
+        states = {v: (get_model_status_pb2.ModelVersionStatus.END, f.error) for v, f in repo.failures.items()}
+        if repo.servable is not None:
+            states[repo.servable.version] = (get_model_status_pb2.ModelVersionStatus.AVAILABLE, "")
+        if version is not None:
+            states = {v: s for v, s in states.items() if v == version}
+        if not states:
+            code = grpc.StatusCode.NOT_FOUND if version is not None or repo.failures else grpc.StatusCode.UNAVAILABLE
+            context.abort(code, f"no version of {spec.name} " + (f"{version} " if version is not None else "") + "is loaded")
         response = get_model_status_pb2.GetModelStatusResponse()
-        status = response.model_version_status.add()
-        status.version = servable.version
-        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        for v, (state, error) in sorted(states.items(), reverse=True):
+            status = response.model_version_status.add()
+            status.version, status.state = v, state
+            if error:
+                status.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
+                status.status.error_message = error
         return response
 
 
@@ -247,16 +376,41 @@ def start(
     model_name: str = C.MODEL_NAME,
     poll_seconds: float = 2.0,
     max_workers: int = 16,
+    max_batch: int | None = None,
+    max_concurrent: int = MAX_CONCURRENT,
 ) -> DevServer:
-    """Starts the development server on ``host:port`` (port 0: any free port)."""
+    """Starts the development server on ``host:port`` (port 0: any free port).
+
+    Args:
+        model_dir: ``<serving dir>/<model name>``, the numeric versions under it.
+        port, host: where to listen; a port in use or out of range is an OSError / ValueError.
+        model_name, poll_seconds: the served model's name; how often to look for new versions.
+        max_workers: gRPC threads; requests beyond them queue in gRPC.
+        max_batch: largest batch accepted (default: the production batching config's).
+        max_concurrent: requests running the model at once.
+
+    Returns:
+        The running server (``.port`` is the bound port).
+    """
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    max_batch = max_batch or production_max_batch()
     repository = ModelRepository(model_dir, model_name, poll_seconds)
     repository.start_polling()
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=max_workers))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_PredictionService(repository), server)
+    server = grpc.server(
+        concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
+        options=[("grpc.so_reuseport", 0)],  # a second server on this port must fail, not share it
+        maximum_concurrent_rpcs=max_workers * 4,  # beyond this, RESOURCE_EXHAUSTED at once
+    )
+    service = _PredictionService(repository, max_batch, max_concurrent)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(repository), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+        bound = 0
     if bound == 0:
         repository.stop()
-        raise OSError(f"cannot listen on {host}:{port}")
+        raise OSError(f"cannot listen on {host}:{port} (in use by another process?)")
     server.start()
     return DevServer(server, bound, repository)

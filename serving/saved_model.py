@@ -29,18 +29,49 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
     return versions[-1]
 
 
+class ModelError(ValueError):
+    """The path holds no usable chatbot SavedModel (missing, corrupt, or without a needed signature)."""
+
+
+def load_checked(path: str | os.PathLike[str], signatures: Sequence[str] = (C.SERVING_SIGNATURE,)):
+    """Loads the SavedModel at ``path`` (or the newest version under it).
+
+    Args:
+        path: a version directory, or ``<serving dir>/<model name>``.
+        signatures: the signatures the caller needs.
+
+    Returns:
+        (version directory, loaded model).
+
+    Raises:
+        ModelError: one line saying what is wrong with the model.
+    """
+    import tensorflow as tf
+
+    try:
+        version = resolve_model_path(path)
+    except FileNotFoundError as exc:
+        raise ModelError(str(exc)) from None
+    try:
+        model = tf.saved_model.load(str(version))
+    except Exception as exc:  # noqa: BLE001 - protobuf, TF and OS errors all mean "not loadable"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{version}: not a loadable SavedModel ({type(exc).__name__}: {first[:200]})") from None
+    missing = [s for s in signatures if s not in model.signatures]
+    if missing:
+        has = ", ".join(sorted(model.signatures)) or "none"
+        raise ModelError(f"{version}: not a seq2seq-tfx chatbot export: no signature {', '.join(missing)} (has: {has})")
+    return version, model
+
+
 class Chatbot:
     """Calls the exported ``serving_default`` signature on a batch of strings."""
 
     def __init__(self, path: str | os.PathLike[str]):
         import tensorflow as tf
 
-        self.path = resolve_model_path(path)
+        self.path, self._model = load_checked(path)
         self._tf = tf
-        self._model = tf.saved_model.load(str(self.path))
-        missing = [s for s in (C.SERVING_SIGNATURE,) if s not in self._model.signatures]
-        if missing:
-            raise ValueError(f"{self.path}: SavedModel has no signature {', '.join(missing)}")
         self._serve = self._model.signatures[C.SERVING_SIGNATURE]
 
     def reply(self, messages: Sequence[str]) -> list[str]:

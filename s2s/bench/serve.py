@@ -151,6 +151,19 @@ def _start_server(model_dir: Path, port: int) -> tuple[subprocess.Popen, str]:
     return proc, "development server (in-process gRPC PredictionService, NOT TensorFlow Serving)"
 
 
+def _wait(client, proc: subprocess.Popen, timeout: float = 180.0):
+    """The server's versions once one is available; an error as soon as the server exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the model server exited with code {proc.returncode} before serving")
+        try:
+            return client.wait_until_available(min(5.0, deadline - time.monotonic()))
+        except TimeoutError:
+            continue
+    raise TimeoutError(f"no model version became available within {timeout:.0f} s")
+
+
 PLAIN_GREEDY = dataclasses.replace(GREEDY, no_repeat_ngram=0, min_length=0)
 
 
@@ -158,16 +171,18 @@ def run(
     model_dir: str, requests: int = 200, load_requests: int = 10_000, concurrency: int = 16, beam: int = 4, loop_replies: int = 20
 ) -> int:
     from serving.client import ChatbotClient, ChatbotError
-    from serving.saved_model import resolve_model_path
+    from serving.saved_model import load_checked
 
-    version_dir = resolve_model_path(model_dir)
+    # Loaded here first: a corrupt model or one without the signatures is one clear error now,
+    # not a server that never comes up.
+    version_dir, _ = load_checked(model_dir, (C.SERVING_SIGNATURE, C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE))
     model_dir_path = version_dir.parent
     port = _free_port()
     proc, kind = _start_server(model_dir_path, port)
     address = f"127.0.0.1:{port}"
     try:
         client = ChatbotClient(address, timeout=60)
-        versions = client.wait_until_available(180)
+        versions = _wait(client, proc)
         messages = _messages(max(requests, 64 * 4))
         print(f"s2s bench serve: {kind} on {address}")
         print(f"model: {version_dir} (version {max(v.version for v in versions)}); {os.cpu_count()} CPU cores")

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from s2s.cli import bench, chat, corpus, evaluate, kubeflow, run, serve, status
+from s2s.cli.common import fail
 
 COMMANDS = (run, corpus, serve, chat, status, evaluate, kubeflow, bench)
 
@@ -22,8 +23,21 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; a failure the command did not expect is one line (``-v``: the traceback)."""
     args = make_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if getattr(args, "verbose", False):
+            raise
+        from serving.saved_model import ModelError
+
+        if isinstance(exc, ModelError):
+            return fail(str(exc))
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return fail(f"{type(exc).__name__}: {first} (s2s run -v shows the traceback)", 1)
 
 
 if __name__ == "__main__":

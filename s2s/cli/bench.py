@@ -6,9 +6,9 @@ import argparse
 
 from components.settings import ConfigError
 from pipeline.config import REPO_ROOT, SAMPLE_DATA_DIR, PipelineConfig
-from s2s.cli.common import fail
+from s2s.cli.common import fail, int_in
 from s2s.cli.serve import DEFAULT_MODEL_DIR
-from trainer.decode_options import DEFAULT_BEAM_WIDTH
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH
 from trainer.params import TrainerParams
 from transforms.params import TransformParams
 
@@ -24,11 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     bserve.add_argument(
         "--model-dir", default=DEFAULT_MODEL_DIR, help="pushed model (default: the newest under artifacts/serving/chatbot)"
     )
-    bserve.add_argument("--requests", type=int, default=200, help="single requests timed per decoder (default 200)")
-    bserve.add_argument("--load-requests", type=int, default=10_000, help="requests in the load run (default 10000)")
-    bserve.add_argument("--concurrency", type=int, default=16, help="concurrent clients in the load run (default 16)")
-    bserve.add_argument("--beam", type=int, default=DEFAULT_BEAM_WIDTH, help=f"beam width (default {DEFAULT_BEAM_WIDTH})")
-    bserve.add_argument("--loop-replies", type=int, default=20, help="replies timed with the python loop (default 20)")
+    bserve.add_argument(
+        "--requests", type=int_in(1, 1_000_000), default=200, help="single requests timed per decoder (default 200)"
+    )
+    bserve.add_argument(
+        "--load-requests", type=int_in(1, 10_000_000), default=10_000, help="requests in the load run (default 10000)"
+    )
+    bserve.add_argument("--concurrency", type=int_in(1, 256), default=16, help="concurrent clients in the load run (default 16)")
+    bserve.add_argument(
+        "--beam", type=int_in(1, MAX_BEAM_WIDTH), default=DEFAULT_BEAM_WIDTH, help=f"beam width (default {DEFAULT_BEAM_WIDTH})"
+    )
+    bserve.add_argument(
+        "--loop-replies", type=int_in(1, 10_000), default=20, help="replies timed with the python loop (default 20)"
+    )
     bserve.set_defaults(func=serve_main)
 
     epochs = TrainerParams().epochs
@@ -44,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bqual.add_argument("--glove", default=str(SHARED_GLOVE), help="GloVe 50d text file for the tutorial configuration")
     bqual.add_argument(
         "--epochs",
-        type=int,
+        type=int_in(1, 1000),
         default=epochs,
         help=f"training budget for each model, in epochs of the train split (default {epochs}, the Trainer's default)",
     )
@@ -61,13 +69,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     btrain = benches.add_parser(
         "train", help="training tokens/s, step time, FLOP/s vs matmul FLOP/s, peak RSS at the full corpus's size"
     )
-    btrain.add_argument("--steps", type=int, default=300, help="training steps to time (default 300)")
+    btrain.add_argument("--steps", type=int_in(20, 1_000_000), default=300, help="training steps to time (default 300)")
     btrain.add_argument(
-        "--lines", type=int, default=FULL_LINES, help=f"corpus lines to generate (default {FULL_LINES:,}, the real corpus)"
+        "--lines",
+        type=int_in(100, 100_000_000),
+        default=FULL_LINES,
+        help=f"corpus lines to generate (default {FULL_LINES:,}, the real corpus)",
     )
     btrain.add_argument(
         "--conversations",
-        type=int,
+        type=int_in(10, 100_000_000),
         default=FULL_CONVERSATIONS,
         help=f"conversations to generate (default {FULL_CONVERSATIONS:,})",
     )
@@ -79,15 +90,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "preprocess", help="ExampleGen+Transform at the full corpus's size vs the tutorial's in-memory Python"
     )
     bprep.add_argument(
-        "--lines", type=int, default=FULL_LINES, help=f"lines to generate (default {FULL_LINES:,}, the real corpus)"
+        "--lines",
+        type=int_in(100, 100_000_000),
+        default=FULL_LINES,
+        help=f"lines to generate (default {FULL_LINES:,}, the real corpus)",
     )
     bprep.add_argument(
-        "--conversations", type=int, default=FULL_CONVERSATIONS, help=f"conversations (default {FULL_CONVERSATIONS:,})"
+        "--conversations",
+        type=int_in(10, 100_000_000),
+        default=FULL_CONVERSATIONS,
+        help=f"conversations (default {FULL_CONVERSATIONS:,})",
     )
     bprep.add_argument(
-        "--vocab-size", type=int, default=transform.vocab_size, help=f"vocabulary size (default {transform.vocab_size})"
+        "--vocab-size",
+        type=int_in(1, 10_000_000),
+        default=transform.vocab_size,
+        help=f"vocabulary size (default {transform.vocab_size})",
     )
-    bprep.add_argument("--max-len", type=int, default=transform.max_len, help=f"MAX_LEN (default {transform.max_len})")
+    bprep.add_argument(
+        "--max-len", type=int_in(2, 10_000), default=transform.max_len, help=f"MAX_LEN (default {transform.max_len})"
+    )
     bprep.add_argument("--keep", help="generate and keep the corpus and the pipeline's outputs in this directory")
     bprep.set_defaults(func=preprocess_main)
 

@@ -9,7 +9,7 @@ import os
 import sys
 
 from components.features import MODEL_NAME
-from s2s.cli.common import bounded, fail
+from s2s.cli.common import bounded, fail, float_in, int_in
 from trainer.decode_options import DTYPES, DecodeOptions
 
 HISTORY_FILE = "~/.s2s_chat_history"
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat = sub.add_parser("chat", help="talk to the served chatbot over gRPC (interactive, or one --message)")
     chat.add_argument("--server", default="localhost:8500", help="host:port of the model server (default localhost:8500)")
     chat.add_argument("--model", default=MODEL_NAME, help=f"model name (default {MODEL_NAME})")
-    chat.add_argument("--version", type=int, default=None, help="model version (default: the newest)")
+    chat.add_argument("--version", type=int_in(1, 2**63 - 1), default=None, help="model version (default: the newest)")
     chat.add_argument("--message", help="send one message, print the reply and exit")
     chat.add_argument(
         "--beam", type=bounded(DecodeOptions, "beam_width"), default=None, help="beam width (the same as --beam-width)"
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             default=None,
             help=f"{field.metadata['help']} (default {field.default})",
         )
-    chat.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds (default 10)")
+    chat.add_argument("--timeout", type=float_in(0.1, 3600), default=10.0, help="deadline per request in seconds (default 10)")
     chat.set_defaults(func=main)
 
 

@@ -50,6 +50,43 @@ def bounded(settings_class: type, name: str):
     return parse
 
 
+def int_in(low: int, high: int):
+    """An argparse type: an int in [low, high], refused at parse time."""
+    return _number_in(int, low, high)
+
+
+def float_in(low: float, high: float):
+    """An argparse type: a float in [low, high], refused at parse time."""
+    return _number_in(float, low, high)
+
+
+def _number_in(kind: type, low: float, high: float):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}, got {value:,}")
+        return value
+
+    return parse
+
+
+def directory(must_exist: bool = False):
+    """An argparse type: a path that is a directory (or, unless ``must_exist``, does not exist yet)."""
+
+    def parse(text: str) -> str:
+        path = os.path.abspath(text)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise argparse.ArgumentTypeError(f"{text}: not a directory")
+        if must_exist and not os.path.isdir(path):
+            raise argparse.ArgumentTypeError(f"{text}: no such directory")
+        return text
+
+    return parse
+
+
 def add_settings_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """A flag per setting of :class:`PipelineConfig` (on/off settings as ``--X/--no-X``), with
     its help, default and bounds, grouped by component. Values are checked at parse time."""
@@ -98,6 +135,8 @@ def settings_from_args(args: argparse.Namespace) -> PipelineConfig:
         if value is not None:
             overrides[field.name] = value
     cfg = PipelineConfig().replace(**overrides)
+    if os.path.exists(cfg.run.work_dir) and not os.path.isdir(cfg.run.work_dir):
+        raise ConfigError(f"work_dir {cfg.run.work_dir}: not a directory")
     glove = cfg.trainer.glove_path
     portable = glove in ("", BUILTIN_GLOVE) or "://" in glove  # the shipped file resolves in the image too
     return cfg.replace(

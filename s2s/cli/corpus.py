@@ -7,7 +7,7 @@ import os
 
 from components.params import ENCODINGS
 from pipeline.config import SAMPLE_DATA_DIR
-from s2s.cli.common import fail
+from s2s.cli.common import fail, float_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dl.add_argument("--url", default=OFFICIAL_URL, help=f"zip to fetch (default: {OFFICIAL_URL})")
     dl.add_argument("--dest", default=os.path.join("data", "cornell"), help="directory to unpack into (default: data/cornell)")
     dl.add_argument("--sha256", help="expected sha256 of the zip; the download is rejected if it differs")
-    dl.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
+    dl.add_argument("--timeout", type=float_in(0.1, 3600), default=60.0, help="network timeout in seconds (default 60)")
     dl.add_argument("--force", action="store_true", help="replace an existing corpus in --dest")
     dl.set_defaults(func=download_main)
 

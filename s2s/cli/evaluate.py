@@ -8,9 +8,9 @@ import time
 
 from components.params import ENCODINGS
 from pipeline.config import DEFAULT_WORK_DIR, SAMPLE_DATA_DIR
-from s2s.cli.common import fail
+from s2s.cli.common import directory, fail, int_in
 from s2s.cli.serve import DEFAULT_MODEL_DIR
-from trainer.decode_options import DEFAULT_BEAM_WIDTH
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--data", default=str(SAMPLE_DATA_DIR), help="corpus directory in the Cornell format (default: the embedded sample)"
     )
-    ev.add_argument("--out", help="report directory (default artifacts/evaluation/<time>)")
+    ev.add_argument("--out", type=directory(), help="report directory (default artifacts/evaluation/<time>)")
     ev.add_argument("--encoding", default="auto", choices=ENCODINGS)
-    ev.add_argument("--batch-size", type=int, default=256, help="examples per model call (default 256)")
+    ev.add_argument("--batch-size", type=int_in(1, 4096), default=256, help="examples per model call (default 256)")
     ev.add_argument(
         "--beam",
-        type=int,
+        type=int_in(0, MAX_BEAM_WIDTH),
         default=DEFAULT_BEAM_WIDTH,
         help=f"beam width for beam-search replies, 0 to skip (default {DEFAULT_BEAM_WIDTH})",
     )

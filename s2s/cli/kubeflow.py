@@ -8,7 +8,7 @@ from pathlib import Path
 
 from components.features import PIPELINE_NAME
 from components.settings import ConfigError
-from s2s.cli.common import add_settings_flags, fail, settings_from_args
+from s2s.cli.common import add_settings_flags, fail, float_in, int_in, settings_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,19 +32,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     comp.add_argument("--gpu-type", default=kd.gpu_type, help=f"Trainer accelerator type (default {kd.gpu_type})")
     comp.add_argument(
-        "--gpu-count", type=int, default=kd.gpu_count, help=f"Trainer accelerator count, 0 for none (default {kd.gpu_count})"
+        "--gpu-count",
+        type=int_in(0, 16),
+        default=kd.gpu_count,
+        help=f"Trainer accelerator count, 0 for none (default {kd.gpu_count})",
     )
-    comp.add_argument("--trainer-cpu", type=float, default=kd.trainer_cpu, help=f"Trainer CPU limit (default {kd.trainer_cpu:g})")
+    comp.add_argument(
+        "--trainer-cpu", type=float_in(0.1, 1024), default=kd.trainer_cpu, help=f"Trainer CPU limit (default {kd.trainer_cpu:g})"
+    )
     comp.add_argument(
         "--trainer-memory",
-        type=float,
+        type=float_in(0.1, 4096),
         default=kd.trainer_memory_gb,
         help=f"Trainer memory limit, GB (default {kd.trainer_memory_gb:g})",
     )
-    comp.add_argument("--step-cpu", type=float, default=kd.step_cpu, help=f"other steps' CPU limit (default {kd.step_cpu:g})")
+    comp.add_argument(
+        "--step-cpu", type=float_in(0.1, 1024), default=kd.step_cpu, help=f"other steps' CPU limit (default {kd.step_cpu:g})"
+    )
     comp.add_argument(
         "--step-memory",
-        type=float,
+        type=float_in(0.1, 4096),
         default=kd.step_memory_gb,
         help=f"other steps' memory limit, GB (default {kd.step_memory_gb:g})",
     )

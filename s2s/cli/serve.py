@@ -8,7 +8,7 @@ import os
 
 from components.features import MODEL_NAME
 from pipeline.config import DEFAULT_WORK_DIR
-from s2s.cli.common import fail
+from s2s.cli.common import fail, float_in, int_in
 
 DEFAULT_MODEL_DIR = os.path.join(str(DEFAULT_WORK_DIR), "serving", MODEL_NAME)
 
@@ -20,9 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help=f"<serving dir>/<model name> (default {DEFAULT_MODEL_DIR})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
-    serve.add_argument("--rest-port", type=int, default=8501, help="REST port of tensorflow_model_server (default 8501)")
-    serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for a new version (default 2)")
+    serve.add_argument("--port", type=int_in(1, 65535), default=8500, help="gRPC port (default 8500)")
+    serve.add_argument(
+        "--rest-port", type=int_in(1, 65535), default=8501, help="REST port of tensorflow_model_server (default 8501)"
+    )
+    serve.add_argument(
+        "--poll-seconds", type=float_in(0.05, 3600), default=2.0, help="how often to look for a new version (default 2)"
+    )
+    serve.add_argument(
+        "--max-batch",
+        type=int_in(1, 100_000),
+        default=None,
+        help="development server: largest batch accepted (default: max_batch_size of docker/serving/batching.config, 64)",
+    )
     serve.add_argument("--dev", action="store_true", help="use the development server even if tensorflow_model_server is on PATH")
     serve.set_defaults(func=main)
 
@@ -52,7 +62,9 @@ def _dev_server(args: argparse.Namespace, model_dir: str) -> int:
     std_logging.basicConfig(level=std_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     print(dev_server.BANNER, flush=True)
     try:
-        server = dev_server.start(model_dir, port=args.port, host=args.host, poll_seconds=args.poll_seconds)
+        server = dev_server.start(
+            model_dir, port=args.port, host=args.host, poll_seconds=args.poll_seconds, max_batch=args.max_batch
+        )
     except OSError as exc:
         return fail(str(exc))
     servable = server.repository.servable

@@ -6,15 +6,17 @@ import argparse
 import os
 
 from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
-from s2s.cli.common import fail
+from s2s.cli.common import directory, fail, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser(
         "status", help="the latest runs: component states and durations, metrics per slice, blessing, pushed version"
     )
-    st.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="the run's work dir (default ./artifacts)")
-    st.add_argument("--runs", type=int, default=3, help="how many runs to show (default 3)")
+    st.add_argument(
+        "--work-dir", type=directory(), default=str(DEFAULT_WORK_DIR), help="the run's work dir (default ./artifacts)"
+    )
+    st.add_argument("--runs", type=int_in(1, 1000), default=3, help="how many runs to show (default 3)")
     st.set_defaults(func=main)
 
 
