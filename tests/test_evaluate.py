@@ -123,7 +123,7 @@ def test_model_without_the_signatures(tiny_corpus, tmp_path, capsys):
     tf.saved_model.save(module, str(tmp_path / "m" / "1"), signatures={"double": module.f})
     assert cli.main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(tiny_corpus), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "not a seq2seq-tfx chatbot export: missing serving_default, serving_tf_example, transform_features" in err
+    assert "not a seq2seq-tfx chatbot export: no signature serving_default, serving_tf_example, transform_features" in err
 
 
 def test_corpus_without_pairs(tiny_model, tiny_corpus, tmp_path, capsys):
