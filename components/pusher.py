@@ -10,6 +10,8 @@ local or mounted POSIX file system; object stores (gs://, s3://) have no atomic 
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
 import shutil
@@ -29,25 +31,49 @@ from components.serving_layout import versions
 from components.settings import from_properties
 
 INCOMING_PREFIX = ".incoming-"
+_STAGING = itertools.count()
 
 
 def push_atomically(model_path: str, base: str, keep: int) -> str:
-    """Copies ``model_path`` to a new numeric version under ``base``; returns its path."""
+    """Copies ``model_path`` to a new numeric version under ``base``; returns its path.
+
+    The copy goes to a staging directory of this push's own (``.incoming-<version>-<pid>-<n>``),
+    then one rename makes it ``<version>``. Two pushes at the same moment (two processes, or
+    two runs in one second) never share a version: a rename onto a version another push took
+    first fails, and this push takes the next number. Only this push's own staging directory
+    is ever removed (on failure): another push may still be writing its own.
+    """
     fileio.makedirs(base)
-    version = max([int(time.time())] + [v + 1 for v in versions(base)])
-    staging = os.path.join(base, f"{INCOMING_PREFIX}{version}")
-    final = os.path.join(base, str(version))
-    if fileio.exists(staging):
-        fileio.rmtree(staging)
-    io_utils.copy_dir(model_path, staging)
-    fileio.rename(staging, final)
-    for name in fileio.listdir(base):  # staging dirs left by pushes that died
-        if name.rstrip("/").startswith(INCOMING_PREFIX):
-            shutil.rmtree(os.path.join(base, name.rstrip("/")), ignore_errors=True)
+    staging = os.path.join(base, f"{INCOMING_PREFIX}{int(time.time())}-{os.getpid()}-{next(_STAGING)}")
+    try:
+        io_utils.copy_dir(model_path, staging)
+        final = _claim_version(staging, base)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for old in versions(base)[:-keep]:
         logging.info("Removing old model version %s", old)
         shutil.rmtree(os.path.join(base, str(old)), ignore_errors=True)
     return final
+
+
+def _claim_version(staging: str, base: str, attempts: int = 100) -> str:
+    """Renames ``staging`` to the next free version number (at least the current time).
+
+    rename(2) of a directory onto an existing non-empty one fails (ENOTEMPTY/EEXIST): the push
+    that renames first owns the number, the other tries the next one. No empty numbered
+    directory is ever visible to a watching server."""
+    version = max([int(time.time())] + [v + 1 for v in versions(base)])
+    for _ in range(attempts):
+        final = os.path.join(base, str(version))
+        try:
+            os.rename(staging, final)
+            return final
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            version += 1
+    raise RuntimeError(f"{base}: no free version number after {attempts} attempts")
 
 
 class AtomicPushExecutor(pusher_executor.Executor):

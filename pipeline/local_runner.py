@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 
 from components import features as C
 from pipeline.config import PipelineConfig
@@ -22,6 +25,8 @@ LOCAL_BEAM_ARGS = [
     "--direct_num_workers=1",
     "--sdk_container_image=seq2seq-tfx:latest",
 ]
+
+LOCK_FILE = ".s2s-run.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,12 +113,46 @@ def run(
         return _run(cfg, beam_args, preprocessing_only, nodes)
 
 
+class WorkDirBusyError(RuntimeError):
+    """Another run holds the work directory."""
+
+
+@contextlib.contextmanager
+def work_dir_lock(work_dir: str) -> Iterator[None]:
+    """Holds ``<work_dir>/.s2s-run.lock`` for a run. Two runs on one work directory would write
+    one metadata store and push without being compared with each other: the second is refused.
+    The lock is the kernel's (flock): it is released when its process ends, however it ends."""
+    os.makedirs(work_dir, exist_ok=True)
+    path = os.path.join(work_dir, LOCK_FILE)
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise WorkDirBusyError(
+                f"{work_dir} is in use by another s2s run ({holder}); wait for it to finish, or use another --work-dir"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _run(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_only: bool, nodes: list[str]) -> PushResult:
+    with work_dir_lock(cfg.run.work_dir):
+        return _run_locked(cfg, beam_args, preprocessing_only, nodes)
+
+
+def _run_locked(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_only: bool, nodes: list[str]) -> PushResult:
     from tfx import v1 as tfx  # heavy import: only when a run is asked for
 
     from pipeline.pipeline import create_pipeline
 
-    os.makedirs(cfg.run.work_dir, exist_ok=True)
     # Beam and TFX write temporary files; keep them in the work dir and remove them after.
     tmp = tempfile.mkdtemp(prefix="tmp-", dir=cfg.run.work_dir)
     old_tmp, argv = os.environ.get("TMPDIR"), sys.argv[1:]

@@ -3,6 +3,7 @@ atomically (a version appears complete or not at all), the newest N versions kep
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 
@@ -80,10 +81,28 @@ def test_a_push_that_dies_mid_copy_leaves_no_version(tiny_model, tmp_path, monke
     monkeypatch.setattr(atomic.io_utils, "copy_dir", dying_copy)
     with pytest.raises(OSError):
         atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=3)
-    assert versions(str(base)) == []  # TF Serving sees no version at all
-    assert [p.name for p in base.iterdir()][0].startswith(atomic.INCOMING_PREFIX)
+    assert versions(str(base)) == [] and list(base.iterdir()) == []  # no version, its own staging removed
     monkeypatch.setattr(atomic.io_utils, "copy_dir", real_copy)
     final = atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=3)
     assert versions(str(base)) == [int(final.rsplit("/", 1)[-1])]
-    assert [p.name for p in base.iterdir()] == [final.rsplit("/", 1)[-1]]  # the dead push's staging is gone
     assert (base / final.rsplit("/", 1)[-1] / "saved_model.pb").is_file()
+
+
+def test_a_push_leaves_another_pushs_staging_alone(tiny_model, tmp_path):
+    base = tmp_path / "serving"
+    other = base / f"{atomic.INCOMING_PREFIX}123-456-0"  # another process, still copying
+    other.mkdir(parents=True)
+    (other / "half-written").write_text("...")
+    atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=3)
+    assert (other / "half-written").is_file()
+
+
+def test_pushes_at_the_same_second_get_distinct_versions(tiny_model, tmp_path, monkeypatch):
+    base = tmp_path / "serving"
+    monkeypatch.setattr(atomic.time, "time", lambda: 1_800_000_000.0)  # every push in the same second
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        finals = list(pool.map(lambda _: atomic.push_atomically(str(tiny_model / "serving_model"), str(base), keep=10), range(4)))
+    assert len(set(finals)) == 4 and versions(str(base)) == [1_800_000_000 + i for i in range(4)]
+    for final in finals:
+        assert (tmp_path / final / "saved_model.pb").is_file()
+    assert not [p for p in base.iterdir() if p.name.startswith(atomic.INCOMING_PREFIX)]

@@ -79,3 +79,17 @@ def test_verbose_run_shows_every_log_line(tmp_path):
     verbose = subprocess.run([*cmd, "-v"], capture_output=True, text=True, timeout=600)  # all cached: quick
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert "Component CornellExampleGen is running" in verbose.stderr and "A cached execution" in verbose.stderr
+
+
+def test_a_second_run_on_a_busy_work_dir_is_refused(tmp_path):
+    from pipeline.local_runner import work_dir_lock
+
+    work = tmp_path / "work"
+    with work_dir_lock(str(work)):  # as a first run holds it
+        started = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-m", "s2s.cli", "run", "--work-dir", str(work), *FLAGS], capture_output=True, text=True, timeout=300
+        )
+    assert out.returncode == 2 and "is in use by another s2s run (pid " in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and time.monotonic() - started < 120
+    assert not (work / "metadata.sqlite").exists()  # it touched nothing

@@ -154,3 +154,18 @@ def test_abuse_leaves_the_server_alive_and_the_other_clients_served(server, caps
     assert peak - baseline < 300, (baseline, peak)
     with capsys.disabled():
         print(f"\nabuse: worst polite wait {max(waits) * 1000:.0f} ms; RSS {baseline:.0f} MB -> {peak:.0f} MB; codes {codes}")
+
+
+def test_out_of_memory_is_resource_exhausted_with_a_message():
+    import tensorflow as tf
+
+    def exhausted(**_):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[100000,20,11457]")
+
+    servable = dev_server.Servable(1, None, type("M", (), {"signatures": {C.SERVING_SIGNATURE: exhausted}})(), {})
+    servable.inputs = {C.SERVING_SIGNATURE: {C.SERVING_INPUT_KEY: (tf.string, 1)}}
+    request = dev_server.predict_pb2.PredictRequest()
+    request.inputs[C.SERVING_INPUT_KEY].CopyFrom(string_tensor(["hi"]))
+    with pytest.raises(dev_server.RequestError) as err:
+        servable.predict(request, max_batch=64)
+    assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "out of memory" in str(err.value)

@@ -42,6 +42,8 @@ def main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = local_runner.run(cfg, console=not args.verbose)
+    except local_runner.WorkDirBusyError as exc:
+        return fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - known input errors become one clear line
         cause = root_cause(exc, (CorpusError, ConfigError))
         if cause is None:
