@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from components import features as C
-from components.settings import ConfigError, as_properties
+from components.settings import ConfigError, as_properties, setting
 from pipeline.config import PipelineConfig
 
 DEFAULT_IMAGE = "seq2seq-tfx:latest"
@@ -52,17 +52,19 @@ BEAM_ENVIRONMENTS: dict[str, list[str]] = {
 
 @dataclasses.dataclass(frozen=True)
 class KubeflowSettings:
-    pipeline_root: str = "gs://<bucket>/seq2seq-tfx"
-    data_dir: str = "/data/cornell"  # the corpus as mounted/readable in the step pods
-    image: str = DEFAULT_IMAGE
-    beam_environment: str = "direct"
-    extra_beam_args: tuple = ()
-    gpu_type: str = "NVIDIA_TESLA_T4"
-    gpu_count: int = 1
-    trainer_cpu: float = 8.0
-    trainer_memory_gb: float = 32.0
-    step_cpu: float = 4.0
-    step_memory_gb: float = 16.0
+    """Where and how the compiled pipeline runs (the flags of ``s2s compile`` are derived from these)."""
+
+    pipeline_root: str = setting("gs://<bucket>/seq2seq-tfx", "gs://, s3:// or a mounted volume path")
+    data_dir: str = setting("/data/cornell", "corpus directory as the step pods see it", flag="--kfp-data")
+    image: str = setting(DEFAULT_IMAGE, "pipeline image built from docker/Dockerfile")
+    beam_environment: str = setting("direct", "Beam arguments preset", choices=tuple(BEAM_ENVIRONMENTS), flag="--beam-env")
+    gpu_type: str = setting("NVIDIA_TESLA_T4", "Trainer accelerator type")
+    gpu_count: int = setting(1, "Trainer accelerator count, 0 for none", low=0, high=16)
+    trainer_cpu: float = setting(8.0, "Trainer CPU limit", above=0.0, high=1024.0)
+    trainer_memory_gb: float = setting(32.0, "Trainer memory limit, GB", above=0.0, high=4096.0, flag="--trainer-memory")
+    step_cpu: float = setting(4.0, "other steps' CPU limit", above=0.0, high=1024.0)
+    step_memory_gb: float = setting(16.0, "other steps' memory limit, GB", above=0.0, high=4096.0, flag="--step-memory")
+    extra_beam_args: tuple = ()  # --beam-arg, repeatable
 
     def beam_args(self) -> list[str]:
         if self.beam_environment not in BEAM_ENVIRONMENTS:

@@ -16,8 +16,6 @@ SHARED_GLOVE = REPO_ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.to
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from s2s.bench.preprocess import FULL_CONVERSATIONS, FULL_LINES
-
     bench = sub.add_parser("bench", help="benchmarks that print their figures (see `s2s bench -h`)")
     benches = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
     bserve = benches.add_parser("serve", help="gRPC latency/throughput vs the tutorial's Python decoding loop, and a load run")
@@ -70,18 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train", help="training tokens/s, step time, FLOP/s vs matmul FLOP/s, peak RSS at the full corpus's size"
     )
     btrain.add_argument("--steps", type=int_in(20, 1_000_000), default=300, help="training steps to time (default 300)")
-    btrain.add_argument(
-        "--lines",
-        type=int_in(100, 100_000_000),
-        default=FULL_LINES,
-        help=f"corpus lines to generate (default {FULL_LINES:,}, the real corpus)",
-    )
-    btrain.add_argument(
-        "--conversations",
-        type=int_in(10, 100_000_000),
-        default=FULL_CONVERSATIONS,
-        help=f"conversations to generate (default {FULL_CONVERSATIONS:,})",
-    )
+    _corpus_size_flags(btrain)
     btrain.add_argument("--keep", help="keep the generated corpus and pipeline outputs in this directory (and reuse the corpus)")
     btrain.set_defaults(func=train_main)
 
@@ -89,18 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bprep = benches.add_parser(
         "preprocess", help="ExampleGen+Transform at the full corpus's size vs the tutorial's in-memory Python"
     )
-    bprep.add_argument(
-        "--lines",
-        type=int_in(100, 100_000_000),
-        default=FULL_LINES,
-        help=f"lines to generate (default {FULL_LINES:,}, the real corpus)",
-    )
-    bprep.add_argument(
-        "--conversations",
-        type=int_in(10, 100_000_000),
-        default=FULL_CONVERSATIONS,
-        help=f"conversations (default {FULL_CONVERSATIONS:,})",
-    )
+    _corpus_size_flags(bprep)
     bprep.add_argument(
         "--vocab-size",
         type=int_in(1, 10_000_000),
@@ -112,6 +88,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bprep.add_argument("--keep", help="generate and keep the corpus and the pipeline's outputs in this directory")
     bprep.set_defaults(func=preprocess_main)
+
+
+def _corpus_size_flags(parser: argparse.ArgumentParser) -> None:
+    """--lines and --conversations of a generated corpus (default: the real corpus's size)."""
+    from s2s.bench.preprocess import FULL_CONVERSATIONS, FULL_LINES
+
+    parser.add_argument(
+        "--lines",
+        type=int_in(100, 100_000_000),
+        default=FULL_LINES,
+        help=f"corpus lines to generate (default {FULL_LINES:,}, the real corpus's)",
+    )
+    parser.add_argument(
+        "--conversations",
+        type=int_in(10, 100_000_000),
+        default=FULL_CONVERSATIONS,
+        help=f"conversations to generate (default {FULL_CONVERSATIONS:,})",
+    )
 
 
 def serve_main(args: argparse.Namespace) -> int:

@@ -87,6 +87,34 @@ def directory(must_exist: bool = False):
     return parse
 
 
+def add_dataclass_flags(parser: Any, settings_class: type) -> None:
+    """A flag per field of a settings dataclass that has help (see :func:`components.settings.setting`),
+    with its default and bounds in the help and checked at parse time; the value lands in ``dest=name``."""
+    defaults = settings_class()
+    for field in dataclasses.fields(settings_class):
+        if not field.metadata:
+            continue
+        default = getattr(defaults, field.name)
+        if kind(settings_class, field.name) is bool:
+            parser.add_argument(
+                flag_of(field),
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{field.metadata['help']} (default: {'on' if default else 'off'})".replace("%", "%%"),
+            )
+            continue
+        limits = bounds_text(field)
+        shown = f"default: {default!r}" + (f"; {limits}" if limits else "")
+        parser.add_argument(
+            flag_of(field),
+            dest=field.name,
+            type=bounded(settings_class, field.name),
+            default=default,
+            help=f"{field.metadata['help']} ({shown})".replace("%", "%%"),
+        )
+
+
 def add_settings_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """A flag per setting of :class:`PipelineConfig` (on/off settings as ``--X/--no-X``), with
     its help, default and bounds, grouped by component. Values are checked at parse time."""

@@ -3,57 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
 from components.features import PIPELINE_NAME
 from components.settings import ConfigError
-from s2s.cli.common import add_settings_flags, fail, float_in, int_in, settings_from_args
+from s2s.cli.common import add_dataclass_flags, add_settings_flags, fail, settings_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pipeline.kubeflow_runner import BEAM_ENVIRONMENTS, DEFAULT_IMAGE, KubeflowSettings
+    from pipeline.kubeflow_runner import KubeflowSettings
 
-    kd = KubeflowSettings()
     comp = sub.add_parser("compile", help="compile the pipeline into a KFP v2 spec (JSON and YAML) for the Kubeflow Pipelines UI")
     comp.add_argument("--output-dir", default=os.path.join("build", "kfp"), help="where to write the spec (default build/kfp)")
-    comp.add_argument(
-        "--pipeline-root", default=kd.pipeline_root, help=f"gs://, s3:// or a mounted volume path (default {kd.pipeline_root})"
-    )
-    comp.add_argument("--kfp-data", default=kd.data_dir, help=f"corpus directory as the step pods see it (default {kd.data_dir})")
-    comp.add_argument(
-        "--image", default=DEFAULT_IMAGE, help=f"pipeline image built from docker/Dockerfile (default {DEFAULT_IMAGE})"
-    )
-    comp.add_argument(
-        "--beam-env", default="direct", help=f"Beam arguments preset: {', '.join(BEAM_ENVIRONMENTS)} (default direct)"
-    )
+    add_dataclass_flags(comp.add_argument_group("Kubeflow settings"), KubeflowSettings)
     comp.add_argument(
         "--beam-arg", action="append", help="extra Beam argument (repeatable), e.g. --beam-arg=--project=my-project"
-    )
-    comp.add_argument("--gpu-type", default=kd.gpu_type, help=f"Trainer accelerator type (default {kd.gpu_type})")
-    comp.add_argument(
-        "--gpu-count",
-        type=int_in(0, 16),
-        default=kd.gpu_count,
-        help=f"Trainer accelerator count, 0 for none (default {kd.gpu_count})",
-    )
-    comp.add_argument(
-        "--trainer-cpu", type=float_in(0.1, 1024), default=kd.trainer_cpu, help=f"Trainer CPU limit (default {kd.trainer_cpu:g})"
-    )
-    comp.add_argument(
-        "--trainer-memory",
-        type=float_in(0.1, 4096),
-        default=kd.trainer_memory_gb,
-        help=f"Trainer memory limit, GB (default {kd.trainer_memory_gb:g})",
-    )
-    comp.add_argument(
-        "--step-cpu", type=float_in(0.1, 1024), default=kd.step_cpu, help=f"other steps' CPU limit (default {kd.step_cpu:g})"
-    )
-    comp.add_argument(
-        "--step-memory",
-        type=float_in(0.1, 4096),
-        default=kd.step_memory_gb,
-        help=f"other steps' memory limit, GB (default {kd.step_memory_gb:g})",
     )
     comp.add_argument("--config", help="TOML or JSON file of settings: the defaults of the run parameters")
     add_settings_flags(comp, skip=("run",))
@@ -78,18 +44,9 @@ def compile_main(args: argparse.Namespace) -> int:
 
     try:
         cfg = settings_from_args(args)
+        names = [f.name for f in dataclasses.fields(kubeflow_runner.KubeflowSettings) if f.metadata]
         settings = kubeflow_runner.KubeflowSettings(
-            pipeline_root=args.pipeline_root,
-            data_dir=args.kfp_data,
-            image=args.image,
-            beam_environment=args.beam_env,
-            extra_beam_args=tuple(args.beam_arg or ()),
-            gpu_type=args.gpu_type,
-            gpu_count=args.gpu_count,
-            trainer_cpu=args.trainer_cpu,
-            trainer_memory_gb=args.trainer_memory,
-            step_cpu=args.step_cpu,
-            step_memory_gb=args.step_memory,
+            **{name: getattr(args, name) for name in names}, extra_beam_args=tuple(args.beam_arg or ())
         )
         settings.beam_args()
         paths = kubeflow_runner.compile_pipeline(cfg, settings, args.output_dir)
