@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test test-slow lint format clean
+.PHONY: install run test test-slow test-kfp lint format clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,10 @@ format: install
 
 test-slow: install
 	$(VENV)/bin/pytest -m slow $(ARGS)
+
+# The compiled Kubeflow spec, every task run as the open-source KFP driver would (about 5 min).
+test-kfp: install
+	$(VENV)/bin/pytest -m kfp $(ARGS)
 
 clean:
 	rm -rf artifacts .pytest_cache

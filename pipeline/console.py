@@ -168,6 +168,9 @@ def figure(outputs: dict[str, list]) -> str:
     if "PushedModel" in outputs:
         pushed = outputs["PushedModel"][0].custom_properties
         return f"pushed version {pushed['pushed_version'].string_value}" if pushed["pushed"].int_value else "not pushed"
-    if "Model" in outputs:  # the resolver's baseline
-        return "baseline: the latest blessed model"
+    if "Model" in outputs and "baseline_source" in outputs["Model"][0].custom_properties:
+        props = outputs["Model"][0].custom_properties
+        if props["baseline_source"].string_value == "served":
+            return f"baseline: the served version {props['served_version'].int_value}"
+        return "baseline: none served yet, the candidate itself (absolute bounds only)"
     return ""

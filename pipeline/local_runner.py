@@ -107,7 +107,7 @@ def run(
 
     def figure(node: str) -> str:
         text = out.figure(out.node_outputs(open_store(cfg.metadata_path), C.PIPELINE_NAME, node))
-        return text or ("no blessed model yet: absolute bounds only" if node == "latest_blessed_model" else "")
+        return text
 
     with out.quiet(nodes, figure):
         return _run(cfg, beam_args, preprocessing_only, nodes)

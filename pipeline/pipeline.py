@@ -15,6 +15,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import transform_pb2
 
 from components import features as C
+from components.baseline import ServedBaseline
 from components.code_version import code_version
 from components.example_gen import CornellExampleGen
 from components.pusher import AtomicPushExecutor
@@ -37,11 +38,14 @@ def create_pipeline(
     trainer_resources=None,
     step_resources=None,
     preprocessing_only: bool = False,
+    serving_model_dir: str | None = None,
 ) -> tfx.dsl.Pipeline:
     """The pipeline. With ``runtime_parameters`` every hyperparameter is a RuntimeParameter
     (a run parameter in the Kubeflow UI) defaulting to its value in ``cfg``;
     ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow);
-    ``preprocessing_only`` stops after the Transform (the preprocessing benchmark)."""
+    ``preprocessing_only`` stops after the Transform (the preprocessing benchmark);
+    ``serving_model_dir`` is where the Pusher writes (default: the work dir's, ``cfg.serving_model_dir``)."""
+    serving_model_dir = serving_model_dir or cfg.serving_model_dir
 
     def hparams(settings):
         values = as_properties(settings)
@@ -83,16 +87,13 @@ def create_pipeline(
     # The Evaluator scores the held-out test movies (eval is used for validation while
     # training) with the raw examples; the model's transform_features signature
     # prepares the labels.
-    # The latest blessed model, if any: the baseline of the change threshold.
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model")
+    # The model being served (the newest push: only blessed models are pushed) is the baseline
+    # of the change threshold; the first run compares the candidate with itself.
+    baseline = ServedBaseline(model=trainer.outputs["model"], serving_model_dir=serving_model_dir)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=baseline.outputs["baseline_model"],
         eval_config=eval_config(cfg.evaluator),
         example_splits=[C.TEST_SPLIT],
     )
@@ -100,7 +101,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_model_dir)
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
         custom_config={"keep_versions": cfg.pusher.keep_versions},
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),

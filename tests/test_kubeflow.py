@@ -23,8 +23,7 @@ ORDER = [
     "SchemaGen",
     "Seq2SeqTransform",
     "Seq2SeqTrainer",
-    "latest_blessed_model-model-blessing-resolver",
-    "latest_blessed_model-model-resolver",
+    "ServedBaseline",
     "Evaluator",
     "Pusher",
 ]
@@ -123,9 +122,7 @@ def test_only_the_trainer_requests_gpus(compiled):
     assert trainer["accelerator"] == {"type": "NVIDIA_L4", "count": "2"}
     assert trainer["cpuLimit"] > 0 and trainer["memoryLimit"] > 0
     for name, executor in executors.items():
-        if "container" not in executor:  # the baseline resolver runs in the KFP backend, not in a pod
-            assert "resolver" in executor, name
-            continue
+        assert "container" in executor, f"{name}: not a container (open-source KFP runs no resolver)"
         if name != "Seq2SeqTrainer_executor":
             resources = executor["container"]["resources"]
             assert "accelerator" not in resources and resources["cpuLimit"] > 0 and resources["memoryLimit"] > 0, name
@@ -286,3 +283,63 @@ def tomllib_scripts() -> dict:
     import tomli
 
     return tomli.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def test_no_resolver_and_the_baseline_task_is_never_cached(compiled):
+    spec = _spec(compiled[0])
+    assert not [name for name, e in spec["deploymentSpec"]["executors"].items() if "resolver" in e or "importer" in e]
+    task = spec["root"]["dag"]["tasks"]["ServedBaseline"]
+    assert task["cachingOptions"] == {"enableCache": False}
+    assert spec["root"]["dag"]["tasks"]["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "baseline_model",
+        "producerTask": "ServedBaseline",
+    }
+
+
+@pytest.mark.parametrize(
+    "target, root, gpu, serving",
+    [
+        ("kfp", "/pipeline-root", "nvidia.com/gpu", "/serving/chatbot"),
+        ("vertex", "gs://<bucket>/seq2seq-tfx", "NVIDIA_TESLA_T4", "/gcs/<bucket>/serving/chatbot"),
+    ],
+)
+def test_each_target_gets_its_roots_and_resource_names(tmp_path, target, root, gpu, serving):
+    assert cli.main(["compile", "--target", target, "--output-dir", str(tmp_path)]) == 0
+    spec = _spec(tmp_path)
+    assert spec["defaultPipelineRoot"] == root
+    trainer = spec["deploymentSpec"]["executors"]["Seq2SeqTrainer_executor"]["container"]["resources"]
+    assert trainer["accelerator"]["type"] == gpu
+    push = json.loads(
+        spec["root"]["dag"]["tasks"]["Pusher"]["inputs"]["parameters"]["push_destination"]["runtimeValue"]["constant"]
+    )
+    assert push["filesystem"]["base_directory"] == serving
+    baseline = spec["root"]["dag"]["tasks"]["ServedBaseline"]["inputs"]["parameters"]["serving_model_dir"]
+    assert baseline["runtimeValue"]["constant"] == serving  # the baseline is read where the Pusher writes
+    for executor in spec["deploymentSpec"]["executors"].values():
+        assert executor["container"]["command"] == ["python", "-m", "pipeline.kfp_entrypoint"]
+
+
+def test_submit_to_vertex_starts_a_pipeline_job(compiled, monkeypatch, capsys):
+    from google.cloud import aiplatform
+
+    calls = {}
+
+    class FakeJob:
+        resource_name = "projects/p/locations/europe-west4/pipelineJobs/seq2seq-tfx-1"
+
+        def __init__(self, **kwargs):
+            calls["job"] = kwargs
+
+        def submit(self):
+            calls["submitted"] = True
+
+    monkeypatch.setattr(aiplatform, "init", lambda **kwargs: calls.setdefault("init", kwargs))
+    monkeypatch.setattr(aiplatform, "PipelineJob", FakeJob)
+    package = compiled[0] / f"{C.PIPELINE_NAME}.json"
+    args = ["submit", "--target", "vertex", "--project", "p", "--region", "europe-west4", "--package", str(package)]
+    assert cli.main([*args, "--param", "train_steps=50"]) == 0
+    assert calls["init"] == {"project": "p", "location": "europe-west4"} and calls["submitted"]
+    assert calls["job"]["template_path"] == str(package) and calls["job"]["parameter_values"] == {"train_steps": 50}
+    assert "pipelineJobs/seq2seq-tfx-1 started on Vertex AI Pipelines (p, europe-west4)" in capsys.readouterr().out
+    assert cli.main(["submit", "--target", "vertex", "--package", str(package)]) == 2
+    assert "--target vertex needs --project" in capsys.readouterr().err

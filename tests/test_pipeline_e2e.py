@@ -73,11 +73,11 @@ def test_second_run_reuses_cached_components(first_run):
         states.setdefault(execution.type.rsplit(".", 1)[-1], []).append(execution.last_known_state)
     cached = metadata_store_pb2.Execution.CACHED
     assert len(states) == 8 and all(len(s) == 2 for s in states.values()), states
-    # Everything up to the Trainer is reused. The Resolver runs every time (a cached resolution
-    # could be stale); it now finds the first run's blessed model as the baseline, a new input
-    # of the Evaluator, so the Evaluator and the Pusher after it run again.
+    # Everything up to the Trainer is reused. The baseline is not (a new version was pushed
+    # since): it is now the first run's pushed model, a new input of the Evaluator, so the
+    # Evaluator and the Pusher after it run again.
     not_cached = {k: metadata_store_pb2.Execution.State.Name(v[-1]) for k, v in states.items() if v[-1] != cached}
-    assert not_cached == {"Resolver": "COMPLETE", "Evaluator": "COMPLETE", "Pusher": "COMPLETE"}, not_cached
+    assert not_cached == {"ServedBaseline": "COMPLETE", "Evaluator": "COMPLETE", "Pusher": "COMPLETE"}, not_cached
 
 
 def test_metrics_per_genre_slice_and_sequence_metrics(first_run):

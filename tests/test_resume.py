@@ -63,9 +63,13 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
 def _check_console(stdout: str, stderr: str) -> None:
     lines = stdout.splitlines()
     assert len(lines) <= 40, stdout
-    assert "[1/8] CornellExampleGen: cached" in stdout and "[5/8] Seq2SeqTransform: cached; vocabulary" in stdout
-    assert "[6/8] Seq2SeqTrainer ..." in lines and "      epoch 1/1: loss " in stdout
-    assert "[7/8] Evaluator: ran" in stdout and "[8/8] Pusher: ran 0 s; pushed version" in stdout
+    assert "[1/8] CornellExampleGen: cached" in stdout and "[4/8] Seq2SeqTransform: cached; vocabulary" in stdout
+    assert "[5/8] Seq2SeqTrainer ..." in lines and "      epoch 1/1: loss " in stdout
+    assert (
+        "[6/8] ServedBaseline: ran 0 s; baseline: none served yet" in stdout
+        and "[7/8] Evaluator: ran" in stdout
+        and "[8/8] Pusher: ran 0 s; pushed version" in stdout
+    )
     for noise in ("FutureWarning", "ArtifactQuery", "IteratorGetNext", "ran out of data", "Tables initialized"):
         assert noise not in stdout + stderr, noise
 

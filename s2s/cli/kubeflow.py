@@ -26,7 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     comp.set_defaults(func=compile_main)
 
     subm = sub.add_parser("submit", help="upload the compiled spec to Kubeflow Pipelines and start a run (kfp.Client)")
-    subm.add_argument("--host", required=True, help="Kubeflow Pipelines API endpoint, e.g. http://localhost:8080")
+    subm.add_argument("--target", choices=("kfp", "vertex"), default="kfp", help="where to run it (default kfp)")
+    subm.add_argument("--host", help="kfp: the Kubeflow Pipelines API endpoint, e.g. http://localhost:8080")
+    subm.add_argument("--project", help="vertex: the Google Cloud project")
+    subm.add_argument("--region", default="us-central1", help="vertex: the region (default us-central1)")
     subm.add_argument(
         "--package",
         default=os.path.join("build", "kfp", f"{PIPELINE_NAME}.yaml"),
@@ -85,11 +88,19 @@ def submit_main(args: argparse.Namespace) -> int:
         params = parse_params(args.param)
     except ConfigError as exc:
         return fail(str(exc))
+    needed = {"kfp": ("host",), "vertex": ("project",)}[args.target]
+    missing = [f"--{name}" for name in needed if not getattr(args, name)]
+    if missing:
+        return fail(f"--target {args.target} needs {', '.join(missing)}")
+    where = args.host if args.target == "kfp" else f"Vertex AI Pipelines ({args.project}, {args.region})"
     try:
-        run_id = kubeflow_runner.submit(
-            package, args.host, params, experiment=args.experiment, run_name=args.run_name, existing_token=args.token
-        )
-    except Exception as exc:  # noqa: BLE001 - the KFP client raises many kinds; report one line
-        return fail(f"{args.host}: submit failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    print(f"run {run_id} started on {args.host} (experiment {args.experiment})")
+        if args.target == "kfp":
+            run_id = kubeflow_runner.submit(
+                package, args.host, params, experiment=args.experiment, run_name=args.run_name, existing_token=args.token
+            )
+        else:
+            run_id = kubeflow_runner.submit_vertex(package, args.project, args.region, params, run_name=args.run_name)
+    except Exception as exc:  # noqa: BLE001 - the clients raise many kinds; report one line
+        return fail(f"{where}: submit failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    print(f"run {run_id} started on {where}" + (f" (experiment {args.experiment})" if args.target == "kfp" else ""))
     return 0
