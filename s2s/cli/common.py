@@ -87,58 +87,49 @@ def directory(must_exist: bool = False):
     return parse
 
 
-def add_dataclass_flags(parser: Any, settings_class: type) -> None:
-    """A flag per field of a settings dataclass that has help (see :func:`components.settings.setting`),
-    with its default and bounds in the help and checked at parse time; the value lands in ``dest=name``."""
-    defaults = settings_class()
-    for field in dataclasses.fields(settings_class):
-        if not field.metadata:
-            continue
-        default = getattr(defaults, field.name)
-        if kind(settings_class, field.name) is bool:
-            parser.add_argument(
-                flag_of(field),
-                dest=field.name,
-                action=argparse.BooleanOptionalAction,
-                default=default,
-                help=f"{field.metadata['help']} (default: {'on' if default else 'off'})".replace("%", "%%"),
-            )
-            continue
-        limits = bounds_text(field)
-        shown = f"default: {default!r}" + (f"; {limits}" if limits else "")
+def add_flag(parser: Any, settings_class: type, field: dataclasses.Field, default: Any, value_if_absent: Any) -> None:
+    """The flag of one setting: its help with its default and bounds; on/off settings as
+    ``--X/--no-X``; the value checked at parse time; ``value_if_absent`` when not given."""
+    help_text = field.metadata["help"].replace("%", "%%")
+    if kind(settings_class, field.name) is bool:
+        shown = f"default: {'on' if default else 'off'}"
         parser.add_argument(
             flag_of(field),
             dest=field.name,
-            type=bounded(settings_class, field.name),
-            default=default,
-            help=f"{field.metadata['help']} ({shown})".replace("%", "%%"),
+            action=argparse.BooleanOptionalAction,
+            default=value_if_absent,
+            help=f"{help_text} ({shown})",
         )
+        return
+    limits = bounds_text(field)
+    shown = f"default: {default!r}" + (f"; {limits}" if limits else "")
+    parser.add_argument(
+        flag_of(field),
+        dest=field.name,
+        type=bounded(settings_class, field.name),
+        default=value_if_absent,
+        help=f"{help_text} ({shown})",
+    )
+
+
+def add_dataclass_flags(parser: Any, settings_class: type) -> None:
+    """A flag per field of a settings dataclass that has help (see :func:`components.settings.setting`);
+    the value (the default when absent) lands in ``dest=name``."""
+    defaults = settings_class()
+    for field in dataclasses.fields(settings_class):
+        if field.metadata:
+            default = getattr(defaults, field.name)
+            add_flag(parser, settings_class, field, default, default)
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """A flag per setting of :class:`PipelineConfig` (on/off settings as ``--X/--no-X``), with
-    its help, default and bounds, grouped by component. Values are checked at parse time."""
+    """A flag per setting of :class:`PipelineConfig`, grouped by component; absent flags are
+    None, so that a config file's values are not overridden by defaults."""
     defaults = PipelineConfig()
     for section, settings_class, field in PipelineConfig.settings():
-        if section in skip:
-            continue
-        group = _group(parser, section)
-        default = getattr(getattr(defaults, section), field.name)
-        help_text = field.metadata["help"].replace("%", "%%")
-        if kind(settings_class, field.name) is bool:
-            group.add_argument(
-                flag_of(field),
-                dest=field.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{help_text} (default: {'on' if default else 'off'})",
-            )
-            continue
-        limits = bounds_text(field)
-        shown = f"default: {default!r}" + (f"; {limits}" if limits else "")
-        group.add_argument(
-            flag_of(field), dest=field.name, type=bounded(settings_class, field.name), default=None, help=f"{help_text} ({shown})"
-        )
+        if section not in skip:
+            default = getattr(getattr(defaults, section), field.name)
+            add_flag(_group(parser, section), settings_class, field, default, None)
 
 
 def _group(parser: argparse.ArgumentParser, section: str) -> Any:
