@@ -39,7 +39,7 @@ format: install
 test-slow: install
 	$(VENV)/bin/pytest -m slow $(ARGS)
 
-# The compiled Kubeflow spec, every task run as the open-source KFP driver would (about 5 min).
+# The compiled Kubeflow spec, every task run as the open-source KFP driver would (about 3 min).
 test-kfp: install
 	$(VENV)/bin/pytest -m kfp $(ARGS)
 
