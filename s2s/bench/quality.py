@@ -321,6 +321,7 @@ def run(
 
     progress = logging.getLogger(C.PROGRESS_LOGGER)  # the Trainer's epoch lines
     progress.setLevel(logging.INFO)
+    progress.propagate = False  # printed once, here, not again by the root logger TFX configured
     progress.addHandler(logging.StreamHandler(sys.stdout))
     work = Path(work_dir or os.path.join(DEFAULT_WORK_DIR, "bench-quality")).resolve()
     if tutorial and (not glove_path or not Path(glove_path).is_file()):
