@@ -39,7 +39,8 @@ format: install
 test-slow: install
 	$(VENV)/bin/pytest -m slow $(ARGS)
 
-# The compiled Kubeflow spec, every task run as the open-source KFP driver would (about 3 min).
+# Only the compiled Kubeflow spec, every task run as the open-source KFP driver would (about 3 min;
+# `make test` runs it too).
 test-kfp: install
 	$(VENV)/bin/pytest -m kfp $(ARGS)
 

@@ -1,6 +1,6 @@
 """The compiled spec runs: every task of it, executed as the open-source KFP driver and launcher
 would (tests/kfp_emulator.py), end to end on the tiny corpus, twice. This, not "it parses", is
-what makes a spec valid. Marked ``kfp`` (about 3 minutes): `.ci/run` runs it after `make test`."""
+what makes a spec valid. In the default suite (about 3 minutes); ``make test-kfp`` runs it alone."""
 
 from __future__ import annotations
 
