@@ -267,10 +267,7 @@ def _plots(figures: dict, out: Path) -> dict[str, Path]:
         ax.text(0.5, 0.5, "no genre metadata (movie_titles_metadata.txt) in the corpus", ha="center", va="center")
     ax.set_xlabel("perplexity (teacher forced, lower is better)")
     ax.set_title("Perplexity by movie genre")
-    fig.tight_layout()
-    paths["perplexity_by_genre"] = out / "perplexity_by_genre.png"
-    fig.savefig(paths["perplexity_by_genre"], dpi=100)
-    plt.close(fig)
+    paths["perplexity_by_genre"] = _save(plt, fig, out / "perplexity_by_genre.png")
 
     hist = figures["reply_length"]["histogram"]
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -278,11 +275,16 @@ def _plots(figures: dict, out: Path) -> dict[str, Path]:
     ax.set_xlabel("default decoder's reply length (tokens)")
     ax.set_ylabel("replies")
     ax.set_title("Reply length distribution")
-    fig.tight_layout()
-    paths["reply_lengths"] = out / "reply_lengths.png"
-    fig.savefig(paths["reply_lengths"], dpi=100)
-    plt.close(fig)
+    paths["reply_lengths"] = _save(plt, fig, out / "reply_lengths.png")
     return paths
+
+
+def _save(plt, fig, path: Path) -> Path:
+    """Writes ``fig`` to ``path`` (PNG) and closes it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def _write(figures: dict, sample: list[dict], out: Path) -> None:
