@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test test-slow test-kfp lint format clean
+.PHONY: install run test test-slow test-kfp test-image image image-clean lint format clean
 
 install: $(VENV)/.installed
 
@@ -39,10 +39,24 @@ format: install
 test-slow: install
 	$(VENV)/bin/pytest -m slow $(ARGS)
 
-# Only the compiled Kubeflow spec, every task run as the open-source KFP driver would (about 3 min;
-# `make test` runs it too).
+# Only the compiled Kubeflow package, every task run in the pipeline image as the open-source KFP
+# backend runs it (tests/kfp_harness.py; `make test` runs it too, skipped without the image).
 test-kfp: install
 	$(VENV)/bin/pytest -m kfp $(ARGS)
+
+# The pipeline image (docker/Dockerfile): docker where an engine answers, else podman (installed from
+# Debian's packages when missing; settings in docker/podman/; images in /var/lib/containers/storage).
+# Without a registry it first builds a local stand-in for the base image (scripts/base-image.sh).
+image:
+	scripts/image.sh
+
+# The image tests alone: `s2s run` in the image, and the Kubeflow harness (both in `make test`).
+test-image: install
+	$(VENV)/bin/pytest -m "image or kfp" $(ARGS)
+
+# Removes the project's images (and the stand-in base) from the engine's storage.
+image-clean:
+	scripts/image.sh --clean
 
 clean:
 	rm -rf artifacts .pytest_cache

@@ -22,18 +22,26 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils, path_utils
 
 from components.serving_layout import versions
+from components.volumes import require_volume
 
 MODEL_KEY = "model"
 BASELINE_KEY = "baseline_model"
 SERVING_DIR_KEY = "serving_model_dir"
 SERVED_VERSION_KEY = "served_version"
+REQUIRE_VOLUME_KEY = "require_volume"
 
 
 class ServedBaselineSpec(ComponentSpec):
     # served_version: the newest pushed version when the pipeline was built. The executor reads
     # the directory itself; this only keys the cache, so that a new push is never answered with
     # a cached baseline (on Kubeflow, where it is unknown at compile time, the task is not cached).
-    PARAMETERS = {SERVING_DIR_KEY: ExecutionParameter(type=str), SERVED_VERSION_KEY: ExecutionParameter(type=str)}
+    # require_volume: 1 where the serving directory must be a mounted volume (Kubeflow): a pod that
+    # does not see the shared volume would find no versions and silently use the candidate.
+    PARAMETERS = {
+        SERVING_DIR_KEY: ExecutionParameter(type=str),
+        SERVED_VERSION_KEY: ExecutionParameter(type=str),
+        REQUIRE_VOLUME_KEY: ExecutionParameter(type=int, optional=True),
+    }
     INPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {BASELINE_KEY: ChannelParameter(type=standard_artifacts.Model)}
 
@@ -50,6 +58,8 @@ class Executor(base_executor.BaseExecutor):
         candidate = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         baseline = artifact_utils.get_single_instance(output_dict[BASELINE_KEY])
         serving_dir = exec_properties[SERVING_DIR_KEY]
+        if exec_properties.get(REQUIRE_VOLUME_KEY):
+            require_volume(serving_dir, "serving directory")
         pushed = [v for v in versions(serving_dir) if os.path.isfile(os.path.join(serving_dir, str(v), "saved_model.pb"))]
         if pushed:
             source = os.path.join(serving_dir, str(pushed[-1]))
@@ -68,13 +78,16 @@ class ServedBaseline(base_component.BaseComponent):
     SPEC_CLASS = ServedBaselineSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, model: types.BaseChannel, serving_model_dir: str):
-        """Args: model: the candidate (Trainer output); serving_model_dir: where the Pusher pushes."""
-        newest = versions(serving_model_dir) if "://" not in serving_model_dir else []
+    def __init__(self, model: types.BaseChannel, serving_model_dir: str, on_volume: bool = False):
+        """Args: model: the candidate (Trainer output); serving_model_dir: where the Pusher pushes;
+        on_volume: the directory is a volume of the task's pod (Kubeflow), not this host's: it must
+        be mounted when the task runs, and it is not read here."""
+        newest = [] if on_volume or "://" in serving_model_dir else versions(serving_model_dir)
         spec = ServedBaselineSpec(
             model=model,
             serving_model_dir=serving_model_dir,
             served_version=str(newest[-1]) if newest else "",
+            require_volume=int(on_volume),
             baseline_model=types.Channel(type=standard_artifacts.Model),
         )
         super().__init__(spec)

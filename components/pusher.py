@@ -29,8 +29,12 @@ from tfx.utils import io_utils, proto_utils
 from components.params import PusherParams
 from components.serving_layout import versions
 from components.settings import from_properties
+from components.volumes import require_volume
 
 INCOMING_PREFIX = ".incoming-"
+# custom_config key: 1 where the serving directory must be a mounted volume (the Kubeflow package
+# sets it; on a pod's own disk a push would be lost with the pod and never served).
+REQUIRE_VOLUME_KEY = "require_volume"
 _STAGING = itertools.count()
 
 
@@ -93,9 +97,13 @@ class AtomicPushExecutor(pusher_executor.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError(f"only filesystem push destinations are supported, got {destination}")
         raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
-        keep = from_properties(PusherParams, json.loads(raw) if isinstance(raw, str) else raw).keep_versions
+        config = json.loads(raw) if isinstance(raw, str) else raw
+        params = from_properties(PusherParams, config)
+        base = destination.filesystem.base_directory
+        if config.get(REQUIRE_VOLUME_KEY):
+            logging.info("serving directory %s is on the volume mounted at %s", base, require_volume(base, "serving directory"))
         model_path = self.GetModelPath(input_dict)
-        serving_path = push_atomically(model_path, destination.filesystem.base_directory, keep)
+        serving_path = push_atomically(model_path, base, params.keep_versions)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=os.path.basename(serving_path))
-        logging.info("Model pushed to %s (keeping %d versions)", serving_path, keep)
+        logging.info("Model pushed to %s (keeping %d versions)", serving_path, params.keep_versions)

@@ -18,7 +18,7 @@ from components import features as C
 from components.baseline import ServedBaseline
 from components.code_version import code_version
 from components.example_gen import CornellExampleGen
-from components.pusher import AtomicPushExecutor
+from components.pusher import REQUIRE_VOLUME_KEY, AtomicPushExecutor
 from components.settings import as_properties
 from evaluator.config import eval_config
 from pipeline.config import PipelineConfig
@@ -39,12 +39,15 @@ def create_pipeline(
     step_resources=None,
     preprocessing_only: bool = False,
     serving_model_dir: str | None = None,
+    serving_on_volume: bool = False,
 ) -> tfx.dsl.Pipeline:
     """The pipeline. With ``runtime_parameters`` every hyperparameter is a RuntimeParameter
     (a run parameter in the Kubeflow UI) defaulting to its value in ``cfg``;
     ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow);
     ``preprocessing_only`` stops after the Transform (the preprocessing benchmark);
-    ``serving_model_dir`` is where the Pusher writes (default: the work dir's, ``cfg.serving_model_dir``)."""
+    ``serving_model_dir`` is where the Pusher writes (default: the work dir's, ``cfg.serving_model_dir``);
+    ``serving_on_volume``: it is a volume of the task pods (Kubeflow), which must be mounted when
+    ServedBaseline and the Pusher run."""
     serving_model_dir = serving_model_dir or cfg.serving_model_dir
 
     def hparams(settings):
@@ -89,7 +92,7 @@ def create_pipeline(
     # prepares the labels.
     # The model being served (the newest push: only blessed models are pushed) is the baseline
     # of the change threshold; the first run compares the candidate with itself.
-    baseline = ServedBaseline(model=trainer.outputs["model"], serving_model_dir=serving_model_dir)
+    baseline = ServedBaseline(model=trainer.outputs["model"], serving_model_dir=serving_model_dir, on_volume=serving_on_volume)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -103,7 +106,7 @@ def create_pipeline(
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
-        custom_config={"keep_versions": cfg.pusher.keep_versions},
+        custom_config={**as_properties(cfg.pusher), REQUIRE_VOLUME_KEY: int(serving_on_volume)},
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
     )
     if trainer_resources is not None:

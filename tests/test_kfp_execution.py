@@ -1,20 +1,29 @@
-"""The compiled spec runs: every task of it, executed as the open-source KFP driver and launcher
-would (tests/kfp_emulator.py), end to end on the tiny corpus, twice. This, not "it parses", is
-what makes a spec valid. In the default suite (about 3 minutes); ``make test-kfp`` runs it alone."""
+"""The compiled Kubeflow package against the open-source KFP backend's hand-over
+(tests/kfp_harness.py, which follows kubeflow/pipelines backend/src/v2): unit tests of each
+finding, then the package run task by task in the pipeline image, as KFP 2.0 and as KFP >= 2.5
+behave, and deliberately wrong hand-overs that must fail as the backend would fail them."""
 
 from __future__ import annotations
 
 import json
-import time
+import shutil
+from pathlib import Path
 
 import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as tfx_utils
+from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
 from components import features as C
-from pipeline import kfp_entrypoint
+from components.settings import ConfigError
+from pipeline import kfp_entrypoint, kubeflow_runner
 from s2s import cli
 from serving.saved_model import Chatbot
 
-from .kfp_emulator import EMPTY_TYPE, run_pipeline, task_order
+from . import containers
+from .kfp_harness import BackendError, Cluster, ContainerRunner, Mlmd, parse_bucket
 
 TINY_RUN = {
     "vocab_size": 300,
@@ -25,57 +34,226 @@ TINY_RUN = {
     "eval_steps": 1,
     "batch_size": 16,
 }
+EXAMPLES = "title: tfx.Examples\ntype: object\n"
 
 
-def _compile(tmp_path, tiny_corpus, target="kfp") -> dict:
-    out = tmp_path / f"spec-{target}"
-    args = ["compile", "--target", target, "--output-dir", str(out), "--pipeline-root", str(tmp_path / "root"),
-            "--kfp-data", str(tiny_corpus), "--serving-dir", str(tmp_path / "serving" / C.MODEL_NAME),
-            "--gpu-count", "0", "--min-accuracy", "0", "--max-top-reply-share", "1",
-            "--beam-arg=--direct_running_mode=in_memory", "--beam-arg=--direct_num_workers=1"]  # fmt: skip
+def _compile(out: Path, *extra: str, target: str = "kfp") -> list[dict]:
+    args = ["compile", "--target", target, "--output-dir", str(out), "--gpu-count", "0", "--step-cpu", "1",
+            "--step-memory", "4", "--trainer-cpu", "2", "--trainer-memory", "4",
+            "--min-accuracy", "0", "--max-top-reply-share", "1", *extra]  # fmt: skip
     assert cli.main(args) == 0
-    return json.loads((out / f"{C.PIPELINE_NAME}.json").read_text())
+    return list(yaml.safe_load_all((out / f"{C.PIPELINE_NAME}.yaml").read_text()))
 
 
-def test_the_entrypoint_restores_the_types_the_driver_leaves_out():
-    spec = {"artifacts": {"examples": {"artifactType": {"instanceSchema": "title: tfx.Examples\ntype: object\n"}}}}
-    invocation = {"inputs": {"artifacts": {"examples": {"artifacts": [{"uri": "/x", "type": dict(EMPTY_TYPE)}]}}}}
-    argv = ["prog", "--executor_class_path", "a.B", kfp_entrypoint.INVOCATION_FLAG, json.dumps(invocation),
+def _driver_input(publish_logs: bool) -> dict:
+    """An executor input for StatisticsGen as the 2.x driver builds it: the upstream Examples named by
+    its MLMD id, with an empty schema and metadata after an MLMD round trip; object-store URIs."""
+    mlmd = Mlmd()
+    produced = {"uri": "minio://mlpipeline/v2/artifacts/p/run/CornellExampleGen/u1/examples",
+                "metadata": {"span": 0, "split_names": '["train", "eval", "test"]', "version": 0, "pairs": 12}}  # fmt: skip
+    examples = mlmd.runtime_artifact(mlmd.record_artifact("examples", EXAMPLES, produced, {"Provider": "minio"}))
+    outputs = {"statistics": {"artifacts": [{"uri": "minio://mlpipeline/v2/artifacts/p/run/StatisticsGen/u2/statistics",
+                                             "type": {"instanceSchema": "title: tfx.ExampleStatistics\ntype: object\n"}}]}}  # fmt: skip
+    if publish_logs:
+        outputs["executor-logs"] = {"artifacts": [{"uri": "minio://mlpipeline/v2/artifacts/p/run/StatisticsGen/u2/executor-logs",
+                                                   "type": {"schemaTitle": "system.Artifact"}}]}  # fmt: skip
+    return {"inputs": {"artifacts": {"examples": {"artifacts": [examples]}}},
+            "outputs": {"artifacts": outputs, "outputFile": "/tmp/kfp_outputs/output_metadata.json"}}  # fmt: skip
+
+
+def _argv(executor_input: dict) -> list[str]:
+    spec = {"artifacts": {"examples": {"artifactType": {"instanceSchema": EXAMPLES}}}}
+    return ["prog", "--executor_class_path", "a.B", kfp_entrypoint.INVOCATION_FLAG, json.dumps(executor_input),
             kfp_entrypoint.INPUTS_SPEC_FLAG, json.dumps(spec)]  # fmt: skip
-    rewritten, restored = kfp_entrypoint.rewrite_args(argv)
-    assert restored == ["examples: system.Artifact -> tfx.Examples"]
-    sent = json.loads(rewritten[4])["inputs"]["artifacts"]["examples"]["artifacts"][0]
-    assert sent["type"] == spec["artifacts"]["examples"]["artifactType"] and sent["uri"] == "/x"
-    typed = {"inputs": {"artifacts": {"examples": {"artifacts": [{"uri": "/x", "type": {"schemaTitle": "tfx.Examples"}}]}}}}
-    assert kfp_entrypoint.restore_artifact_types(typed, spec) == []  # what Vertex sends is left alone
+
+
+def _tfx_parses(argv: list[str]) -> dict:
+    """What TFX's launcher does with the invocation before running the executor."""
+    args, _ = kubeflow_v2_run_executor._parse_flags(argv)  # noqa: SLF001
+    message = json_format.Parse(
+        args.json_serialized_invocation_args, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True
+    )
+    return {
+        "inputs": tfx_utils.parse_raw_artifact_dict(message.inputs.artifacts),
+        "outputs": tfx_utils.parse_raw_artifact_dict(message.outputs.artifacts),
+    }
+
+
+@pytest.mark.parametrize("publish_logs", [False, True], ids=["kfp-2.0", "kfp-2.5"])
+def test_tfx_parses_what_the_driver_hands_over_through_the_entrypoint(publish_logs):
+    # Finding 1 and the empty schema: TFX alone fails on both driver behaviours.
+    with pytest.raises((ImportError, AttributeError, TypeError)):
+        _tfx_parses(_argv(_driver_input(publish_logs)))
+    argv, notes, remote_of, output_file = kfp_entrypoint.rewrite_args(_argv(_driver_input(publish_logs)), mirrors=True)
+    parsed = _tfx_parses(argv)
+    [examples] = parsed["inputs"]["examples"]
+    assert type(examples).__name__ == "Examples" and examples.split_names == '["train", "eval", "test"]' and examples.span == 0
+    assert examples.uri == "/minio/mlpipeline/v2/artifacts/p/run/CornellExampleGen/u1/examples"  # the launcher's mirror
+    assert sorted(parsed["outputs"]) == ["statistics"]  # executor-logs is the launcher's, not TFX's
+    assert ("left the backend's own output to the launcher: executor-logs" in notes) == publish_logs
+    assert output_file == "/tmp/kfp_outputs/output_metadata.json"
+    # What TFX writes names the mirrors; the launcher must be told the remote URIs again.
+    written = {
+        "artifacts": {"statistics": {"artifacts": [{"uri": "/minio/mlpipeline/v2/artifacts/p/run/StatisticsGen/u2/statistics"}]}}
+    }
+    assert kfp_entrypoint.restore_remote_uris(written, remote_of) == 1
+    assert written["artifacts"]["statistics"]["artifacts"][0]["uri"].startswith("minio://mlpipeline/")
+
+
+def test_vertex_invocations_are_left_as_they_are():
+    typed = {"inputs": {"artifacts": {"examples": {"artifacts": [{"uri": "gs://b/x", "type": {"schemaTitle": "tfx.Examples"}}]}}}}
+    assert kfp_entrypoint.restore_artifact_types(typed, {"artifacts": {"examples": {"artifactType": {}}}}) == []
+    argv, _, remote_of, _ = kfp_entrypoint.rewrite_args(_argv(typed), mirrors=False)
+    assert remote_of == {} and json.loads(argv[4])["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] == "gs://b/x"
+
+
+@pytest.mark.parametrize(
+    "root, accepted",
+    [("minio://mlpipeline/v2/artifacts", True), ("s3://bucket/p", True), ("gs://bucket", True), ("/pipeline-root", False),
+     ("file:///pipeline-root", False), ("pipeline-root", False), ("http://bucket/x", False)],
+)  # fmt: skip
+def test_the_kfp_target_accepts_exactly_the_roots_the_backend_accepts(root, accepted):
+    try:
+        parse_bucket(root)
+        backend = True
+    except BackendError:
+        backend = False
+    try:
+        kubeflow_runner.check_pipeline_root(root, "kfp")
+        ours = True
+    except ConfigError:
+        ours = False
+    assert backend == ours == accepted
+
+
+def test_the_package_mounts_its_volumes_caches_nothing_stale_and_sizes_beam(tmp_path):
+    spec, platform = _compile(tmp_path)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["CornellExampleGen"]["cachingOptions"] == {"enableCache": False}  # finding 3: a changed corpus is read
+    assert tasks["ServedBaseline"]["cachingOptions"] == {"enableCache": False}
+    mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert mounts["CornellExampleGen_executor"]["pvcMount"] == [{"constant": "seq2seq-tfx-data", "mountPath": "/data"}]
+    for task in ("ServedBaseline", "Pusher"):  # finding 4: the serving directory is the shared claim
+        assert mounts[f"{task}_executor"]["pvcMount"] == [{"constant": "seq2seq-tfx-serving", "mountPath": "/serving"}]
+    assert spec["defaultPipelineRoot"] == "minio://mlpipeline/v2/artifacts"
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors["StatisticsGen_executor"]["container"]["command"][-1] == "--local-mirrors"
+    beam = [a for a in executors["StatisticsGen_executor"]["container"]["args"] if a.startswith("--direct")]
+    assert beam == ["--direct_running_mode=in_memory", "--direct_num_workers=1"]  # finding 5: --step-cpu 1
+    settings = kubeflow_runner.KubeflowSettings(step_cpu=6.0)
+    assert "--direct_num_workers=6" in settings.beam_args() and "--direct_num_workers=0" not in settings.beam_args()
+
+
+def test_accelerators_images_and_data_per_target(tmp_path):
+    with pytest.raises(ConfigError, match="NVIDIA_L4"):
+        kubeflow_runner.KubeflowSettings(target="kfp", gpu_type="NVIDIA_L4").resolved()
+    with pytest.raises(ConfigError, match="nvidia.com/gpu"):
+        kubeflow_runner.KubeflowSettings(target="vertex", gpu_type="nvidia.com/gpu", pipeline_root="gs://b/r").resolved()
+    gpu = kubeflow_runner.KubeflowSettings(gpu_count=1).resolved()
+    assert (
+        gpu.trainer_image == "seq2seq-tfx:latest-gpu"
+        and kubeflow_runner.KubeflowSettings(gpu_count=0).resolved().trainer_image == gpu.image
+    )
+    assert kubeflow_runner.KubeflowSettings(target="vertex").resolved().data_dir.startswith("/gcs/")
+    spec, _ = _compile(tmp_path, "--gpu-count", "1")
+    trainer = spec["deploymentSpec"]["executors"]["Seq2SeqTrainer_executor"]["container"]
+    assert trainer["image"] == "seq2seq-tfx:latest-gpu" and trainer["resources"]["accelerator"]["type"] == "nvidia.com/gpu"
+    assert spec["deploymentSpec"]["executors"]["Pusher_executor"]["container"]["image"] == "seq2seq-tfx:latest"
+
+
+def test_compile_refuses_a_root_the_backend_refuses(tmp_path, capsys):
+    assert cli.main(["compile", "--output-dir", str(tmp_path), "--pipeline-root", "/pipeline-root"]) != 0
+    assert "unrecognized pipeline root format" in capsys.readouterr().err
+
+
+def test_served_baseline_does_not_read_the_compile_hosts_disk(tmp_path):
+    from tfx import types
+    from tfx.types import standard_artifacts
+
+    from components.baseline import ServedBaseline
+
+    (tmp_path / "1700000000").mkdir()
+    (tmp_path / "1700000000" / "saved_model.pb").write_bytes(b"x")
+    model = types.Channel(type=standard_artifacts.Model)
+    assert ServedBaseline(model, str(tmp_path)).exec_properties["served_version"] == "1700000000"
+    pod = ServedBaseline(model, str(tmp_path), on_volume=True).exec_properties
+    assert pod["served_version"] == "" and pod["require_volume"] == 1
+
+
+# ---------------------------------------------------------------- in the image
+def _cluster(tmp_path: Path, tiny_corpus: Path, publish_logs: bool) -> Cluster:
+    found = containers.image()
+    if isinstance(found, str):
+        pytest.skip(found)
+    argv, env = found
+    data, serving = tmp_path / "pvc-data", tmp_path / "pvc-serving"
+    shutil.copytree(tiny_corpus, data / "cornell")
+    serving.mkdir()
+    volumes = {"seq2seq-tfx-data": data, "seq2seq-tfx-serving": serving}
+    return Cluster(tmp_path / "cluster", ContainerRunner(argv, env), publish_logs=publish_logs, volumes=volumes)
 
 
 @pytest.mark.kfp
-def test_the_compiled_spec_runs_end_to_end_twice(tiny_corpus, tmp_path, capsys):
-    spec = _compile(tmp_path, tiny_corpus)
-    tasks = task_order(spec)
-    started = time.monotonic()
-    first = run_pipeline(spec, tmp_path / "root" / "run-1", TINY_RUN)
-    first_seconds = time.monotonic() - started
+def test_the_package_runs_in_the_image_as_kfp_2_0_then_2_5_run_it(tiny_corpus, tmp_path, capsys):
+    [spec, _] = _compile(tmp_path / "package", "--image", containers.IMAGE)
+    package = tmp_path / "package" / f"{C.PIPELINE_NAME}.yaml"
+    cluster = _cluster(tmp_path, tiny_corpus, publish_logs=False)
+    first = cluster.submit(package, TINY_RUN)  # KFP 2.0-2.4: no executor-logs
     assert first["ServedBaseline"].outputs["baseline_model"]["metadata"]["baseline_source"] == "candidate"
-    assert first["Evaluator"].outputs["blessing"]["metadata"]["blessed"] == 1
+    assert first["Evaluator"].outputs["blessing"]["metadata"]["blessed"] == 1.0
     pushed = first["Pusher"].outputs["pushed_model"]["metadata"]
-    assert pushed["pushed"] == 1
-    assert Chatbot(pushed["pushed_destination"]).reply(["hello there"])[0] is not None  # a SavedModel that answers
-    assert (
-        "restored the artifact type the driver left out: examples: system.Artifact -> tfx.Examples"
-        in first["Seq2SeqTransform"].log
-    )
+    assert pushed["pushed"] == 1.0 and pushed["pushed_destination"].startswith("/serving/chatbot/")
+    on_host = cluster.volumes["seq2seq-tfx-serving"] / Path(pushed["pushed_destination"]).relative_to("/serving")
+    assert Chatbot(str(on_host)).reply(["hello there"])[0]  # the shared volume holds a model that answers
+    assert "restored the artifact type the driver left out: examples: no type -> tfx.Examples" in first["StatisticsGen"].log
+    uris = [a["uri"] for run in first.values() for a in run.outputs.values()]
+    assert all(u.startswith("minio://mlpipeline/v2/artifacts/seq2seq-tfx/") for u in uris), uris  # recorded remote
+    stored = cluster.store.objects(parse_bucket("minio://mlpipeline"), "v2/artifacts/seq2seq-tfx/")
+    assert any("/Seq2SeqTrainer/" in k and k.endswith("saved_model.pb") for k in stored)  # uploaded by the launcher
 
-    started = time.monotonic()
-    second = run_pipeline(spec, tmp_path / "root" / "run-2", TINY_RUN)
-    second_seconds = time.monotonic() - started
+    lines = (tiny_corpus / "movie_lines.txt").read_bytes().splitlines(keepends=True)
+    (cluster.volumes["seq2seq-tfx-data"] / "cornell" / "movie_lines.txt").write_bytes(b"".join(lines[: len(lines) * 2 // 3]))
+    cluster.publish_logs = True  # KFP >= 2.5 manifests
+    second = cluster.submit(package, TINY_RUN, enable_caching=None)
+    assert not second["CornellExampleGen"].cached  # a changed corpus is read again
+    assert (
+        second["CornellExampleGen"].outputs["examples"]["metadata"] != first["CornellExampleGen"].outputs["examples"]["metadata"]
+    )
     baseline = second["ServedBaseline"].outputs["baseline_model"]["metadata"]
     assert baseline["baseline_source"] == "served" and str(int(baseline["served_version"])) == pushed["pushed_version"]
     blessed = second["Evaluator"].outputs["blessing"]["metadata"]["blessed"]
-    assert blessed in (0, 1)  # judged against the served model by the change threshold
-    assert (second["Pusher"].outputs["pushed_model"]["metadata"]["pushed"] == 1) == (blessed == 1)
+    assert (second["Pusher"].outputs["pushed_model"]["metadata"]["pushed"] == 1.0) == (blessed == 1.0)
+    assert "left the backend's own output to the launcher: executor-logs" in second["Seq2SeqTrainer"].log
     with capsys.disabled():
-        print(f"\nemulated KFP runs: tasks {tasks}; first {first_seconds:.0f} s, second {second_seconds:.0f} s "
-              f"(blessed: {bool(blessed)}); per task, first run: "
-              + ", ".join(f"{n} {r.seconds:.0f} s" for n, r in first.items()))  # fmt: skip
+        print("\nKFP harness, every task in the image: "
+              + "; ".join(f"run {i}: " + ", ".join(f"{n} {r.seconds:.0f} s" for n, r in run.items())
+                          for i, run in ((1, first), (2, second))))  # fmt: skip
+
+
+@pytest.mark.kfp
+def test_wrong_hand_overs_fail_as_the_backend_would(tiny_corpus, tmp_path):
+    _compile(tmp_path / "package", "--image", containers.IMAGE)
+    package = tmp_path / "package" / f"{C.PIPELINE_NAME}.yaml"
+    cluster = _cluster(tmp_path, tiny_corpus, publish_logs=True)
+    with pytest.raises(BackendError, match="unrecognized pipeline root format"):
+        cluster.submit(package, TINY_RUN, pipeline_root="/pipeline-root")  # what the UI pre-fills
+
+    docs = list(yaml.safe_load_all(package.read_text()))
+    stock = json.loads(json.dumps(docs[0]))
+    for executor in stock["deploymentSpec"]["executors"].values():  # TFX's own launcher, no entrypoint
+        executor["container"]["command"] = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+    bypassed = tmp_path / "bypassed.yaml"
+    bypassed.write_text(yaml.safe_dump_all([stock, docs[1]]))
+    with pytest.raises(BackendError, match="system.Artifact"):
+        cluster.submit(bypassed, TINY_RUN)
+
+    unmounted = tmp_path / "no-volumes.yaml"
+    unmounted.write_text(yaml.safe_dump(docs[0]))  # the pipeline spec without its platform spec
+    with pytest.raises(BackendError, match="CornellExampleGen failed.*/data/cornell"):
+        cluster.submit(unmounted, TINY_RUN)
+
+    del cluster.volumes["seq2seq-tfx-serving"]
+    with pytest.raises(
+        BackendError, match='persistentvolumeclaim "seq2seq-tfx-data"|persistentvolumeclaim "seq2seq-tfx-serving"'
+    ):
+        Cluster(tmp_path / "other", cluster.image_runner, volumes={}).submit(package, TINY_RUN)

@@ -39,7 +39,7 @@ def compiled(tmp_path_factory):
         "--pipeline-root",
         "gs://bucket/root",
         "--gpu-type",
-        "NVIDIA_L4",
+        "amd.com/gpu",
         "--gpu-count",
         "2",
         "--vocab-size",
@@ -62,7 +62,8 @@ def test_spec_parses_and_yaml_matches(compiled):
     spec = _spec(out)
     proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     assert proto.pipeline_info.name == C.PIPELINE_NAME and proto.default_pipeline_root == "gs://bucket/root"
-    assert yaml.safe_load((out / f"{C.PIPELINE_NAME}.yaml").read_text()) == spec
+    docs = list(yaml.safe_load_all((out / f"{C.PIPELINE_NAME}.yaml").read_text()))
+    assert docs[0] == spec and list(docs[1]["platforms"]) == ["kubernetes"]  # the package: spec + volumes
 
 
 def test_compiling_twice_is_byte_identical(compiled):
@@ -119,7 +120,7 @@ def test_hyperparameters_are_run_parameters_with_defaults(compiled):
 def test_only_the_trainer_requests_gpus(compiled):
     executors = _spec(compiled[0])["deploymentSpec"]["executors"]
     trainer = executors["Seq2SeqTrainer_executor"]["container"]["resources"]
-    assert trainer["accelerator"] == {"type": "NVIDIA_L4", "count": "2"}
+    assert trainer["accelerator"] == {"type": "amd.com/gpu", "count": "2"}
     assert trainer["cpuLimit"] > 0 and trainer["memoryLimit"] > 0
     for name, executor in executors.items():
         assert "container" in executor, f"{name}: not a container (open-source KFP runs no resolver)"
@@ -178,15 +179,17 @@ def test_compile_does_not_upload_or_wheel_anything(compiled):
 def test_dockerfiles_install_from_the_lock_and_run_the_tfx_launcher(dockerfile, compiled):
     text = (REPO_ROOT / "docker" / dockerfile).read_text()
     assert re.search(r"^FROM \S+", text, re.M)
-    assert "uv sync --frozen --no-dev" in text and "COPY pyproject.toml uv.lock" in text
+    assert "uv export --frozen --no-dev" in text and "COPY pyproject.toml uv.lock" in text and "uv pip sync" in text
     for package in ("s2s", "components", "transforms", "trainer", "pipeline", "serving"):
         assert f"COPY {package} ./{package}" in text
     command = _spec(compiled[0])["deploymentSpec"]["executors"]["Pusher_executor"]["container"]["command"]
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M).group(1))
-    assert entrypoint == command
+    assert entrypoint == command[:3]
     if dockerfile.endswith(".gpu"):
         assert "--extra gpu" in text
         assert re.search(r"^FROM nvidia/cuda:12\.", text, re.M)  # TF 2.16 wheels are built for CUDA 12
+    final = text.rsplit("\nFROM ", 1)[1]  # the image's own stage: no g++, no uv, no cache
+    assert "COPY --from=deps /pipeline/.venv /pipeline/.venv" in final and "g++" not in final and "uv" not in final.split()
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "artifacts"} <= set(ignored)
 
@@ -245,6 +248,8 @@ def test_submit_uploads_the_spec_and_starts_a_run(compiled, capsys):
                 "learning_rate=0.01",
                 "--experiment",
                 "chatbot",
+                "--namespace",
+                "team-a",
             ]
         )
     finally:
@@ -254,8 +259,17 @@ def test_submit_uploads_the_spec_and_starts_a_run(compiled, capsys):
     assert [p[1] for p in posts] == ["/apis/v2beta1/experiments", "/apis/v2beta1/runs"]
     run = posts[1][2]
     assert run["experiment_id"] == "exp-7"
-    assert run["pipeline_spec"]["pipelineInfo"]["name"] == C.PIPELINE_NAME
+    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == C.PIPELINE_NAME
     assert run["runtime_config"]["parameters"] == {"train_steps": 50, "learning_rate": 0.01}
+    # The backend never reads the spec's defaultPipelineRoot: the root travels with the run.
+    assert run["runtime_config"]["pipeline_root"] == "gs://bucket/root"
+    # The volumes travel with the spec; caching is left as compiled (ExampleGen and the baseline off).
+    assert run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    tasks = run["pipeline_spec"]["pipeline_spec"]["root"]["dag"]["tasks"]
+    assert tasks["CornellExampleGen"]["cachingOptions"] == {} and tasks["StatisticsGen"]["cachingOptions"] == {
+        "enableCache": True
+    }
+    assert posts[0][2].get("namespace") == "team-a"  # multi-user Kubeflow: the profile's namespace
 
 
 def test_submit_without_a_package_is_a_clear_error(tmp_path, capsys):
@@ -299,7 +313,7 @@ def test_no_resolver_and_the_baseline_task_is_never_cached(compiled):
 @pytest.mark.parametrize(
     "target, root, gpu, serving",
     [
-        ("kfp", "/pipeline-root", "nvidia.com/gpu", "/serving/chatbot"),
+        ("kfp", "minio://mlpipeline/v2/artifacts", "nvidia.com/gpu", "/serving/chatbot"),
         ("vertex", "gs://<bucket>/seq2seq-tfx", "NVIDIA_TESLA_T4", "/gcs/<bucket>/serving/chatbot"),
     ],
 )
@@ -315,8 +329,9 @@ def test_each_target_gets_its_roots_and_resource_names(tmp_path, target, root, g
     assert push["filesystem"]["base_directory"] == serving
     baseline = spec["root"]["dag"]["tasks"]["ServedBaseline"]["inputs"]["parameters"]["serving_model_dir"]
     assert baseline["runtimeValue"]["constant"] == serving  # the baseline is read where the Pusher writes
+    mirrors = ["--local-mirrors"] if target == "kfp" else []  # open-source KFP's launcher keeps local mirrors
     for executor in spec["deploymentSpec"]["executors"].values():
-        assert executor["container"]["command"] == ["python", "-m", "pipeline.kfp_entrypoint"]
+        assert executor["container"]["command"] == ["python", "-m", "pipeline.kfp_entrypoint", *mirrors]
 
 
 def test_submit_to_vertex_starts_a_pipeline_job(compiled, monkeypatch, capsys):

@@ -21,7 +21,7 @@ from pipeline.config import PipelineConfig
 from serving.saved_model import Chatbot, resolve_model_path
 
 
-def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3):
+def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3, require_volume: int = 0):
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
     if not (tmp_path / "model").exists():
@@ -38,7 +38,7 @@ def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3):
         {specs.PUSHED_MODEL_KEY: [pushed]},
         {
             specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
-            specs.CUSTOM_CONFIG_KEY: json.dumps({"keep_versions": keep}),
+            specs.CUSTOM_CONFIG_KEY: json.dumps({"keep_versions": keep, atomic.REQUIRE_VOLUME_KEY: require_volume}),
         },
     )
     return cfg, pushed
@@ -106,3 +106,21 @@ def test_pushes_at_the_same_second_get_distinct_versions(tiny_model, tmp_path, m
     for final in finals:
         assert (tmp_path / final / "saved_model.pb").is_file()
     assert not [p for p in base.iterdir() if p.name.startswith(atomic.INCOMING_PREFIX)]
+
+
+def test_a_push_to_a_directory_that_is_no_volume_fails_loudly(tiny_model, tmp_path):
+    # The Kubeflow package sets require_volume: a pod's own disk would take the push to its grave.
+    from components.volumes import volume_of
+
+    with pytest.raises(RuntimeError, match="is not on a mounted volume"):
+        _push(tiny_model, tmp_path, blessed=True, require_volume=1)
+    assert not (tmp_path / "work" / "serving").exists()
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 0:21 / / rw - overlay overlay rw\n"
+        "40 22 8:1 /pvc-1 /serving rw - ext4 /dev/sda1 rw\n"
+        "41 22 8:1 /x /data\\040set rw - ext4 /dev/sda1 rw\n"
+    )
+    assert volume_of("/serving/chatbot", str(mountinfo)) == "/serving"
+    assert volume_of("/data set/cornell", str(mountinfo)) == "/data set"
+    assert volume_of("/servingx/chatbot", str(mountinfo)) is None and volume_of("/tmp/x", str(mountinfo)) is None

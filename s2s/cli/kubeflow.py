@@ -39,6 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     subm.add_argument("--experiment", default=PIPELINE_NAME, help=f"experiment name (default {PIPELINE_NAME})")
     subm.add_argument("--run-name", help="run name")
     subm.add_argument("--token", help="bearer token for the KFP API (optional)")
+    subm.add_argument(
+        "--pipeline-root",
+        default="",
+        help="object-store root for the run's artifacts (default: the one compiled into the package); "
+        "always sent, since open-source KFP never reads the package's default",
+    )
+    subm.add_argument("--namespace", help="kfp: the Kubeflow profile namespace (multi-user Kubeflow)")
+    subm.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="override every task's caching (default: as compiled; ExampleGen and ServedBaseline never cached)",
+    )
     subm.set_defaults(func=submit_main)
 
 
@@ -55,8 +68,13 @@ def compile_main(args: argparse.Namespace) -> int:
         paths = kubeflow_runner.compile_pipeline(cfg, settings, args.output_dir)
     except ConfigError as exc:
         return fail(str(exc))
-    print(f"KFP v2 pipeline spec: {paths['json']}\n                      {paths['yaml']}")
-    print("upload either in the Kubeflow Pipelines UI, or: s2s submit --host URL")
+    print(f"KFP v2 package: {paths['yaml']} (pipeline spec" + (" + Kubernetes volumes)" if settings.target == "kfp" else ")"))
+    print(f"bare pipeline spec: {paths['json']}")
+    root = settings.resolved().pipeline_root
+    if settings.target == "kfp":
+        print(f"upload the YAML in the Kubeflow Pipelines UI (set the run's pipeline root to {root}), or: s2s submit --host URL")
+    else:
+        print("start it with: s2s submit --target vertex --project PROJECT")
     return 0
 
 
@@ -96,10 +114,28 @@ def submit_main(args: argparse.Namespace) -> int:
     try:
         if args.target == "kfp":
             run_id = kubeflow_runner.submit(
-                package, args.host, params, experiment=args.experiment, run_name=args.run_name, existing_token=args.token
+                package,
+                args.host,
+                params,
+                experiment=args.experiment,
+                run_name=args.run_name,
+                existing_token=args.token,
+                pipeline_root=args.pipeline_root,
+                namespace=args.namespace,
+                enable_caching=args.cache,
             )
         else:
-            run_id = kubeflow_runner.submit_vertex(package, args.project, args.region, params, run_name=args.run_name)
+            run_id = kubeflow_runner.submit_vertex(
+                package,
+                args.project,
+                args.region,
+                params,
+                run_name=args.run_name,
+                pipeline_root=args.pipeline_root,
+                enable_caching=args.cache,
+            )
+    except ConfigError as exc:
+        return fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - the clients raise many kinds; report one line
         return fail(f"{where}: submit failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     print(f"run {run_id} started on {where}" + (f" (experiment {args.experiment})" if args.target == "kfp" else ""))
