@@ -211,8 +211,8 @@ def test_the_package_runs_in_the_image_as_kfp_2_0_then_2_5_run_it(tiny_corpus, t
     stored = cluster.store.objects(parse_bucket("minio://mlpipeline"), "v2/artifacts/seq2seq-tfx/")
     assert any("/Seq2SeqTrainer/" in k and k.endswith("saved_model.pb") for k in stored)  # uploaded by the launcher
 
-    lines = (tiny_corpus / "movie_lines.txt").read_bytes().splitlines(keepends=True)
-    (cluster.volumes["seq2seq-tfx-data"] / "cornell" / "movie_lines.txt").write_bytes(b"".join(lines[: len(lines) * 2 // 3]))
+    with open(cluster.volumes["seq2seq-tfx-data"] / "cornell" / "movie_conversations.txt", "a") as f:
+        f.write("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L3', 'L5']\n")  # the corpus grows between runs
     cluster.publish_logs = True  # KFP >= 2.5 manifests
     second = cluster.submit(package, TINY_RUN, enable_caching=None)
     assert not second["CornellExampleGen"].cached  # a changed corpus is read again
@@ -249,7 +249,7 @@ def test_wrong_hand_overs_fail_as_the_backend_would(tiny_corpus, tmp_path):
 
     unmounted = tmp_path / "no-volumes.yaml"
     unmounted.write_text(yaml.safe_dump(docs[0]))  # the pipeline spec without its platform spec
-    with pytest.raises(BackendError, match="CornellExampleGen failed.*/data/cornell"):
+    with pytest.raises(BackendError, match="(?s)CornellExampleGen failed.*data directory not found: /data/cornell"):
         cluster.submit(unmounted, TINY_RUN)
 
     del cluster.volumes["seq2seq-tfx-serving"]
