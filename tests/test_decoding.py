@@ -134,3 +134,23 @@ def test_a_sampled_reply_does_not_depend_on_the_rest_of_the_batch(model):
     for i in range(ENCODER.shape[0]):
         alone = decoding.decode(model, ENCODER[i : i + 1], STEPS, tf.constant(VOCAB), opts)[0].numpy()
         np.testing.assert_array_equal(alone[0], together[i])
+
+
+@pytest.mark.parametrize("top_k, top_p", [(0, 0.9), (0, 0.5), (5, 1.0), (40, 0.95), (200, 0.9)])
+@pytest.mark.parametrize("candidates", [64, 3])
+def test_the_candidate_sampler_draws_what_the_full_sort_draws(top_k, top_p, candidates):
+    # Peaked and flat rows: with 3 candidates the flat rows' nucleus does not fit and the step
+    # falls back to sorting the whole vocabulary; either way the same token is drawn for the seed.
+    rng = np.random.default_rng(7)
+    logits = tf.constant(np.concatenate([rng.normal(0, 8, (6, 3000)), rng.normal(0, 0.1, (2, 3000))]), tf.float32)
+    row_seeds = tf.constant(rng.integers(0, 2**31, 8), tf.int64)
+    k, p = tf.constant(top_k), tf.constant(top_p)
+    for t in range(5):
+        full = decoding._sample(decoding._filter_top_k_top_p(logits, k, p), row_seeds, tf.constant(t), tf.constant(11))
+        drawn, fits = decoding._sample_filtered(logits, k, p, row_seeds, tf.constant(t), tf.constant(11), candidates=candidates)
+        np.testing.assert_array_equal(drawn.numpy(), full.numpy())
+        assert bool(fits) == (0 < top_k <= candidates)  # the flat rows' nucleus holds hundreds of tokens
+    peaked = logits[:6]  # here the 0.9 nucleus fits in 64 candidates: no fallback
+    assert bool(
+        decoding._sample_filtered(peaked, tf.constant(0), tf.constant(0.9), row_seeds[:6], tf.constant(0), tf.constant(1))[1]
+    )

@@ -78,6 +78,7 @@ class PythonLoopBaseline:
         self._loaded = loaded
         self.architecture = json.loads(loaded.architecture.numpy())
         net = Seq2Seq(**self.architecture)
+        self.net = net
         net((tf.zeros([1, 2], tf.int64), tf.zeros([1, 2], tf.int64)))
         # The export's variables, matched by their path from the export's root (.model...).
         status = tf.train.Checkpoint(model=net).read(str(Path(saved_model_dir) / "variables" / "variables"))

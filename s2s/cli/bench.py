@@ -37,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bserve.set_defaults(func=serve_main)
 
+    bdecode = benches.add_parser("decode", help="the exported decoders timed in process: default, greedy, beam; batch 1 and 64")
+    bdecode.add_argument(
+        "--model-dir", default=DEFAULT_MODEL_DIR, help="pushed model (default: the newest under artifacts/serving/chatbot)"
+    )
+    bdecode.add_argument("--requests", type=int_in(1, 100_000), default=50, help="batch-1 calls timed per decoder (default 50)")
+    bdecode.set_defaults(func=decode_main)
+
     epochs = TrainerParams().epochs
     bqual = benches.add_parser(
         "quality",
@@ -120,6 +127,15 @@ def serve_main(args: argparse.Namespace) -> int:
             beam=args.beam,
             loop_replies=args.loop_replies,
         )
+    except FileNotFoundError as exc:
+        return fail(f"{exc} (run `make run` first to push a model)")
+
+
+def decode_main(args: argparse.Namespace) -> int:
+    from s2s.bench import decode
+
+    try:
+        return decode.run(args.model_dir, requests=args.requests)
     except FileNotFoundError as exc:
         return fail(f"{exc} (run `make run` first to push a model)")
 

@@ -1,0 +1,113 @@
+"""``s2s bench decode``: the exported decoders timed in process (no gRPC), side by side in one run:
+the default decoder (``serving_default``), greedy decoding with trigram blocking and beam search
+(``generate``), at batch 1 and batch 64; plus how often the sampler's candidate selection did not
+hold a row's nucleus (the steps that fell back to sorting the whole vocabulary)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from components import features as C
+from s2s.bench.serve import _messages
+from trainer.decode_options import GREEDY, DecodeOptions
+
+GOAL_DEFAULT_B64_RPS = 400.0
+GOAL_DEFAULT_VS_GREEDY = 4.0
+GOAL_DEFAULT_B1_MS = 12.0
+GOAL_GREEDY_B1_MS = 5.0
+GOAL_BEAM_B64_RPS = 500.0
+
+
+def _p50(fn, n: int) -> float:
+    fn()  # warm
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.percentile(times, 50))
+
+
+def _fallback_rate(model_dir: Path, messages: list[str], rounds: int = 4) -> tuple[int, int]:
+    """(sampling steps, steps that fell back to the full sort): the default decoder on ``rounds``
+    batches of 64 messages, run by :func:`trainer.decoding.decode` on the rebuilt network."""
+    import tensorflow as tf
+
+    from s2s.bench.serve import PythonLoopBaseline
+    from trainer import decoding
+
+    loop = PythonLoopBaseline(model_dir)
+    vocab = tf.constant(len(loop.id_to_token))
+    steps = fallbacks = 0
+    for r in range(rounds):
+        encoder_ids = np.concatenate([loop.encoder_ids(m) for m in messages[r * 64 : (r + 1) * 64]])
+        stats: dict = {}
+        decoding.decode(loop.net, tf.constant(encoder_ids), loop.max_len, vocab, decoding.option_tensors(DecodeOptions()), stats)
+        steps += int(stats["steps"])
+        fallbacks += int(stats["fallbacks"])
+    return steps, fallbacks
+
+
+def run(model_dir: str, requests: int = 50) -> int:
+    import tensorflow as tf
+
+    from serving.saved_model import resolve_model_path
+
+    path = resolve_model_path(model_dir)
+    loaded = tf.saved_model.load(str(path))
+    vocab = int(loaded.id_to_token.shape[0])
+    architecture = json.loads(loaded.architecture.numpy())
+    print(f"s2s bench decode: in process (no gRPC), model {path}; vocabulary {vocab}; {architecture}")
+    messages = _messages(256)
+    default = loaded.signatures[C.SERVING_SIGNATURE]
+    generate = loaded.signatures[C.GENERATE_SIGNATURE]
+
+    def options(opts: DecodeOptions) -> dict:
+        return {k: tf.constant(v, tf.float32 if isinstance(v, float) else tf.int32) for k, v in dataclasses.asdict(opts).items()}
+
+    beam = dataclasses.replace(DecodeOptions(), temperature=0.0)
+    decoders = {
+        "default": lambda text: default(text=text),
+        "greedy": lambda text: generate(text=text, **options(GREEDY)),
+        f"beam {beam.beam_width}": lambda text: generate(text=text, **options(beam)),
+    }
+    figures = {}
+    for name, call in decoders.items():
+        one = tf.constant(messages[:1])
+        many = tf.constant(messages[:64])
+        b1 = _p50(lambda: call(one), requests)  # noqa: B023
+        b64 = _p50(lambda: call(many), max(3, requests // 10))  # noqa: B023
+        figures[name] = (b1, b64)
+        print(f"{name:<8}: batch 1 p50 {b1:7.2f} ms   batch 64 p50 {b64:8.1f} ms = {64e3 / b64:7.0f} replies/s")
+    steps, fallbacks = _fallback_rate(path, messages)
+    print(f"sampler: {fallbacks} of {steps} sampling steps sorted the whole vocabulary (nucleus beyond the candidates)")
+    d1, d64 = figures["default"]
+    g1, g64 = figures["greedy"]
+    _, b64 = figures[f"beam {beam.beam_width}"]
+    goals = [
+        (
+            f"default decoder at batch 64 >= {GOAL_DEFAULT_B64_RPS:.0f} replies/s",
+            64e3 / d64 >= GOAL_DEFAULT_B64_RPS,
+            f"{64e3 / d64:.0f}/s",
+        ),
+        (
+            f"default decoder at batch 64 <= {GOAL_DEFAULT_VS_GREEDY:.0f}x greedy's",
+            d64 <= GOAL_DEFAULT_VS_GREEDY * g64,
+            f"{d64 / g64:.1f}x",
+        ),
+        (f"default decoder at batch 1 p50 <= {GOAL_DEFAULT_B1_MS:.0f} ms", d1 <= GOAL_DEFAULT_B1_MS, f"{d1:.2f} ms"),
+        (f"greedy at batch 1 p50 <= {GOAL_GREEDY_B1_MS:.0f} ms", g1 <= GOAL_GREEDY_B1_MS, f"{g1:.2f} ms"),
+        (
+            f"beam {beam.beam_width} at batch 64 >= {GOAL_BEAM_B64_RPS:.0f} replies/s",
+            64e3 / b64 >= GOAL_BEAM_B64_RPS,
+            f"{64e3 / b64:.0f}/s",
+        ),
+    ]
+    for text, met, value in goals:
+        print(f"goal {'MET ' if met else 'MISSED'}: {text} ({value})")
+    return 0
