@@ -147,10 +147,15 @@ def test_the_candidate_sampler_draws_what_the_full_sort_draws(top_k, top_p, cand
     k, p = tf.constant(top_k), tf.constant(top_p)
     for t in range(5):
         full = decoding._sample(decoding._filter_top_k_top_p(logits, k, p), row_seeds, tf.constant(t), tf.constant(11))
-        drawn, fits = decoding._sample_filtered(logits, k, p, row_seeds, tf.constant(t), tf.constant(11), candidates=candidates)
+        drawn, wide = decoding._sample_filtered(logits, k, p, row_seeds, tf.constant(t), tf.constant(11), candidates=candidates)
         np.testing.assert_array_equal(drawn.numpy(), full.numpy())
-        assert bool(fits) == (0 < top_k <= candidates)  # the flat rows' nucleus holds hundreds of tokens
-    peaked = logits[:6]  # here the 0.9 nucleus fits in 64 candidates: no fallback
-    assert bool(
-        decoding._sample_filtered(peaked, tf.constant(0), tf.constant(0.9), row_seeds[:6], tf.constant(0), tf.constant(1))[1]
+        # Only the rows whose candidates hold less than top_p of the mass sort the whole vocabulary.
+        probs = tf.nn.softmax(logits).numpy()
+        mass = np.sort(probs, axis=1)[:, ::-1][:, : min(top_k or candidates, candidates)].sum(axis=1)
+        assert int(wide) == (0 if 0 < top_k <= candidates else int(np.sum(mass < top_p)))
+    assert candidates == 64 or int(wide) >= 2  # the flat rows at least
+    peaked = logits[:6]  # here the 0.9 nucleus fits in 64 candidates: no row sorts the vocabulary
+    assert (
+        int(decoding._sample_filtered(peaked, tf.constant(0), tf.constant(0.9), row_seeds[:6], tf.constant(0), tf.constant(1))[1])
+        == 0
     )

@@ -81,11 +81,12 @@ def _row_seeds(encoder_ids: tf.Tensor, k: tf.Tensor, seed: tf.Tensor) -> tf.Tens
     return tf.reshape(per_input[:, tf.newaxis] * 31 + tf.range(tf.cast(k, tf.int64))[tf.newaxis, :], [-1])
 
 
-# Tokens kept by a partial selection (top_k) before the nucleus filter, instead of sorting the whole
+# Tokens kept by a partial selection (top_k) before the nucleus filter (256: the fastest of 16, 64,
+# 256 and 1024 on the `make run` model, `s2s bench decode`), instead of sorting the whole
 # vocabulary every step. Exact whenever the filtered set fits in them (then the token drawn is the
-# one the whole vocabulary would give, noise included); a step where some row's nucleus does not fit
-# falls back to the full sort for all rows. How often that happens: ``s2s bench serve``.
-CANDIDATES = 64
+# one the whole vocabulary would give, noise included); only the rows whose nucleus does not fit
+# sort the whole vocabulary. How often that happens: ``s2s bench decode``.
+CANDIDATES = 256
 
 
 def _noise(ids: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tensor, vocab: tf.Tensor) -> tf.Tensor:
@@ -110,27 +111,29 @@ def _sample(logits: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tens
 
 def _sample_filtered(logits, top_k, top_p, row_seeds, t, seed, candidates: int = CANDIDATES):
     """One token per row from softmax(logits) restricted to the ``top_k`` most likely tokens (0 = all)
-    and the ``top_p`` nucleus; returns (tokens [rows], whether the candidates held every row's set).
+    and the ``top_p`` nucleus; returns (tokens [rows], how many rows needed the full sort).
 
     The candidates are the ``candidates`` most likely tokens (``top_k`` of them when it is smaller),
     found by a partial selection; the nucleus is computed inside them with the probabilities of the
-    whole vocabulary (its log-sum-exp), so it is exact when the candidates' mass reaches ``top_p``.
-    Otherwise the step sorts the whole vocabulary (:func:`_filter_top_k_top_p`)."""
+    whole vocabulary (its log-sum-exp), so it is exact for every row whose candidates' mass reaches
+    ``top_p``. Only the other rows sort the whole vocabulary (:func:`_filter_top_k_top_p`); each row
+    reads the same noise either way, so the token drawn does not depend on the path."""
     vocab = tf.shape(logits)[1]
     if top_k == 0 and top_p >= 1.0:  # no filter: the whole softmax
-        return _sample(logits, row_seeds, t, seed), tf.constant(True)
+        return _sample(logits, row_seeds, t, seed), tf.constant(0)
     c = tf.minimum(tf.where(top_k > 0, tf.minimum(top_k, candidates), candidates), vocab)
     values, ids = tf.math.top_k(logits, k=c)
     probs = tf.exp(values - tf.reduce_logsumexp(logits, axis=1, keepdims=True))
     before = tf.cumsum(probs, axis=1, exclusive=True)  # mass of the tokens ranked above
     keep = tf.logical_or(before < top_p, tf.range(c)[tf.newaxis, :] == 0)
-    fits = tf.reduce_all(tf.logical_or(tf.logical_and(top_k > 0, top_k <= c), tf.reduce_sum(probs, axis=1) >= top_p))
-    if fits:
-        noisy = tf.where(keep, values + _noise(ids, row_seeds, t, seed, vocab), tf.constant(-float("inf")))
-        token = tf.gather(tf.cast(ids, tf.int64), tf.argmax(noisy, axis=1, output_type=tf.int32), batch_dims=1)
-    else:
-        token = _sample(_filter_top_k_top_p(logits, top_k, top_p), row_seeds, t, seed)
-    return token, fits
+    fits = tf.logical_or(tf.logical_and(top_k > 0, top_k <= c), tf.reduce_sum(probs, axis=1) >= top_p)
+    noisy = tf.where(keep, values + _noise(ids, row_seeds, t, seed, vocab), tf.constant(-float("inf")))
+    token = tf.gather(tf.cast(ids, tf.int64), tf.argmax(noisy, axis=1, output_type=tf.int32), batch_dims=1)
+    wide = tf.where(tf.logical_not(fits))[:, 0]
+    if tf.size(wide) > 0:
+        sub = _filter_top_k_top_p(tf.gather(logits, wide), top_k, top_p)
+        token = tf.tensor_scatter_nd_update(token, wide[:, tf.newaxis], _sample(sub, tf.gather(row_seeds, wide), t, seed))
+    return token, tf.size(wide)
 
 
 def _filter_top_k_top_p(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
@@ -147,11 +150,20 @@ def _filter_top_k_top_p(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -
     return tf.where(logits >= threshold, logits, NEG_INF)
 
 
-def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: dict[str, tf.Tensor], stats: dict | None = None):
+def decode(
+    model,
+    encoder_ids: tf.Tensor,
+    max_len: int,
+    vocab: tf.Tensor,
+    opts: dict[str, tf.Tensor],
+    stats: dict | None = None,
+    candidates: int = CANDIDATES,
+):
     """Decodes a batch; returns (ids [batch, k, max_len] with 0 after ``<eos>``, lengths [batch, k],
     scores [batch, k], log_probs [batch, k]), the k hypotheses of each input best first. ``stats``,
-    when given, receives ``steps`` (steps run) and ``fallbacks`` (sampling steps whose nucleus did
-    not fit in the candidates)."""
+    when given, receives ``steps`` (steps run), ``sampled`` (rows x steps sampled) and ``fallbacks``
+    (of those, the ones whose nucleus did not fit in the ``candidates``: 0 sorts every row, as
+    before the candidates)."""
     batch, k, steps = tf.shape(encoder_ids)[0], opts["beam_width"], max_len
     sampling = opts["temperature"] > 0.0
     state, memory = model.encode(encoder_ids)
@@ -175,16 +187,17 @@ def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: 
     never = tf.reduce_sum(never, axis=0)
     offsets = (tf.range(batch) * k)[:, tf.newaxis]
     row_seeds = _row_seeds(encoder_ids, k, opts["seed"])
-    fallbacks = tf.constant(0)  # steps that sorted the whole vocabulary (the nucleus did not fit)
+    fallbacks = tf.constant(0)  # rows x steps that sorted the whole vocabulary (the nucleus did not fit)
+    sampled = tf.constant(0)  # rows x steps sampled
     ran = tf.constant(0)
     for t in tf.range(steps):
-        ran += 1
         tf.autograph.experimental.set_loop_options(
             shape_invariants=[(x, tf.TensorShape([None, None])) for x in (scores, model_scores, finished, lengths)]
             + [(seqs, tf.TensorShape([None, None, steps]))]
             + [(s, tuple(tf.TensorShape([None, x.shape[-1]]) for x in s)) for s in (state, lm_state)]
             + [(token, tf.TensorShape([None]))]
         )
+        ran += 1
         logits, state = model.decode_step(token, state, memory)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         adjusted = log_probs + never
@@ -200,8 +213,9 @@ def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: 
         log_probs = tf.where(finished[:, :, tf.newaxis], tf.zeros_like(log_probs), log_probs)
         if sampling:
             flat = tf.reshape(adjusted, [batch * k, vocab]) / opts["temperature"]
-            drawn, fits = _sample_filtered(flat, opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"])
-            fallbacks += 1 - tf.cast(fits, tf.int32)
+            drawn, wide = _sample_filtered(flat, opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates)
+            fallbacks += wide
+            sampled += tf.shape(flat)[0]
             new_token = tf.reshape(drawn, [batch, k])
             parent = tf.tile(tf.range(k)[tf.newaxis, :], [batch, 1])
             step = tf.gather(adjusted, new_token, batch_dims=2)
@@ -225,7 +239,7 @@ def decode(model, encoder_ids: tf.Tensor, max_len: int, vocab: tf.Tensor, opts: 
         if tf.reduce_all(finished):
             break
     if stats is not None:
-        stats.update(steps=ran, fallbacks=fallbacks)
+        stats.update(steps=ran, sampled=sampled, fallbacks=fallbacks)
     norm = tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, opts["length_penalty"])
     ranked = scores / norm
     order = tf.argsort(ranked, axis=1, direction="DESCENDING", stable=True)

@@ -33,9 +33,11 @@ def _p50(fn, n: int) -> float:
     return float(np.percentile(times, 50))
 
 
-def _fallback_rate(model_dir: Path, messages: list[str], rounds: int = 4) -> tuple[int, int]:
-    """(sampling steps, steps that fell back to the full sort): the default decoder on ``rounds``
-    batches of 64 messages, run by :func:`trainer.decoding.decode` on the rebuilt network."""
+def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4) -> None:
+    """The default decoder run by :func:`trainer.decoding.decode` on the rebuilt network, batch 64:
+    with the candidates (what is exported) and with one candidate, so that nearly every row sorts the
+    whole vocabulary (the sampler before the candidates), timed alternately; and how many sampled
+    rows fell back to the full sort in each."""
     import tensorflow as tf
 
     from s2s.bench.serve import PythonLoopBaseline
@@ -43,14 +45,38 @@ def _fallback_rate(model_dir: Path, messages: list[str], rounds: int = 4) -> tup
 
     loop = PythonLoopBaseline(model_dir)
     vocab = tf.constant(len(loop.id_to_token))
-    steps = fallbacks = 0
-    for r in range(rounds):
-        encoder_ids = np.concatenate([loop.encoder_ids(m) for m in messages[r * 64 : (r + 1) * 64]])
-        stats: dict = {}
-        decoding.decode(loop.net, tf.constant(encoder_ids), loop.max_len, vocab, decoding.option_tensors(DecodeOptions()), stats)
-        steps += int(stats["steps"])
-        fallbacks += int(stats["fallbacks"])
-    return steps, fallbacks
+    opts = decoding.option_tensors(DecodeOptions())
+    batches = [tf.constant(np.concatenate([loop.encoder_ids(m) for m in messages[r * 64 : (r + 1) * 64]])) for r in range(rounds)]
+    runs = {}
+    for candidates in (decoding.CANDIDATES, 1):
+
+        @tf.function
+        def call(ids, candidates=candidates):
+            stats: dict = {}
+            decoding.decode(loop.net, ids, loop.max_len, vocab, opts, stats, candidates=candidates)
+            return stats
+
+        call(batches[0])  # trace
+        runs[candidates] = call
+    times = {c: [] for c in runs}
+    sampled = {c: 0 for c in runs}
+    fallbacks = {c: 0 for c in runs}
+    for ids in batches * 2:
+        for c, call in runs.items():
+            start = time.perf_counter()
+            stats = call(ids)
+            times[c].append((time.perf_counter() - start) * 1e3)
+            sampled[c] += int(stats["sampled"])
+            fallbacks[c] += int(stats["fallbacks"])
+    new, old = (float(np.median(times[c])) for c in (decoding.CANDIDATES, 1))
+
+    def share(c):
+        return f"{100 * fallbacks[c] / max(sampled[c], 1):.1f} % of sampled rows x steps sorted the vocabulary"
+
+    print(
+        f"sampler, batch 64 in process: {decoding.CANDIDATES} candidates {new:.0f} ms ({share(decoding.CANDIDATES)}); "
+        f"1 candidate, as good as sorting every row as before, {old:.0f} ms ({share(1)}): {old / new:.2f}x"
+    )
 
 
 def run(model_dir: str, requests: int = 50) -> int:
@@ -84,8 +110,7 @@ def run(model_dir: str, requests: int = 50) -> int:
         b64 = _p50(lambda: call(many), max(3, requests // 10))  # noqa: B023
         figures[name] = (b1, b64)
         print(f"{name:<8}: batch 1 p50 {b1:7.2f} ms   batch 64 p50 {b64:8.1f} ms = {64e3 / b64:7.0f} replies/s")
-    steps, fallbacks = _fallback_rate(path, messages)
-    print(f"sampler: {fallbacks} of {steps} sampling steps sorted the whole vocabulary (nucleus beyond the candidates)")
+    _sampler_side_by_side(path, messages)
     d1, d64 = figures["default"]
     g1, g64 = figures["greedy"]
     _, b64 = figures[f"beam {beam.beam_width}"]
