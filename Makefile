@@ -40,7 +40,7 @@ test-slow: install
 	$(VENV)/bin/pytest -m slow $(ARGS)
 
 # Only the compiled Kubeflow package, every task run in the pipeline image as the open-source KFP
-# backend runs it (tests/kfp_harness.py; `make test` runs it too, skipped without the image).
+# backend runs it (tests/kfp_harness.py; part of `make test-image`; skipped without the image).
 test-kfp: install
 	$(VENV)/bin/pytest -m kfp $(ARGS)
 
@@ -50,7 +50,8 @@ test-kfp: install
 image:
 	scripts/image.sh
 
-# The image tests alone: `s2s run` in the image, and the Kubeflow harness (both in `make test`).
+# The tests that run the pipeline image: `s2s run` in it, and the Kubeflow harness (about 5 min;
+# skipped, saying why, without an engine or an up-to-date image; .ci/run runs them after make image).
 test-image: install
 	$(VENV)/bin/pytest -m "image or kfp" $(ARGS)
 
