@@ -157,20 +157,11 @@ def rewrite_args(argv: list[str], mirrors: bool = False) -> tuple[list[str], lis
     ]
     notes += [f"left the backend's own output to the launcher: {key}" for key in drop_backend_outputs(executor_input)]
     remote_of = use_local_mirrors(executor_input) if mirrors else {}
-    if remote_of or any(local_path(a.get("uri", "")) for a in _all_artifacts(executor_input)):
+    if mirrors:
         notes.append(f"artifacts read and written at the launcher's local mirrors ({len(remote_of)} outputs)")
     text = json.dumps(executor_input)
     argv[where] = f"{INVOCATION_FLAG}={text}" if argv[where].startswith(INVOCATION_FLAG + "=") else text
     return argv, notes, remote_of, executor_input.get("outputs", {}).get("outputFile", "")
-
-
-def _all_artifacts(executor_input: dict) -> list[dict]:
-    return [
-        artifact
-        for side in ("inputs", "outputs")
-        for listing in executor_input.get(side, {}).get("artifacts", {}).values()
-        for artifact in listing.get("artifacts", [])
-    ]
 
 
 def main() -> None:

@@ -156,7 +156,8 @@ class KubeflowSettings:
         if out.gpu_count and not pattern.match(out.gpu_type):
             raise ConfigError(f"--gpu-type {out.gpu_type!r} is not an accelerator name {out.target} knows (e.g. {examples})")
         if out.target == "kfp":
-            mount_path(out.data_dir), mount_path(out.serving_dir)
+            for directory in (out.data_dir, out.serving_dir):
+                mount_path(directory)  # each lies below a claim's mount point
         if not out.trainer_image:
             out = dataclasses.replace(out, trainer_image=gpu_image(out.image) if out.gpu_count else out.image)
         return out
@@ -177,8 +178,10 @@ class KubeflowSettings:
 
 def gpu_image(image: str) -> str:
     """The GPU variant's name of a pipeline image: ``repo:tag`` -> ``repo:tag-gpu``."""
-    repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
-    return f"{repo}:{tag}-gpu"
+    name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:  # no tag (a registry port is no tag): the latest
+        return f"{image}:latest-gpu"
+    return f"{name}:{tag}-gpu"
 
 
 def _resources(cpu: float, memory_gb: float, gpu_type: str = "", gpu_count: int = 0):

@@ -155,6 +155,11 @@ def test_accelerators_images_and_data_per_target(tmp_path):
         and kubeflow_runner.KubeflowSettings(gpu_count=0).resolved().trainer_image == gpu.image
     )
     assert kubeflow_runner.KubeflowSettings(target="vertex").resolved().data_dir.startswith("/gcs/")
+    assert [kubeflow_runner.gpu_image(i) for i in ("r.io:5000/p/img:1.2", "r.io:5000/p/img", "img")] == [
+        "r.io:5000/p/img:1.2-gpu",
+        "r.io:5000/p/img:latest-gpu",
+        "img:latest-gpu",
+    ]
     spec, _ = _compile(tmp_path, "--gpu-count", "1")
     trainer = spec["deploymentSpec"]["executors"]["Seq2SeqTrainer_executor"]["container"]
     assert trainer["image"] == "seq2seq-tfx:latest-gpu" and trainer["resources"]["accelerator"]["type"] == "nvidia.com/gpu"
