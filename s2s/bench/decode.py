@@ -53,21 +53,26 @@ def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4)
         @tf.function
         def call(ids, candidates=candidates):
             stats: dict = {}
-            decoding.decode(loop.net, ids, loop.max_len, vocab, opts, stats, candidates=candidates)
-            return stats
+            replies = decoding.decode(loop.net, ids, loop.max_len, vocab, opts, stats, candidates=candidates)[0]
+            return stats, replies
 
         call(batches[0])  # trace
         runs[candidates] = call
     times = {c: [] for c in runs}
     sampled = {c: 0 for c in runs}
     fallbacks = {c: 0 for c in runs}
+    same = total = 0
     for ids in batches * 2:
+        replies = {}
         for c, call in runs.items():
             start = time.perf_counter()
-            stats = call(ids)
+            stats, replies[c] = call(ids)
             times[c].append((time.perf_counter() - start) * 1e3)
             sampled[c] += int(stats["sampled"])
             fallbacks[c] += int(stats["fallbacks"])
+        rows = [r.numpy().reshape(-1, loop.max_len) for r in replies.values()]
+        same += int(np.all(rows[0] == rows[1], axis=1).sum())
+        total += rows[0].shape[0]
     new, old = (float(np.median(times[c])) for c in (decoding.CANDIDATES, 1))
 
     def share(c):
@@ -77,6 +82,7 @@ def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4)
         f"sampler, batch 64 in process: {decoding.CANDIDATES} candidates {new:.0f} ms ({share(decoding.CANDIDATES)}); "
         f"1 candidate, as good as sorting every row as before, {old:.0f} ms ({share(1)}): {old / new:.2f}x"
     )
+    print(f"sampler: {same} of {total} sampled replies identical with {decoding.CANDIDATES} candidates and with 1 (same seed)")
 
 
 def run(model_dir: str, requests: int = 50) -> int:
