@@ -12,6 +12,7 @@ project.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -84,6 +85,10 @@ def check_value(field: dataclasses.Field, value: Any) -> None:
     m = field.metadata
     if m["choices"] and value not in m["choices"]:
         raise ConfigError(f"{field.name} must be one of {', '.join(m['choices'])}, got {value!r}")
+    bounded = any(m[k] is not None for k in ("low", "high", "above", "below"))
+    if bounded and isinstance(value, float) and not math.isfinite(value):
+        # NaN compares False with every bound, and an infinity slips past an open one.
+        raise ConfigError(f"{field.name} must be a finite number {_in(field)}, got {value!r}")
     out = (
         (m["low"] is not None and value < m["low"])
         or (m["high"] is not None and value > m["high"])

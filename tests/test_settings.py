@@ -139,3 +139,25 @@ def test_the_names_module_imports_nothing_of_the_project():
 def test_bad_flag_value_is_one_line_at_parse_time():
     out = subprocess.run([sys.executable, "-m", "s2s.cli", "run", "--dropout", "1.5"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "dropout must be in [0.0, 1.0)" in out.stderr and "Traceback" not in out.stderr
+
+
+FLOATS = [
+    (s, c, f)
+    for s, c, f in SETTINGS
+    if kind(c, f.name) is float and any(f.metadata[k] is not None for k in ("low", "high", "above", "below"))
+]
+
+
+@pytest.mark.parametrize("section, settings_class, field", FLOATS, ids=[f.name for _, _, f in FLOATS])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_no_float_setting_takes_a_value_that_slips_past_its_bounds(section, settings_class, field, value):
+    # NaN compares False with every bound; an infinity slips past an open one (#24, finding 3).
+    with pytest.raises(ConfigError, match=f"{field.name} must be a finite number"):
+        dataclasses.replace(settings_class(), **{field.name: float(value)})
+
+
+def test_decode_options_refuse_nan():
+    from trainer.decode_options import DecodeOptions
+
+    with pytest.raises(ConfigError, match="temperature must be a finite number"):
+        dataclasses.replace(DecodeOptions(), temperature=float("nan")).validate()
