@@ -137,7 +137,7 @@ def _sample_filtered(logits, top_k, top_p, row_seeds, t, seed, candidates: int =
 
 
 def _filter_top_k_top_p(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
-    """Logits outside the top-k / nucleus set become NEG_INF (the most likely token always stays)."""
+    """Logits outside the top-k / nucleus set become -inf (the most likely token always stays)."""
     vocab = tf.shape(logits)[1]
     ordered = tf.sort(logits, axis=1, direction="DESCENDING")
     k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
@@ -147,7 +147,9 @@ def _filter_top_k_top_p(logits: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -
     in_nucleus = tf.logical_or(before < top_p, tf.range(vocab)[tf.newaxis, :] == 0)
     pth = tf.reduce_min(tf.where(in_nucleus, ordered, tf.fill(tf.shape(ordered), tf.reduce_max(ordered))), axis=1, keepdims=True)
     threshold = tf.maximum(kth, pth)
-    return tf.where(logits >= threshold, logits, NEG_INF)
+    # -inf, not NEG_INF: at a tiny temperature the kept tokens' scaled logits can lie far below
+    # NEG_INF, and a finite mask would then outrank them (a reply of <pad>s).
+    return tf.where(logits >= threshold, logits, tf.constant(-float("inf")))
 
 
 def decode(
