@@ -1,7 +1,8 @@
 """``s2s bench decode``: the exported decoders timed in process (no gRPC), side by side in one run:
 the default decoder (``serving_default``), greedy decoding with trigram blocking and beam search
-(``generate``), at batch 1 and batch 64; plus how often the sampler's candidate selection did not
-hold a row's nucleus (the steps that fell back to sorting the whole vocabulary)."""
+(``generate``), at batch 1 and batch 64; plus the sampler with its candidates side by side with the one
+that sorts the vocabulary, how often a row's nucleus needed the full sort, and whether both drew
+the same replies."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from components import features as C
-from s2s.bench.serve import _messages
+from s2s.bench.serve import _messages, _percentiles, _timed
 from trainer.decode_options import GREEDY, DecodeOptions
 
 GOAL_DEFAULT_B64_RPS = 400.0
@@ -24,13 +25,9 @@ GOAL_BEAM_B64_RPS = 500.0
 
 
 def _p50(fn, n: int) -> float:
-    fn()  # warm
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.percentile(times, 50))
+    """p50 in ms of ``n`` calls after one warm-up call (serve.py's timing)."""
+    fn()
+    return _percentiles(_timed(fn, n))[0]
 
 
 def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4) -> None:
@@ -96,17 +93,16 @@ def run(model_dir: str, requests: int = 50) -> int:
     architecture = json.loads(loaded.architecture.numpy())
     print(f"s2s bench decode: in process (no gRPC), model {path}; vocabulary {vocab}; {architecture}")
     messages = _messages(256)
+    from trainer.decoding import option_tensors
+
     default = loaded.signatures[C.SERVING_SIGNATURE]
     generate = loaded.signatures[C.GENERATE_SIGNATURE]
-
-    def options(opts: DecodeOptions) -> dict:
-        return {k: tf.constant(v, tf.float32 if isinstance(v, float) else tf.int32) for k, v in dataclasses.asdict(opts).items()}
 
     beam = dataclasses.replace(DecodeOptions(), temperature=0.0)
     decoders = {
         "default": lambda text: default(text=text),
-        "greedy": lambda text: generate(text=text, **options(GREEDY)),
-        f"beam {beam.beam_width}": lambda text: generate(text=text, **options(beam)),
+        "greedy": lambda text: generate(text=text, **option_tensors(GREEDY)),
+        f"beam {beam.beam_width}": lambda text: generate(text=text, **option_tensors(beam)),
     }
     figures = {}
     for name, call in decoders.items():
