@@ -137,7 +137,7 @@ def test_a_sampled_reply_does_not_depend_on_the_rest_of_the_batch(model):
 
 
 @pytest.mark.parametrize("top_k, top_p", [(0, 0.9), (0, 0.5), (5, 1.0), (40, 0.95), (200, 0.9)])
-@pytest.mark.parametrize("candidates", [64, 3])
+@pytest.mark.parametrize("candidates", [64, 3, (3, 10), (3, 64)])
 def test_the_candidate_sampler_draws_what_the_full_sort_draws(top_k, top_p, candidates):
     # Peaked and flat rows: with 3 candidates the flat rows' nucleus does not fit and the step
     # falls back to sorting the whole vocabulary; either way the same token is drawn for the seed.
@@ -151,8 +151,9 @@ def test_the_candidate_sampler_draws_what_the_full_sort_draws(top_k, top_p, cand
         np.testing.assert_array_equal(drawn.numpy(), full.numpy())
         # Only the rows whose candidates hold less than top_p of the mass sort the whole vocabulary.
         probs = tf.nn.softmax(logits).numpy()
-        mass = np.sort(probs, axis=1)[:, ::-1][:, : min(top_k or candidates, candidates)].sum(axis=1)
-        assert int(wide) == (0 if 0 < top_k <= candidates else int(np.sum(mass < top_p)))
+        first = candidates[0] if isinstance(candidates, tuple) else candidates
+        mass = np.sort(probs, axis=1)[:, ::-1][:, : min(top_k or first, first)].sum(axis=1)
+        assert int(wide) == (0 if 0 < top_k <= first else int(np.sum(mass < top_p)))
     assert candidates == 64 or int(wide) >= 2  # the flat rows at least
     peaked = logits[:6]  # here the 0.9 nucleus fits in 64 candidates: no row sorts the vocabulary
     assert (

@@ -56,10 +56,11 @@ def check_options(opts: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return {k: tf.identity(v) for k, v in opts.items()}
 
 
-def repeated_ngram_penalty(seqs: tf.Tensor, t: tf.Tensor, n: tf.Tensor, vocab: tf.Tensor) -> tf.Tensor:
-    """[rows, vocab]: NEG_INF for every token that, appended at step ``t``, would repeat an
-    n-gram already in the row's first ``t`` tokens (``seqs`` [rows, steps]); 0 elsewhere."""
-    rows, steps = tf.shape(seqs)[0], tf.shape(seqs)[1]
+def repeated_ngram_bans(seqs: tf.Tensor, t: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+    """[m, 2] int64 (row, token): the tokens that, appended at step ``t``, would repeat an n-gram
+    already in the row's first ``t`` tokens (``seqs`` [rows, steps]). Work of [rows, steps, n],
+    never of the vocabulary's size."""
+    steps = tf.shape(seqs)[1]
     start = tf.range(steps)  # where an earlier n-gram starts
     offsets = tf.range(tf.maximum(n - 1, 0))
     prefix = tf.gather(seqs, tf.clip_by_value(start[:, tf.newaxis] + offsets, 0, steps - 1), axis=1)
@@ -69,8 +70,38 @@ def repeated_ngram_penalty(seqs: tf.Tensor, t: tf.Tensor, n: tf.Tensor, vocab: t
     match = tf.logical_and(tf.logical_and(same, complete[tf.newaxis, :]), n > 0)
     banned = tf.gather(seqs, tf.clip_by_value(start + n - 1, 0, steps - 1), axis=1)
     where = tf.where(match)
-    indices = tf.stack([tf.cast(where[:, 0], tf.int64), tf.gather_nd(banned, where)], axis=1)
-    return tf.tensor_scatter_nd_update(tf.zeros([rows, vocab]), indices, tf.fill([tf.shape(indices)[0]], tf.constant(NEG_INF)))
+    return tf.stack([tf.cast(where[:, 0], tf.int64), tf.cast(tf.gather_nd(banned, where), tf.int64)], axis=1)
+
+
+def repeated_ngram_penalty(seqs: tf.Tensor, t: tf.Tensor, n: tf.Tensor, vocab: tf.Tensor) -> tf.Tensor:
+    """[rows, vocab]: NEG_INF for every token :func:`repeated_ngram_bans` bans, 0 elsewhere."""
+    return _forbid(tf.zeros([tf.shape(seqs)[0], vocab]), repeated_ngram_bans(seqs, t, n))
+
+
+def _forbid(scores: tf.Tensor, bans: tf.Tensor) -> tf.Tensor:
+    """``scores`` [rows, vocab] with NEG_INF at the (row, token) pairs ``bans`` [m, 2]: one sparse
+    update, not a pass over the vocabulary per rule."""
+    return tf.tensor_scatter_nd_update(scores, bans, tf.fill([tf.shape(bans)[0]], tf.constant(NEG_INF, scores.dtype)))
+
+
+def _bans(seqs: tf.Tensor, t: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Every (row, token) not allowed at step ``t`` for the rows ``seqs`` [rows, steps]: padding,
+    ``<bos>`` and ``<unk>`` (a reply that says "<unk>" reads as broken), ``<eos>`` before
+    ``min_length``, and the tokens that would repeat an n-gram."""
+    rows = tf.shape(seqs)[0]
+    row = tf.range(tf.cast(rows, tf.int64))
+    never = tf.constant([C.PAD_ID, C.UNK_ID, C.BOS_ID], tf.int64)
+    always = tf.stack([tf.repeat(row, tf.size(never)), tf.tile(never, [rows])], axis=1)
+    early = row[: tf.where(t < opts["min_length"], rows, 0)]
+    no_eos = tf.stack([early, tf.fill(tf.shape(early), tf.constant(C.EOS_ID, tf.int64))], axis=1)
+    return tf.concat([always, no_eos, repeated_ngram_bans(seqs, t, opts["no_repeat_ngram"])], axis=0)
+
+
+def _log_probs(model, token: tf.Tensor, state, memory):
+    """One decoder step: ([rows, vocab] float32 log-probabilities, new state)."""
+    logits, state = model.decode_step(token, state, memory)
+    logits = tf.cast(logits, tf.float32)
+    return (logits if getattr(model, "logits_normalized", False) else tf.nn.log_softmax(logits)), state
 
 
 def _row_seeds(encoder_ids: tf.Tensor, k: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -81,12 +112,14 @@ def _row_seeds(encoder_ids: tf.Tensor, k: tf.Tensor, seed: tf.Tensor) -> tf.Tens
     return tf.reshape(per_input[:, tf.newaxis] * 31 + tf.range(tf.cast(k, tf.int64))[tf.newaxis, :], [-1])
 
 
-# Tokens kept by a partial selection (top_k) before the nucleus filter (256: the fastest of 16, 64,
-# 256 and 1024 on the `make run` model, `s2s bench decode`), instead of sorting the whole
-# vocabulary every step. Exact whenever the filtered set fits in them (then the token drawn is the
-# one the whole vocabulary would give, noise included); only the rows whose nucleus does not fit
-# sort the whole vocabulary. How often that happens: ``s2s bench decode``.
-CANDIDATES = 256
+# The partial selections (top_k) tried before the nucleus filter, instead of sorting the whole
+# vocabulary every step: the 128 most likely tokens; for the rows whose nucleus does not fit in
+# them, the 1,024 most likely; only the rows whose nucleus does not fit in those either sort the
+# whole vocabulary. Exact at every level (the token drawn is the one the whole vocabulary would
+# give, noise included). (128, 1024) was the fastest of (32, 512), (64, 512), (64, 1024), (128, 1024),
+# (256,) and (256, 2048) on the shared corpus's model (vocabulary 11,457); how often a row needs the
+# wider levels: ``s2s bench decode``.
+CANDIDATES = (128, 1024)
 
 
 def _noise(ids: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tensor, vocab: tf.Tensor) -> tf.Tensor:
@@ -109,19 +142,22 @@ def _sample(logits: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tens
     return tf.argmax(logits + _noise(ids, row_seeds, t, seed, vocab), axis=1, output_type=tf.int64)
 
 
-def _sample_filtered(logits, top_k, top_p, row_seeds, t, seed, candidates: int = CANDIDATES):
+def _sample_filtered(logits, top_k, top_p, row_seeds, t, seed, candidates: int | tuple[int, ...] = CANDIDATES):
     """One token per row from softmax(logits) restricted to the ``top_k`` most likely tokens (0 = all)
-    and the ``top_p`` nucleus; returns (tokens [rows], how many rows needed the full sort).
+    and the ``top_p`` nucleus; returns (tokens [rows], how many rows did not fit in the first
+    selection).
 
-    The candidates are the ``candidates`` most likely tokens (``top_k`` of them when it is smaller),
-    found by a partial selection; the nucleus is computed inside them with the probabilities of the
-    whole vocabulary (its log-sum-exp), so it is exact for every row whose candidates' mass reaches
-    ``top_p``. Only the other rows sort the whole vocabulary (:func:`_filter_top_k_top_p`); each row
-    reads the same noise either way, so the token drawn does not depend on the path."""
+    The candidates are the ``candidates[0]`` most likely tokens (``top_k`` of them when it is
+    smaller), found by a partial selection; the nucleus is computed inside them with the
+    probabilities of the whole vocabulary (its log-sum-exp), so it is exact for every row whose
+    candidates' mass reaches ``top_p``. The other rows try the next selection of ``candidates``, and
+    after the last one sort the whole vocabulary (:func:`_filter_top_k_top_p`); each row reads the
+    same noise on every path, so the token drawn does not depend on the path."""
     vocab = tf.shape(logits)[1]
     if top_k == 0 and top_p >= 1.0:  # no filter: the whole softmax
         return _sample(logits, row_seeds, t, seed), tf.constant(0)
-    c = tf.minimum(tf.where(top_k > 0, tf.minimum(top_k, candidates), candidates), vocab)
+    levels = tuple(candidates) if isinstance(candidates, (tuple, list)) else (candidates,)
+    c = tf.minimum(tf.where(top_k > 0, tf.minimum(top_k, levels[0]), levels[0]), vocab)
     values, ids = tf.math.top_k(logits, k=c)
     probs = tf.exp(values - tf.reduce_logsumexp(logits, axis=1, keepdims=True))
     before = tf.cumsum(probs, axis=1, exclusive=True)  # mass of the tokens ranked above
@@ -131,8 +167,12 @@ def _sample_filtered(logits, top_k, top_p, row_seeds, t, seed, candidates: int =
     token = tf.gather(tf.cast(ids, tf.int64), tf.argmax(noisy, axis=1, output_type=tf.int32), batch_dims=1)
     wide = tf.where(tf.logical_not(fits))[:, 0]
     if tf.size(wide) > 0:
-        sub = _filter_top_k_top_p(tf.gather(logits, wide), top_k, top_p)
-        token = tf.tensor_scatter_nd_update(token, wide[:, tf.newaxis], _sample(sub, tf.gather(row_seeds, wide), t, seed))
+        rows, seeds = tf.gather(logits, wide), tf.gather(row_seeds, wide)
+        if len(levels) > 1:  # the next, wider selection
+            drawn, _ = _sample_filtered(rows, top_k, top_p, seeds, t, seed, levels[1:])
+        else:
+            drawn = _sample(_filter_top_k_top_p(rows, top_k, top_p), seeds, t, seed)
+        token = tf.tensor_scatter_nd_update(token, wide[:, tf.newaxis], drawn)
     return token, tf.size(wide)
 
 
@@ -159,73 +199,149 @@ def decode(
     vocab: tf.Tensor,
     opts: dict[str, tf.Tensor],
     stats: dict | None = None,
-    candidates: int = CANDIDATES,
+    candidates: int | tuple[int, ...] = CANDIDATES,
 ):
     """Decodes a batch; returns (ids [batch, k, max_len] with 0 after ``<eos>``, lengths [batch, k],
-    scores [batch, k], log_probs [batch, k]), the k hypotheses of each input best first. ``stats``,
-    when given, receives ``steps`` (steps run), ``sampled`` (rows x steps sampled) and ``fallbacks``
-    (of those, the ones whose nucleus did not fit in the ``candidates``: 0 sorts every row, as
+    scores [batch, k], log_probs [batch, k]), the k hypotheses of each input best first.
+
+    Sampling and greedy decoding (width 1) draw every row on its own (:func:`_decode_rows`: a row
+    that has emitted ``<eos>`` costs nothing more); beam search ranks each input's rows together
+    (:func:`_decode_beams`). ``stats``, when given, receives ``steps`` (steps run), ``row_steps``
+    (rows x steps the network ran), ``sampled`` (rows x steps sampled) and ``fallbacks`` (of those,
+    the ones whose nucleus did not fit in the first of the ``candidates``: 1 sorts every row, as
     before the candidates)."""
-    batch, k, steps = tf.shape(encoder_ids)[0], opts["beam_width"], max_len
-    sampling = opts["temperature"] > 0.0
+    batch, k = tf.shape(encoder_ids)[0], opts["beam_width"]
+    if tf.logical_or(opts["temperature"] > 0.0, k == 1):
+        seqs, lengths, scores, model_scores, counts = _decode_rows(model, encoder_ids, max_len, vocab, opts, candidates)
+    else:
+        seqs, lengths, scores, model_scores, counts = _decode_beams(model, encoder_ids, max_len, vocab, opts)
+    if stats is not None:
+        stats.update(zip(("steps", "row_steps", "sampled", "fallbacks"), counts))
+    seqs = tf.reshape(seqs, [batch, k, max_len])
+    lengths, scores, model_scores = (tf.reshape(x, [batch, k]) for x in (lengths, scores, model_scores))
+    norm = tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, opts["length_penalty"])
+    ranked = scores / norm
+    order = tf.argsort(ranked, axis=1, direction="DESCENDING", stable=True)
+    ids = tf.gather(seqs, order, batch_dims=1)
+    lengths = tf.gather(lengths, order, batch_dims=1)  # tokens emitted, <eos> included when emitted
+    mean_log_prob = tf.gather(model_scores, order, batch_dims=1) / tf.cast(tf.maximum(lengths, 1), tf.float32)
+    return ids, lengths, tf.gather(ranked, order, batch_dims=1), mean_log_prob
+
+
+def _start(model, encoder_ids: tf.Tensor, k: tf.Tensor):
+    """The decoder's start: (state, memory) of each input repeated ``k`` times, and those of the
+    reply language model (the same decoder from an empty input) for MMI-antiLM."""
+    rows = tf.shape(encoder_ids)[0] * k
     state, memory = model.encode(encoder_ids)
     state, memory = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (state, memory))
-    use_lm = opts["antilm_weight"] > 0.0
-    # The reply language model: the same decoder, started from an empty input.
     lm_state, lm_memory = model.encode(tf.zeros([1, 1], encoder_ids.dtype))
-    lm_state, lm_memory = tf.nest.map_structure(lambda x: tf.repeat(x, batch * k, axis=0), (lm_state, lm_memory))
+    lm_state, lm_memory = tf.nest.map_structure(lambda x: tf.repeat(x, rows, axis=0), (lm_state, lm_memory))
+    return state, memory, lm_state, lm_memory
+
+
+def _invariants(**tensors):
+    """Loop shape invariants: the first dimension of every tensor (rows) may change."""
+    return [
+        (x, tf.nest.map_structure(lambda t: tf.TensorShape([None, *t.shape[1:]]), x))
+        for x in tensors.values()
+        if tf.nest.flatten(x)
+    ]
+
+
+def _adjusted(model, log_probs, token, lm_state, lm_memory, seqs, t, opts, use_lm):
+    """The step's ranking scores [rows, vocab]: the model's log-probabilities, minus the reply
+    language model's (MMI-antiLM) for the first ``antilm_steps`` tokens, with the banned tokens at
+    NEG_INF; and the language model's new state."""
+    adjusted = log_probs
+    if use_lm:
+        lm_log_probs, lm_state = _log_probs(model, token, lm_state, lm_memory)
+        if t < opts["antilm_steps"]:
+            adjusted = log_probs - opts["antilm_weight"] * lm_log_probs
+    return _forbid(adjusted, _bans(seqs, t, opts)), lm_state
+
+
+def _decode_rows(model, encoder_ids, steps: int, vocab, opts, candidates):
+    """Every row decoded on its own, sampled (``temperature`` > 0) or greedy. Only the live rows
+    (no ``<eos>`` yet) run: the state, the attention memory and the row seeds shrink as rows
+    finish. Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
+    rows = tf.shape(encoder_ids)[0] * opts["beam_width"]
+    sampling, use_lm = opts["temperature"] > 0.0, opts["antilm_weight"] > 0.0
+    state, memory, lm_state, lm_memory = _start(model, encoder_ids, opts["beam_width"])
+    row_seeds = _row_seeds(encoder_ids, opts["beam_width"], opts["seed"])
+    live = tf.range(rows)  # the row of each live hypothesis
+    token = tf.fill([rows], tf.constant(C.BOS_ID, tf.int64))
+    seqs = tf.zeros([rows, steps], tf.int64)
+    lengths = tf.zeros([rows], tf.int32)
+    scores, model_scores = tf.zeros([rows]), tf.zeros([rows])
+    ran, row_steps, sampled, fallbacks = tf.constant(0), tf.constant(0), tf.constant(0), tf.constant(0)
+    for t in tf.range(steps):
+        tf.autograph.experimental.set_loop_options(
+            shape_invariants=_invariants(
+                live=live, token=token, state=state, memory=memory, lm_state=lm_state, lm_memory=lm_memory, seeds=row_seeds
+            )
+        )
+        ran += 1
+        row_steps += tf.size(live)
+        log_probs, state = _log_probs(model, token, state, memory)
+        adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, tf.gather(seqs, live), t, opts, use_lm)
+        if sampling:
+            token, wide = _sample_filtered(
+                adjusted / opts["temperature"], opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates
+            )
+            fallbacks += wide
+            sampled += tf.size(live)
+        else:
+            token = tf.argmax(adjusted, axis=1, output_type=tf.int64)
+        at = live[:, tf.newaxis]
+        scores = tf.tensor_scatter_nd_add(scores, at, tf.gather(adjusted, token, batch_dims=1))
+        model_scores = tf.tensor_scatter_nd_add(model_scores, at, tf.gather(log_probs, token, batch_dims=1))
+        lengths = tf.tensor_scatter_nd_add(lengths, at, tf.ones_like(live))
+        seqs = tf.tensor_scatter_nd_update(seqs, tf.stack([live, tf.fill(tf.shape(live), t)], axis=1), token)
+        going = tf.where(tf.not_equal(token, C.EOS_ID))[:, 0]
+        live, token, state, memory, row_seeds = tf.nest.map_structure(
+            lambda x: tf.gather(x, going), (live, token, state, memory, row_seeds)
+        )
+        if use_lm:
+            lm_state, lm_memory = tf.nest.map_structure(lambda x: tf.gather(x, going), (lm_state, lm_memory))
+        if tf.size(live) == 0:
+            break
+    return seqs, lengths, scores, model_scores, (ran, row_steps, sampled, fallbacks)
+
+
+def _decode_beams(model, encoder_ids, steps: int, vocab, opts):
+    """Beam search of width ``beam_width`` (> 1): each step keeps the best ``beam_width`` of every
+    input's hypotheses x tokens. Returns (seqs [rows, steps], lengths, scores, model_scores
+    [rows], counts)."""
+    batch, k = tf.shape(encoder_ids)[0], opts["beam_width"]
+    use_lm = opts["antilm_weight"] > 0.0
+    state, memory, lm_state, lm_memory = _start(model, encoder_ids, k)
     token = tf.fill([batch * k], tf.constant(C.BOS_ID, tf.int64))
-    # Searching, only beam 0 is live at step 0 (the others would duplicate it); sampling, all are.
-    first = tf.where(tf.range(k) == 0, 0.0, tf.where(sampling, 0.0, NEG_INF))
-    scores = tf.tile(first[tf.newaxis, :], [batch, 1])
+    # Only beam 0 is live at step 0 (the others would duplicate it).
+    scores = tf.tile(tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :], [batch, 1])
     model_scores = tf.zeros([batch, k])
     finished = tf.zeros([batch, k], tf.bool)
     lengths = tf.zeros([batch, k], tf.int32)
     seqs = tf.zeros([batch, k, steps], tf.int64)
     pad_only = tf.one_hot(C.PAD_ID, vocab, on_value=0.0, off_value=NEG_INF)
-    no_eos = tf.one_hot(C.EOS_ID, vocab, on_value=NEG_INF, off_value=0.0)
-    # Never generated: padding, <bos>, and <unk> (a reply that says "<unk>" reads as broken).
-    never = tf.one_hot([C.PAD_ID, C.UNK_ID, C.BOS_ID], vocab, on_value=NEG_INF, off_value=0.0)
-    never = tf.reduce_sum(never, axis=0)
     offsets = (tf.range(batch) * k)[:, tf.newaxis]
-    row_seeds = _row_seeds(encoder_ids, k, opts["seed"])
-    fallbacks = tf.constant(0)  # rows x steps that sorted the whole vocabulary (the nucleus did not fit)
-    sampled = tf.constant(0)  # rows x steps sampled
     ran = tf.constant(0)
     for t in tf.range(steps):
         tf.autograph.experimental.set_loop_options(
             shape_invariants=[(x, tf.TensorShape([None, None])) for x in (scores, model_scores, finished, lengths)]
             + [(seqs, tf.TensorShape([None, None, steps]))]
-            + [(s, tuple(tf.TensorShape([None, x.shape[-1]]) for x in s)) for s in (state, lm_state)]
-            + [(token, tf.TensorShape([None]))]
+            + _invariants(state=state, lm_state=lm_state, token=token)
         )
         ran += 1
-        logits, state = model.decode_step(token, state, memory)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        adjusted = log_probs + never
-        adjusted += tf.where(t < opts["min_length"], no_eos, tf.zeros_like(no_eos))
-        adjusted += repeated_ngram_penalty(tf.reshape(seqs, [batch * k, steps]), t, opts["no_repeat_ngram"], vocab)
-        if use_lm:
-            lm_logits, lm_state = model.decode_step(token, lm_state, lm_memory)
-            if t < opts["antilm_steps"]:
-                adjusted -= opts["antilm_weight"] * tf.nn.log_softmax(tf.cast(lm_logits, tf.float32))
+        log_probs, state = _log_probs(model, token, state, memory)
+        flat_seqs = tf.reshape(seqs, [batch * k, steps])
+        adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, flat_seqs, t, opts, use_lm)
         adjusted = tf.reshape(adjusted, [batch, k, vocab])
         log_probs = tf.reshape(log_probs, [batch, k, vocab])
         adjusted = tf.where(finished[:, :, tf.newaxis], pad_only[tf.newaxis, tf.newaxis, :], adjusted)
         log_probs = tf.where(finished[:, :, tf.newaxis], tf.zeros_like(log_probs), log_probs)
-        if sampling:
-            flat = tf.reshape(adjusted, [batch * k, vocab]) / opts["temperature"]
-            drawn, wide = _sample_filtered(flat, opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates)
-            fallbacks += wide
-            sampled += tf.shape(flat)[0]
-            new_token = tf.reshape(drawn, [batch, k])
-            parent = tf.tile(tf.range(k)[tf.newaxis, :], [batch, 1])
-            step = tf.gather(adjusted, new_token, batch_dims=2)
-            scores = scores + step
-        else:
-            total = tf.reshape(scores[:, :, tf.newaxis] + adjusted, [batch, k * vocab])
-            scores, top = tf.math.top_k(total, k=k)
-            parent, new_token = top // vocab, tf.cast(top % vocab, tf.int64)
+        total = tf.reshape(scores[:, :, tf.newaxis] + adjusted, [batch, k * vocab])
+        scores, top = tf.math.top_k(total, k=k)
+        parent, new_token = top // vocab, tf.cast(top % vocab, tf.int64)
         model_step = tf.gather(tf.gather(log_probs, parent, batch_dims=1), new_token, batch_dims=2)
         model_scores = tf.gather(model_scores, parent, batch_dims=1) + model_step
         seqs = tf.gather(seqs, parent, batch_dims=1)
@@ -240,12 +356,11 @@ def decode(
         token = tf.reshape(new_token, [-1])
         if tf.reduce_all(finished):
             break
-    if stats is not None:
-        stats.update(steps=ran, sampled=sampled, fallbacks=fallbacks)
-    norm = tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, opts["length_penalty"])
-    ranked = scores / norm
-    order = tf.argsort(ranked, axis=1, direction="DESCENDING", stable=True)
-    ids = tf.gather(seqs, order, batch_dims=1)
-    lengths = tf.gather(lengths, order, batch_dims=1)  # tokens emitted, <eos> included when emitted
-    mean_log_prob = tf.gather(model_scores, order, batch_dims=1) / tf.cast(tf.maximum(lengths, 1), tf.float32)
-    return ids, lengths, tf.gather(ranked, order, batch_dims=1), mean_log_prob
+    counts = (ran, ran * batch * k, tf.constant(0), tf.constant(0))
+    return (
+        tf.reshape(seqs, [batch * k, steps]),
+        tf.reshape(lengths, [-1]),
+        tf.reshape(scores, [-1]),
+        tf.reshape(model_scores, [-1]),
+        counts,
+    )

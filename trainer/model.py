@@ -40,6 +40,7 @@ import tensorflow as tf
 from components import features as C
 
 _MASKED_SCORE = -1e9  # attention score of padding positions (applied in float32)
+_COPY_EPSILON = 1e-9  # added to the copy mixture before its log
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +71,22 @@ def sequence_mask(ids: tf.Tensor) -> tf.Tensor:
     return tf.logical_or(tf.not_equal(ids, C.PAD_ID), first)
 
 
-def copy_distribution(weights: tf.Tensor, source_ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
-    """[b, t, vocab]: each input position's attention weight [b, t, s] added to its token id's
-    entry (source_ids [b, s]); a scatter, so the cost does not grow with the vocabulary."""
+def add_copied(dist: tf.Tensor, weights: tf.Tensor, source_ids: tf.Tensor) -> tf.Tensor:
+    """``dist`` [b, t, vocab] plus each input position's weight [b, t, s] at its token id
+    (source_ids [b, s]); a sparse add, so the cost does not grow with the vocabulary."""
     b, t, s = tf.shape(weights)[0], tf.shape(weights)[1], tf.shape(weights)[2]
     rows = tf.broadcast_to(tf.range(b)[:, tf.newaxis, tf.newaxis], [b, t, s])
     steps = tf.broadcast_to(tf.range(t)[tf.newaxis, :, tf.newaxis], [b, t, s])
     ids = tf.broadcast_to(tf.cast(source_ids, tf.int32)[:, tf.newaxis, :], [b, t, s])
     indices = tf.reshape(tf.stack([rows, steps, ids], axis=-1), [-1, 3])
-    return tf.scatter_nd(indices, tf.reshape(weights, [-1]), tf.stack([b, t, vocab_size]))
+    return tf.tensor_scatter_nd_add(dist, indices, tf.reshape(tf.cast(weights, dist.dtype), [-1]))
+
+
+def copy_distribution(weights: tf.Tensor, source_ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """[b, t, vocab]: each input position's attention weight [b, t, s] added to its token id's
+    entry (source_ids [b, s])."""
+    shape = tf.concat([tf.shape(weights)[:2], [vocab_size]], axis=0)
+    return add_copied(tf.zeros(shape, weights.dtype), weights, source_ids)
 
 
 def cudnn_conditions(layer: keras.layers.LSTM) -> dict[str, bool]:
@@ -228,9 +236,10 @@ class Seq2Seq(keras.Model):
         valid logit vector (its softmax is the mixture itself)."""
         features = tf.concat([tf.cast(x, tf.float32) for x in (seq, context, inputs)], axis=-1)
         p_gen = tf.sigmoid(tf.cast(self.copy_gate(features), tf.float32))  # [b, t, 1]
-        copied = copy_distribution(weights, source_ids, self.vocab_size)
-        mixture = p_gen * tf.nn.softmax(logits, axis=-1) + (1.0 - p_gen) * copied
-        return tf.math.log(mixture + 1e-9)
+        mixture = add_copied(p_gen * tf.nn.softmax(logits, axis=-1), (1.0 - p_gen) * weights, source_ids)
+        # Normalised: the softmax of these logits is the mixture, and they are its log-probabilities
+        # (the decoder reads them as such, without another log-softmax over the vocabulary).
+        return tf.math.log(mixture + _COPY_EPSILON) - tf.math.log1p(self.vocab_size * _COPY_EPSILON)
 
     def call(self, inputs, training: bool = False):
         encoder_ids, decoder_ids = inputs
@@ -246,9 +255,16 @@ class Seq2Seq(keras.Model):
                 y = self.drop(y, training=training)
         return self._top(y, memory, training, embedded)
 
+    @property
+    def logits_normalized(self) -> bool:
+        """Whether the logits are already log-probabilities (the copy mixture's are), so that a
+        decoder need not apply a log-softmax over the vocabulary at every step."""
+        return self.copy
+
     def decode_step(self, tokens: tf.Tensor, state, memory=()):
         """One decoding step: [batch] token ids, the state and the memory from :meth:`encode`
-        in; [batch, vocab] float32 logits and the new state out."""
+        in; [batch, vocab] float32 logits (log-probabilities when :attr:`logits_normalized`)
+        and the new state out."""
         # A plain lookup: no Keras mask attached (the cells take no mask).
         x = tf.cast(tf.nn.embedding_lookup(self.embedding.embeddings, tokens), self.compute_dtype)
         embedded = x[:, tf.newaxis, :]

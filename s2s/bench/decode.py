@@ -73,13 +73,13 @@ def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4)
     new, old = (float(np.median(times[c])) for c in (decoding.CANDIDATES, 1))
 
     def share(c):
-        return f"{100 * fallbacks[c] / max(sampled[c], 1):.1f} % of sampled rows x steps sorted the vocabulary"
+        return f"{100 * fallbacks[c] / max(sampled[c], 1):.1f} % of sampled rows x steps did not fit in the first selection"
 
     print(
-        f"sampler, batch 64 in process: {decoding.CANDIDATES} candidates {new:.0f} ms ({share(decoding.CANDIDATES)}); "
+        f"sampler, batch 64 in process: candidates {decoding.CANDIDATES} {new:.0f} ms ({share(decoding.CANDIDATES)}); "
         f"1 candidate, as good as sorting every row as before, {old:.0f} ms ({share(1)}): {old / new:.2f}x"
     )
-    print(f"sampler: {same} of {total} sampled replies identical with {decoding.CANDIDATES} candidates and with 1 (same seed)")
+    print(f"sampler: {same} of {total} sampled replies identical with candidates {decoding.CANDIDATES} and with 1 (same seed)")
 
 
 def run(model_dir: str, requests: int = 50) -> int:
