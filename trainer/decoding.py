@@ -260,6 +260,11 @@ def _adjusted(model, log_probs, token, lm_state, lm_memory, seqs, t, opts, use_l
     return _forbid(adjusted, _bans(seqs, t, opts)), lm_state
 
 
+def _rows(index: tf.Tensor, tensors):
+    """The rows ``index`` of every tensor in the structure ``tensors``."""
+    return tf.nest.map_structure(lambda x: tf.gather(x, index), tensors)
+
+
 def _decode_rows(model, encoder_ids, steps: int, vocab, opts, candidates):
     """Every row decoded on its own, sampled (``temperature`` > 0) or greedy. Only the live rows
     (no ``<eos>`` yet) run: the state, the attention memory and the row seeds shrink as rows
@@ -298,11 +303,9 @@ def _decode_rows(model, encoder_ids, steps: int, vocab, opts, candidates):
         lengths = tf.tensor_scatter_nd_add(lengths, at, tf.ones_like(live))
         seqs = tf.tensor_scatter_nd_update(seqs, tf.stack([live, tf.fill(tf.shape(live), t)], axis=1), token)
         going = tf.where(tf.not_equal(token, C.EOS_ID))[:, 0]
-        live, token, state, memory, row_seeds = tf.nest.map_structure(
-            lambda x: tf.gather(x, going), (live, token, state, memory, row_seeds)
-        )
+        live, token, state, memory, row_seeds = _rows(going, (live, token, state, memory, row_seeds))
         if use_lm:
-            lm_state, lm_memory = tf.nest.map_structure(lambda x: tf.gather(x, going), (lm_state, lm_memory))
+            lm_state, lm_memory = _rows(going, (lm_state, lm_memory))
         if tf.size(live) == 0:
             break
     return seqs, lengths, scores, model_scores, (ran, row_steps, sampled, fallbacks)
