@@ -141,6 +141,63 @@ def test_a_body_shorter_than_its_content_length_is_refused(tmp_path):
     assert not (tmp_path / "c").exists()
 
 
+def _serve(handler):
+    """A one-handler HTTP server on a free port: (url, stop)."""
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+    def stop():
+        httpd.shutdown()
+        httpd.server_close()
+
+    return f"http://127.0.0.1:{httpd.server_address[1]}/corpus.zip", stop
+
+
+def test_a_body_without_content_length_is_capped_while_it_streams(tmp_path):
+    # No Content-Length (HTTP/1.0, the body ends when the connection closes): only the count of
+    # bytes received can stop a server that sends without end.
+    sent = []
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(64):  # 64 MiB at most, far past the limit below
+                    self.wfile.write(b"\0" * (1 << 20))
+                    sent.append(1)
+            except OSError:  # the client hung up, as it should
+                pass
+
+    url, stop = _serve(Endless)
+    try:
+        with pytest.raises(DownloadError, match="more than the limit of 3,145,728 bytes"):
+            download_corpus(url, tmp_path / "c", timeout=10, max_download_bytes=3 << 20)
+    finally:
+        stop()
+    assert len(sent) < 64  # the client stopped reading long before the end
+    assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".download-*"))
+
+
+def test_an_archive_with_a_corrupt_member_is_refused(server, tiny_corpus, tmp_path):
+    root, url = server
+    archive = root / "corpus.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:  # stored: the member's bytes are in the file as is
+        for f in sorted(tiny_corpus.iterdir()):
+            zf.write(f, f"cornell movie-dialogs corpus/{f.name}")
+    data = bytearray(archive.read_bytes())
+    line = (tiny_corpus / "movie_lines.txt").read_bytes().splitlines()[0]
+    at = data.index(line)
+    data[at : at + len(line)] = line.swapcase()  # same size, other bytes: only the CRC can tell
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DownloadError, match="member cornell movie-dialogs corpus/movie_lines.txt is corrupt"):
+        download_corpus(f"{url}/corpus.zip", tmp_path / "cornell")
+    assert not (tmp_path / "cornell").exists()
+
+
 @pytest.mark.parametrize("hostile", ["../movie_lines.txt", "/tmp/movie_lines.txt", "cornell/../../movie_lines.txt"])
 def test_archives_with_member_names_that_leave_the_directory_are_refused(server, tiny_corpus, tmp_path, hostile):
     root, url = server
