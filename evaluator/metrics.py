@@ -107,7 +107,7 @@ class Perplexity(metric_types.Metric):
 
 
 class _RepliesCombiner(beam.CombineFn):
-    """Collects (greedy reply, reference) id strings; BLEU or distinct-n at the end."""
+    """Collects (reply, reference) id strings (greedy replies for the collapse check, the default decoder's otherwise); the figure at the end."""
 
     def __init__(self, key: metric_types.MetricKey, model_name: str, output_name: str, kind: str, order: int):
         self._key, self._model_name, self._output_name = key, model_name, output_name
@@ -159,7 +159,7 @@ def _reply_computations(
 
 
 class CorpusBleu(metric_types.Metric):
-    """Corpus BLEU-``max_order`` (0-100) of the greedy replies against the reference replies."""
+    """Corpus BLEU-``max_order`` (0-100) of the default decoder's replies against the reference replies."""
 
     def __init__(self, name: str | None = None, max_order: int = 2):
         super().__init__(
@@ -175,7 +175,7 @@ class CorpusBleu(metric_types.Metric):
 
 
 class DistinctN(metric_types.Metric):
-    """Distinct n-grams / all n-grams of the greedy replies."""
+    """Distinct n-grams / all n-grams of the default decoder's replies."""
 
     def __init__(self, name: str | None = None, n: int = 1):
         super().__init__(

@@ -15,18 +15,24 @@ from evaluator.config import eval_config
 from pipeline.config import PipelineConfig
 
 
-def _inputs(reply_ids, label):
+def _inputs(reply_ids, label, greedy_ids):
     prediction = {
         "reply_ids": np.array(reply_ids),
-        "greedy_ids": np.array(reply_ids),
+        "greedy_ids": np.array(greedy_ids),
         "target_log_probs": np.log(np.full(len(label), 0.5)),
         "predicted_ids": np.array(label),
     }
     return metric_types.StandardMetricInputs(label=np.array(label), prediction=prediction, example_weight=np.array([1.0]))
 
 
-# Three replies "5 6", "5 6", "7" (ids, <eos>=3 then padding) against references.
-ELEMENTS = [_inputs([5, 6, 3, 0], [5, 6, 3, 0]), _inputs([5, 6, 3, 0], [8, 3, 0, 0]), _inputs([7, 3, 0, 0], [7, 9, 3, 0])]
+# Three default-decoder replies "5 6", "5 6", "7" (ids, <eos>=3 then padding) against references;
+# the greedy replies, which only the collapse check reads, are "5 6" every time.
+GREEDY = [5, 6, 3, 0]
+ELEMENTS = [
+    _inputs([5, 6, 3, 0], [5, 6, 3, 0], GREEDY),
+    _inputs([5, 6, 3, 0], [8, 3, 0, 0], GREEDY),
+    _inputs([7, 3, 0, 0], [7, 9, 3, 0], GREEDY),
+]
 
 
 def _check(metric, expected: float) -> None:
@@ -43,13 +49,16 @@ def _check(metric, expected: float) -> None:
         assert_that(out, matches)
 
 
-def test_top_reply_share_is_the_most_frequent_replys_share():
-    _check(metrics.TopReplyShare(), 2 / 3)
+def test_top_reply_share_is_the_most_frequent_greedy_replys_share():
+    # The greedy replies collapse (one reply for all three); the sampled ones (2 of 3 alike) would
+    # hide it, which is why the check must read the greedy ones.
+    _check(metrics.TopReplyShare(), 1.0)
     with pytest.raises(Exception, match="expected 0.5"):  # the check itself can fail
         _check(metrics.TopReplyShare(), 0.5)
 
 
 def test_distinct_and_token_metrics():
+    # Distinct-n reads the default decoder's replies (greedy's would give 2 / 6 and 1 / 3).
     _check(metrics.DistinctN(n=1), 3 / 5)  # 5, 6, 7 of five tokens
     _check(metrics.DistinctN(n=2), 1 / 2)  # "5 6" twice
     _check(metrics.Perplexity(), 2.0)  # every target token at p = 0.5
