@@ -103,6 +103,47 @@ def test_code_versions_cover_exactly_the_code_each_component_runs():
     assert code_version("transforms.preprocessing.preprocessing_fn") != code_version("trainer.task.run_fn")
 
 
+def test_editing_a_module_changes_the_code_version_of_the_components_that_run_it(tmp_path, monkeypatch):
+    # A copy of the project whose files the test edits; the versions are of its contents.
+    import shutil
+
+    from components import code_version as versions
+    from pipeline.pipeline import PREPROCESSING_FN, RUN_FN
+
+    for package in PACKAGES:
+        shutil.copytree(REPO_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(versions, "REPO_ROOT", tmp_path)
+
+    def current():
+        return {fn: versions.code_version(fn) for fn in (PREPROCESSING_FN, RUN_FN)}
+
+    before = current()
+
+    def edit(relative: str) -> dict[str, bool]:
+        """Changes the body of one function in the copy, keeping every path; which versions moved."""
+        path = tmp_path / relative
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace('"""', '"""Edited. ', 1), encoding="utf-8")
+        after = current()
+        changed = {fn: after[fn] != before[fn] for fn in before}
+        before.update(after)
+        return changed
+
+    assert edit("trainer/model.py") == {PREPROCESSING_FN: False, RUN_FN: True}
+    assert edit("transforms/preprocessing.py") == {PREPROCESSING_FN: True, RUN_FN: False}
+    assert edit("components/features.py") == {PREPROCESSING_FN: True, RUN_FN: True}
+    assert edit("serving/client.py") == {PREPROCESSING_FN: False, RUN_FN: False}
+
+
+def test_the_pipeline_hands_each_component_the_version_of_its_own_code():
+    from pipeline.pipeline import PREPROCESSING_FN, RUN_FN, create_pipeline
+
+    pipeline = create_pipeline(PipelineConfig.of(), "/nonexistent/root")
+    config = {c.id: json.loads(c.exec_properties["custom_config"]) for c in pipeline.components if c.id.startswith("Seq2Seq")}
+    assert config["Seq2SeqTransform"]["code_version"] == code_version(PREPROCESSING_FN)
+    assert config["Seq2SeqTrainer"]["code_version"] == code_version(RUN_FN)
+
+
 def _project_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
