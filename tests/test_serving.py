@@ -157,8 +157,14 @@ def test_new_version_is_picked_up(served, client, tiny_model):
     assert 2 in [v.version for v in client.status() if v.state == "AVAILABLE"]
     response = client.predict({C.SERVING_INPUT_KEY: string_tensor(["hello"])})
     assert response.model_spec.version.value == 2
-    pinned = ChatbotClient(served[0], version=1 if served[2] == "tensorflow_model_server" else 2)
-    assert pinned.reply(["hello"])
+    # Pinning: the pinned version answers, and a version that is not loaded (both servers keep the
+    # newest only, TF Serving's default policy) is NOT_FOUND, never silently answered by another.
+    with ChatbotClient(served[0], version=2) as pinned:
+        assert pinned.predict({C.SERVING_INPUT_KEY: string_tensor(["hello"])}).model_spec.version.value == 2
+    for gone in (1, 7):
+        with ChatbotClient(served[0], version=gone) as pinned, pytest.raises(ChatbotError) as err:
+            pinned.reply(["hello"])
+        assert err.value.code == grpc.StatusCode.NOT_FOUND and f"Specific({C.MODEL_NAME}, {gone})" in err.value.message
     shutil.rmtree(served[1] / "2")
 
 
