@@ -124,3 +124,48 @@ def test_a_push_to_a_directory_that_is_no_volume_fails_loudly(tiny_model, tmp_pa
     assert volume_of("/serving/chatbot", str(mountinfo)) == "/serving"
     assert volume_of("/data set/cornell", str(mountinfo)) == "/data set"
     assert volume_of("/servingx/chatbot", str(mountinfo)) is None and volume_of("/tmp/x", str(mountinfo)) is None
+
+
+def test_a_watching_server_never_sees_a_partial_version(tiny_model, tmp_path, monkeypatch):
+    # A slow disk (a pause after every file copied) and a watcher listing the serving directory
+    # as TF Serving does: every numeric version it ever sees already holds every file of the model.
+    import os
+    import threading
+    import time
+    from pathlib import Path
+
+    source = tiny_model / "serving_model"
+    expected = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+
+    def slow_copy(src, dst, *args, **kwargs):
+        for path in sorted(Path(src).rglob("*")):
+            target = os.path.join(dst, os.path.relpath(path, src))
+            if path.is_dir():
+                os.makedirs(target, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copyfile(path, target)
+                time.sleep(0.02)
+
+    monkeypatch.setattr(atomic.io_utils, "copy_dir", slow_copy)
+    base = tmp_path / "serving"
+    seen, partial, done = set(), [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for version in versions(str(base)):
+                root = base / str(version)
+                files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+                if files != expected:  # keep=5: no version is removed while it is watched
+                    partial.append((version, len(files)))
+                seen.add(version)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(3):
+            atomic.push_atomically(str(source), str(base), keep=5)
+    finally:
+        done.set()
+        watcher.join()
+    assert len(seen) == 3 and not partial, partial

@@ -123,7 +123,8 @@ def test_abuse_leaves_the_server_alive_and_the_other_clients_served(server, caps
     baseline = _rss_mb()
 
     def polite(i: int) -> float:
-        with ChatbotClient(address, timeout=10, retries=0) as c:
+        # A deadline far above the bound asserted below: a slow answer fails the bound, not the call.
+        with ChatbotClient(address, timeout=60, retries=0) as c:
             worst = 0.0
             for _ in range(5):
                 t = time.monotonic()
@@ -148,7 +149,7 @@ def test_abuse_leaves_the_server_alive_and_the_other_clients_served(server, caps
         codes = [a.result() for a in attacks]
     peak = _rss_mb()
     assert codes == [grpc.StatusCode.INVALID_ARGUMENT] * 2
-    assert max(waits) < 10  # every polite request within its deadline
+    assert max(waits) < 3.0, waits  # every polite request answered promptly (143 ms worst in a quiet run)
     with ChatbotClient(address, timeout=30) as c:
         assert c.reply(["still there?"])[0].text is not None
     assert peak - baseline < 300, (baseline, peak)
