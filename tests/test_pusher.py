@@ -152,13 +152,16 @@ def test_a_watching_server_never_sees_a_partial_version(tiny_model, tmp_path, mo
     seen, partial, done = set(), [], threading.Event()
 
     def watch():
-        while not done.is_set():
+        while True:
+            last = done.is_set()  # one more look after the last push
             for version in versions(str(base)):
                 root = base / str(version)
                 files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
                 if files != expected:  # keep=5: no version is removed while it is watched
                     partial.append((version, len(files)))
                 seen.add(version)
+            if last:
+                return
 
     watcher = threading.Thread(target=watch)
     watcher.start()

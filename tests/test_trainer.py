@@ -109,10 +109,10 @@ def _train(tiny_transform, tmp_path, **overrides):
 
 
 def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
+    import keras
+
     from trainer import task
     from trainer.model import build_model
-
-    import keras
 
     # A step size this large overshoots (seeded, on CPU: eval loss 19.77, 19.95, 19.99), so the
     # last epoch is not the best one and exporting it would be wrong.
