@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the path of a working Python 3.10 interpreter (TFX 1.16 supports Python 3.9 and 3.10 only).
 # Usage: find-python310.sh [UV]
-#   1. a system Python 3.10: $PYTHON310, python3.10 on PATH, pyenv's installs, /usr(/local)/bin;
+#   1. a system Python 3.10: $PYTHON310, python3.10 on PATH, pyenv's installs, /usr(/local)/bin
+#      ($PYTHON310_SYSTEM_PLACES replaces the last two);
 #   2. otherwise uv's managed CPython 3.10 (uv downloads it once, where the network allows);
 #   3. otherwise one error saying what to do.
 # Progress and the choice go to stderr; only the interpreter's path goes to stdout.
@@ -9,7 +10,10 @@ set -u
 UV="${1:-uv}"
 is_310() { "$1" -c 'import sys; print(sys.executable) if sys.version_info[:2] == (3, 10) else sys.exit(1)' 2>/dev/null; }
 
-for candidate in "${PYTHON310:-}" python3.10 "$HOME"/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do
+# The fixed places looked at last (a space-separated list; the tests point it elsewhere).
+SYSTEM_PLACES="${PYTHON310_SYSTEM_PLACES-/usr/bin/python3.10 /usr/local/bin/python3.10}"
+# shellcheck disable=SC2086 # the list is split on purpose
+for candidate in "${PYTHON310:-}" python3.10 "$HOME"/.pyenv/versions/3.10*/bin/python3.10 $SYSTEM_PLACES; do
   [ -n "$candidate" ] || continue
   if out=$(is_310 "$candidate"); then
     echo "$out"

@@ -5,16 +5,13 @@ is never used: a fake uv stands in for the real one."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "find-python310.sh"
-SYSTEM_PYTHON310 = [p for p in ("/usr/bin/python3.10", "/usr/local/bin/python3.10") if os.path.exists(p)]
-pytestmark = pytest.mark.skipif(bool(SYSTEM_PYTHON310), reason=f"a system Python 3.10 is installed: {SYSTEM_PYTHON310}")
 
 
 def _executable(path: Path, text: str) -> Path:
@@ -47,8 +44,19 @@ exit 3
 
 
 def _run(tmp_path: Path, path_dirs: list[Path], uv: str = "uv"):
-    env = {"PATH": os.pathsep.join([*map(str, path_dirs), "/usr/bin", "/bin"]), "HOME": str(tmp_path / "home")}
-    return subprocess.run(["bash", str(SCRIPT), uv], capture_output=True, text=True, env=env, timeout=60)
+    # The machine's own Python 3.10, if any, stays out of sight (PATH holds the fakes and the two
+    # tools the fake uv uses, not /usr/bin; the fixed places point nowhere): only the fakes exist.
+    tools = tmp_path / "tools"
+    tools.mkdir(exist_ok=True)
+    for tool in ("mkdir", "cp"):
+        if not (tools / tool).exists():
+            (tools / tool).symlink_to(shutil.which(tool))
+    env = {
+        "PATH": os.pathsep.join([*map(str, path_dirs), str(tools)]),
+        "HOME": str(tmp_path / "home"),
+        "PYTHON310_SYSTEM_PLACES": str(tmp_path / "no-system-python3.10"),
+    }
+    return subprocess.run([shutil.which("bash"), str(SCRIPT), uv], capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_without_a_system_python_310_uv_installs_its_managed_one(tmp_path):
