@@ -1,5 +1,6 @@
 """A run killed with SIGKILL during training resumes from the cached ExampleGen and Transform;
-what `s2s run` prints while it does (a line per component and epoch, no third-party noise)."""
+what `s2s run` prints while it does (a line per component and epoch, no third-party noise), and
+with -v (every log line)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
     assert states["CornellExampleGen"] == "CACHED" and states["Seq2SeqTransform"] == "CACHED", states
     assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["pushed_version"], states
     assert list(Path(cfg.serving_model_dir).iterdir())
+    # The same work dir again with -v (every step cached, so quick): every log line is shown, which
+    # the quiet run above left out.
+    assert "Component CornellExampleGen is running" not in rerun.stderr
+    verbose = subprocess.run([*cmd, "-v"], capture_output=True, text=True, timeout=600)
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert "Component CornellExampleGen is running" in verbose.stderr and "A cached execution" in verbose.stderr
 
 
 def _check_console(stdout: str, stderr: str) -> None:
@@ -72,17 +79,6 @@ def _check_console(stdout: str, stderr: str) -> None:
     )
     for noise in ("FutureWarning", "ArtifactQuery", "IteratorGetNext", "ran out of data", "Tables initialized"):
         assert noise not in stdout + stderr, noise
-
-
-def test_verbose_run_shows_every_log_line(tmp_path):
-    work = tmp_path / "work"
-    cmd = [sys.executable, "-m", "s2s.cli", "run", "--work-dir", str(work), *FLAGS, "--train-steps", "2"]
-    quiet = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert quiet.returncode == 0, quiet.stderr[-3000:]
-    assert "Component CornellExampleGen is running" not in quiet.stderr
-    verbose = subprocess.run([*cmd, "-v"], capture_output=True, text=True, timeout=600)  # all cached: quick
-    assert verbose.returncode == 0, verbose.stderr[-3000:]
-    assert "Component CornellExampleGen is running" in verbose.stderr and "A cached execution" in verbose.stderr
 
 
 def test_a_second_run_on_a_busy_work_dir_is_refused(tmp_path):
