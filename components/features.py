@@ -35,7 +35,8 @@ TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
 
 # Exported SavedModel signatures and their inputs.
 SERVING_SIGNATURE = "serving_default"  # raw strings in, reply strings out (the default decoder)
-TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples in (Evaluator)
+TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples in (Evaluator): scores and replies
+SCORE_SIGNATURE = "score_tf_example"  # serialized tf.Examples in: teacher-forced scores only, no decoding
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Examples in, features out
 BEAM_SIGNATURE = "beam_search"  # raw strings and a beam width in, best reply + alternatives out
 GENERATE_SIGNATURE = "generate"  # raw strings and every decoding option in (trainer.decode_options)

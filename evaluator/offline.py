@@ -80,7 +80,8 @@ def evaluate(
         raise EvaluationError(f"{data_dir}: the corpus holds no utterance pair to evaluate\n{report.summary()}")
     id_to_token = [t.decode() for t in model.id_to_token.numpy()]
     transform = model.signatures[C.TRANSFORM_SIGNATURE]
-    scorer = model.signatures[C.TF_EXAMPLE_SIGNATURE]
+    # Teacher forcing only; models exported before score_tf_example existed decode as well (slower).
+    scorer = model.signatures.get(C.SCORE_SIGNATURE) or model.signatures[C.TF_EXAMPLE_SIGNATURE]
     default = model.signatures[C.SERVING_SIGNATURE]
     beam = model.signatures.get(C.BEAM_SIGNATURE) if beam_width > 0 else None
 

@@ -45,6 +45,11 @@ def test_tf_example_signature_gives_per_token_outputs(tiny_model):
     out = model.signatures[C.TF_EXAMPLE_SIGNATURE](examples=tf.constant([example, example]))
     assert out["target_log_probs"].shape == (2, 8) and out["predicted_ids"].shape == (2, 8)
     assert np.all(out["target_log_probs"].numpy() <= 0.0)
+    # score_tf_example: the same teacher-forced outputs, and no decoding (no reply outputs).
+    scores = model.signatures[C.SCORE_SIGNATURE](examples=tf.constant([example, example]))
+    assert set(scores) == {"target_log_probs", "predicted_ids"}
+    np.testing.assert_allclose(scores["target_log_probs"].numpy(), out["target_log_probs"].numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(scores["predicted_ids"].numpy(), out["predicted_ids"].numpy())
     features = model.signatures[C.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
     assert features[C.DECODER_INPUT_IDS].numpy()[0, 0] == C.BOS_ID
     assert features[C.DECODER_TARGET_IDS].numpy()[0, 1] == C.EOS_ID  # "hello" then <eos>

@@ -19,6 +19,8 @@ Signatures (names in :mod:`components.features`):
   ``target_log_probs`` and ``predicted_ids`` [batch, max_len] (teacher forced), and
   ``reply_ids`` [batch, max_len] (the default decoder's reply, 0 after it, for BLEU and
   distinct-n) and ``greedy_ids`` (the greedy reply, for the most frequent reply's share).
+* ``score_tf_example`` — serialized tf.Examples in: ``target_log_probs`` and ``predicted_ids``
+  only, without decoding (``s2s evaluate``'s perplexity, accuracy and input dependence).
 * ``transform_features`` — serialized tf.Examples in, the Transform graph's features out.
 
 Only core TensorFlow ops are used (no PyFunc, no tensorflow_text), so the stock
@@ -166,21 +168,24 @@ class ChatbotExport(tf.Module):
             "alternative_scores": scores,  # the ranking scores (decoding options applied), best first
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve_tf_examples(self, serialized):
-        raw = tf.io.parse_example(serialized, self._raw_feature_spec)
-        features = self.tft_layer(raw)
+    def _teacher_forced(self, serialized):
+        """(transformed features, {target_log_probs, predicted_ids}) of serialized tf.Examples."""
+        features = self.tft_layer(tf.io.parse_example(serialized, self._raw_feature_spec))
         target_log_probs, predicted = teacher_forced(
             self.model, features[C.ENCODER_INPUT_IDS], features[C.DECODER_INPUT_IDS], features[C.DECODER_TARGET_IDS]
         )
+        return features, {"target_log_probs": target_log_probs, "predicted_ids": predicted}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_tf_examples(self, serialized):
+        features, scores = self._teacher_forced(serialized)
         _, reply_ids, _, _ = self.default_reply(features[C.ENCODER_INPUT_IDS])
         _, greedy_ids, _, _ = self.decode(features[C.ENCODER_INPUT_IDS], decoding.option_tensors(GREEDY))
-        return {
-            "target_log_probs": target_log_probs,
-            "predicted_ids": predicted,
-            "reply_ids": reply_ids,
-            "greedy_ids": greedy_ids[:, 0, :],
-        }
+        return {**scores, "reply_ids": reply_ids, "greedy_ids": greedy_ids[:, 0, :]}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def score_tf_examples(self, serialized):
+        return self._teacher_forced(serialized)[1]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, serialized):
@@ -193,6 +198,7 @@ class ChatbotExport(tf.Module):
             C.BEAM_SIGNATURE: self.serve_beam,
             C.GENERATE_SIGNATURE: self.serve_generate,
             C.TF_EXAMPLE_SIGNATURE: self.serve_tf_examples,
+            C.SCORE_SIGNATURE: self.score_tf_examples,
             C.TRANSFORM_SIGNATURE: self.transform_features,
         }
 
