@@ -48,8 +48,12 @@ def distinct_n(replies: Iterable[Sequence[str]], n: int) -> float:
 
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order: int) -> float:
-    """Corpus BLEU-``max_order`` (sacrebleu) of tokenized, space-joined texts, on a 0-100 scale."""
+    """Corpus BLEU-``max_order`` (sacrebleu) of tokenized, space-joined texts, on a 0-100 scale
+    (NaN for no text at all)."""
     from sacrebleu.metrics import BLEU
+
+    if not hypotheses:
+        return float("nan")
 
     bleu = BLEU(max_ngram_order=max_order, tokenize="none", effective_order=True)
     return float(bleu.corpus_score(list(hypotheses), [list(references)]).score)

@@ -132,3 +132,16 @@ def test_bench_train_prints_every_figure(tmp_path, capsys):
     ):
         assert words in out, out
     assert sum(line.startswith("goal ") for line in out.splitlines()) == 2
+
+
+def test_the_decode_profile_names_the_op_family_that_takes_the_time():
+    import tensorflow as tf
+
+    from s2s.bench.decode import profile_table
+
+    logits = tf.random.normal([256, 20000], seed=1)
+    select = tf.function(lambda: tf.math.top_k(logits, k=128))
+    select()  # traced outside the profile
+    rows = profile_table(select)
+    assert rows[0][0] == "partial selection (TopKV2)" and rows[0][2] > 0.5, rows
+    assert abs(sum(share for _, _, share in rows) - 1.0) < 1e-6

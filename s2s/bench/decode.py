@@ -82,7 +82,125 @@ def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4)
     print(f"sampler: {same} of {total} sampled replies identical with candidates {decoding.CANDIDATES} and with 1 (same seed)")
 
 
-def run(model_dir: str, requests: int = 50) -> int:
+# Op families of the profile table: the TensorFlow op types (CPU kernels) each one covers.
+OP_FAMILIES = {
+    "partial selection (TopKV2)": ("TopKV2",),
+    "sort (full-vocabulary fallback)": ("Sort", "SortV2"),
+    "matrix products (LSTM, attention, output layer)": (
+        "MatMul",
+        "BatchMatMul",
+        "Einsum",
+        "_MklMatMul",
+        "_MklBatchMatMulV2",
+        "_MklEinsum",
+    ),
+    "softmax / log-softmax / log-sum-exp": ("Softmax", "LogSoftmax", "_MklSoftmax", "Exp", "Log", "Log1p", "Max", "Min", "Sum"),
+    "elementwise (add, sub, mul, div, select, compare)": (
+        "AddV2",
+        "Add",
+        "Sub",
+        "Mul",
+        "RealDiv",
+        "SelectV2",
+        "Select",
+        "Greater",
+        "GreaterEqual",
+        "Less",
+        "LessEqual",
+        "Equal",
+        "NotEqual",
+        "LogicalAnd",
+        "LogicalOr",
+        "LogicalNot",
+        "Maximum",
+        "Minimum",
+        "Neg",
+        "Sigmoid",
+        "Tanh",
+        "_UnaryOpsComposition",
+        "_FusedMatMul",
+        "Cast",
+        "FloorMod",
+        "FloorDiv",
+        "Pow",
+    ),
+    "gather / scatter (state, rows, bans, copy)": (
+        "GatherV2",
+        "GatherNd",
+        "ResourceGather",
+        "TensorScatterUpdate",
+        "TensorScatterAdd",
+        "ScatterNd",
+        "Where",
+    ),
+    "cumulative sum (nucleus)": ("Cumsum",),
+}
+
+
+def _family(op: str) -> str:
+    return next((name for name, ops in OP_FAMILIES.items() if op in ops), "other (shapes, control flow, random, ...)")
+
+
+def profile_table(fn) -> list[tuple[str, float, float]]:
+    """Runs ``fn`` once under the TensorFlow profiler; returns (op family, ms, share) rows, biggest
+    first, from the CPU kernel events of its trace (summed over threads, so the total is CPU time)."""
+    import glob
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    logdir = tempfile.mkdtemp(prefix="s2s-profile-")
+    try:
+        tf.profiler.experimental.start(logdir)
+        fn()
+        tf.profiler.experimental.stop()
+        [path] = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+        space = xplane_pb2.XSpace.FromString(Path(path).read_bytes())
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+    ps: dict[str, int] = {}
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute") and not line.name.startswith("tf_inter_op"):
+                continue
+            for event in line.events:
+                op = plane.event_metadata[event.metadata_id].name.split(":")[-1]
+                if op in ("Process", "ParallelFor", "ParallelForWithWorkerId"):
+                    continue  # executor wrappers around the kernels, not kernels
+                ps[_family(op)] = ps.get(_family(op), 0) + event.duration_ps
+    total = sum(ps.values()) or 1
+    return [(name, value / 1e9, value / total) for name, value in sorted(ps.items(), key=lambda kv: -kv[1])]
+
+
+def _print_profile(default, messages: list[str], model_dir: Path) -> None:
+    """The default decoder at batch 64 under the profiler: CPU time per op family, per step."""
+    import tensorflow as tf
+
+    from s2s.bench.serve import PythonLoopBaseline
+    from trainer import decoding
+
+    loop = PythonLoopBaseline(model_dir)
+    ids = tf.constant(np.concatenate([loop.encoder_ids(m) for m in messages[:64]]))
+    stats: dict = {}
+    decoding.decode(
+        loop.net, ids, loop.max_len, tf.constant(len(loop.id_to_token)), decoding.option_tensors(DecodeOptions()), stats
+    )
+    steps, rows = int(stats["steps"]), int(stats["row_steps"])
+    batch = tf.constant(messages[:64])
+    default(text=batch)
+    rows_table = profile_table(lambda: default(text=batch))
+    total = sum(ms for _, ms, _ in rows_table)
+    print(
+        f"profile, default decoder at batch 64 (serving_default, TensorFlow profiler, CPU time summed over threads): "
+        f"{total:.0f} ms over {steps} steps; {rows} of {steps * 256} rows x steps ran (finished rows drop out)"
+    )
+    for name, ms, share in rows_table:
+        print(f"  {name:<52} {ms:8.1f} ms  {100 * share:5.1f} %  {ms / steps:6.2f} ms/step")
+
+
+def run(model_dir: str, requests: int = 50, profile: bool = False) -> int:
     import tensorflow as tf
 
     from serving.saved_model import resolve_model_path
@@ -113,6 +231,8 @@ def run(model_dir: str, requests: int = 50) -> int:
         figures[name] = (b1, b64)
         print(f"{name:<8}: batch 1 p50 {b1:7.2f} ms   batch 64 p50 {b64:8.1f} ms = {64e3 / b64:7.0f} replies/s")
     _sampler_side_by_side(path, messages)
+    if profile:
+        _print_profile(default, messages, path)
     d1, d64 = figures["default"]
     g1, g64 = figures["greedy"]
     _, b64 = figures[f"beam {beam.beam_width}"]

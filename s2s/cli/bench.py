@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model-dir", default=DEFAULT_MODEL_DIR, help="pushed model (default: the newest under artifacts/serving/chatbot)"
     )
     bdecode.add_argument("--requests", type=int_in(1, 100_000), default=50, help="batch-1 calls timed per decoder (default 50)")
+    bdecode.add_argument(
+        "--profile", action="store_true", help="also profile the default decoder at batch 64: CPU time per op family and step"
+    )
     bdecode.set_defaults(func=decode_main)
 
     epochs = TrainerParams().epochs
@@ -135,7 +138,7 @@ def decode_main(args: argparse.Namespace) -> int:
     from s2s.bench import decode
 
     try:
-        return decode.run(args.model_dir, requests=args.requests)
+        return decode.run(args.model_dir, requests=args.requests, profile=args.profile)
     except FileNotFoundError as exc:
         return fail(f"{exc} (run `make run` first to push a model)")
 
