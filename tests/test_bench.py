@@ -49,6 +49,17 @@ def test_bench_serve_prints_every_figure(tiny_model, tmp_path, capsys):
     assert out.count("goal ") == 4
 
 
+def test_bench_decode_prints_every_figure_and_the_profile(tiny_model, tmp_path, capsys):
+    shutil.copytree(tiny_model / "serving_model", tmp_path / C.MODEL_NAME / "7")
+    code = cli.main(["bench", "decode", "--model-dir", str(tmp_path / C.MODEL_NAME), "--requests", "3", "--profile"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for line in ("default : batch 1 p50", "greedy  : batch 1 p50", "beam 4  : batch 1 p50", "sampled replies identical"):
+        assert line in out, out
+    assert out.count("goal ") == 5 and "profile, default decoder at batch 64" in out
+    assert "matrix products (LSTM, attention, output layer)" in out and "ms/step" in out
+
+
 def test_full_scale_generator_keeps_the_format_and_the_text(tmp_path):
     from components.cornell import load_corpus
     from s2s.bench.preprocess import generate_corpus
