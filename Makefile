@@ -14,16 +14,21 @@ export UV_PYTHON_DOWNLOADS := never
 install: $(VENV)/.installed
 
 $(UV):
-	python3 -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+	@echo "installing uv $(UV_VERSION) into $(TOOLS)"
+	@python3 -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # Bytecode is compiled at install: `import tfx` takes ~7 s with .pyc files, ~22 s without.
+# One line on the console; uv's full listing in $(TOOLS)/install.log (shown in full on a failure).
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --compile-bytecode --python "$$(scripts/find-python310.sh $(UV))"
-	touch $@
+	@echo "installing the locked dependencies into $(VENV) (listing: $(TOOLS)/install.log) ..."
+	@$(UV) sync --frozen --compile-bytecode --python "$$(scripts/find-python310.sh $(UV))" > $(TOOLS)/install.log 2>&1 \
+		|| { cat $(TOOLS)/install.log; exit 1; }
+	@echo "installed: $$(grep -Ec '^ [+~] ' $(TOOLS)/install.log) packages added or changed, $$(ls -d $(VENV)/lib/python3.10/site-packages/*.dist-info | wc -l) in $(VENV)"
+	@touch $@
 
 run: install
-	$(VENV)/bin/s2s run $(ARGS)
+	@$(VENV)/bin/s2s run $(ARGS)
 
 test: install
 	$(VENV)/bin/pytest $(ARGS)

@@ -42,3 +42,65 @@ def test_known_noise_is_dropped_and_other_warnings_stay(capsys):
     assert "the disk is almost full" in err
     assert "ArtifactQuery" not in err and "non-supported Python" not in err
     assert logging.getLogger("absl").setLevel.__self__ is logging.getLogger("absl")  # restored after the run
+
+
+# What TensorFlow, its CUDA plugins and google-api-core print at start-up (the first screen of
+# `s2s chat` before the console policy).
+STARTUP_NOISE = (
+    "Unable to register",
+    "oneDNN",
+    "rebuild TensorFlow",
+    "TensorRT",
+    "FutureWarning",
+    "non-supported Python version",
+    "cuda",
+    "absl::InitializeLog",
+)
+
+
+def test_every_command_starts_with_its_own_first_line_and_v_shows_the_rest():
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "s2s.cli", "chat", "--message", "hi", "--server", "127.0.0.1:1", "--timeout", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert quiet.returncode == 2 and quiet.stdout == ""
+    assert quiet.stderr.splitlines() == [quiet.stderr.strip()] and quiet.stderr.startswith("s2s: error: 127.0.0.1:1: UNAVAILABLE")
+    loud = subprocess.run([*cmd, "-v"], capture_output=True, text=True, timeout=120, env=env)
+    assert loud.returncode == 2 and any(n in loud.stderr for n in STARTUP_NOISE), loud.stderr  # -v: everything
+
+
+def test_the_console_policy_drops_the_noise_and_keeps_real_warnings(monkeypatch):
+    import os
+
+    from s2s.cli.common import console_policy
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        console_policy(verbose=False)
+        warnings.warn("You are using a non-supported Python version (3.10.13).", FutureWarning, stacklevel=1)
+        warnings.warn("the corpus has 3 malformed lines", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["the corpus has 3 malformed lines"]
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_an_unexpected_failure_names_the_commands_own_v(monkeypatch, tmp_path, capsys):
+    import pytest
+
+    from pipeline import status
+    from s2s import cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the metadata store is locked\nsecond line")
+
+    monkeypatch.setattr(status, "latest_runs", broken)
+    assert cli.main(["status", "--work-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        "s2s: error: RuntimeError: the metadata store is locked (s2s status -v shows the traceback)\n"
+    )
+    with pytest.raises(RuntimeError):  # -v: the traceback itself
+        cli.main(["status", "--work-dir", str(tmp_path), "-v"])
+    assert cli.make_parser().parse_args(["bench", "decode"]).command_path == "s2s bench decode"

@@ -13,6 +13,22 @@ from pipeline.config import PipelineConfig, load_config_file
 from trainer.params import BUILTIN_GLOVE
 
 
+def console_policy(verbose: bool) -> None:
+    """One console for every command, set before TensorFlow loads: without ``-v``, TensorFlow's C++
+    start-up log (CUDA plugins, oneDNN, CPU-instruction and grappler notices) and the known
+    third-party Python warnings (:data:`pipeline.console.NOISE`) are left out; other warnings and
+    every error still show. With ``-v``, everything shows."""
+    if verbose:
+        return
+    import warnings
+
+    from pipeline.console import NOISE
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # read when TensorFlow loads; failures still raise with their message
+    warnings.filterwarnings("ignore", message="(?s).*(" + "|".join(NOISE) + ")")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def fail(message: str, code: int = 2) -> int:
     """Prints ``s2s: error: message`` to stderr; returns the exit code."""
     print(f"s2s: error: {message}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 from s2s.cli.common import add_settings_flags, fail, root_cause, settings_from_args
@@ -30,12 +29,10 @@ def main(args: argparse.Namespace) -> int:
         check_corpus_dir(cfg.run.data_dir)
     except (ConfigError, CorpusError) as exc:
         return fail(str(exc))
-    if args.verbose:
+    if args.verbose:  # the components' INFO logs too (without -v: s2s.cli.common.console_policy)
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.INFO)
-    else:  # TensorFlow's C++ log (read when TensorFlow loads): CUDA plugin and oneDNN notices even
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # on CPU; failures still raise, with their message
     from pipeline import local_runner
 
     print(f"s2s run: corpus {cfg.run.data_dir}, work dir {cfg.run.work_dir}", flush=True)
