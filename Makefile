@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 $(UV):
 	@echo "installing uv $(UV_VERSION) into $(TOOLS)"
 	@python3 -m venv $(TOOLS)
-	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(TOOLS)/bin/pip install --quiet --quiet --disable-pip-version-check uv==$(UV_VERSION)  # -qq: errors only
 
 # Bytecode is compiled at install: `import tfx` takes ~7 s with .pyc files, ~22 s without.
 # One line on the console; uv's full listing in $(TOOLS)/install.log (shown in full on a failure).
