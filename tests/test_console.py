@@ -104,3 +104,71 @@ def test_an_unexpected_failure_names_the_commands_own_v(monkeypatch, tmp_path, c
     with pytest.raises(RuntimeError):  # -v: the traceback itself
         cli.main(["status", "--work-dir", str(tmp_path), "-v"])
     assert cli.make_parser().parse_args(["bench", "decode"]).command_path == "s2s bench decode"
+
+
+# The command's main wrapped so that it first raises a warning of its own, as a real problem would.
+_WITH_A_REAL_WARNING = """
+import sys, warnings
+import s2s.cli.{module} as command
+original = command.{function}
+def main(args):
+    warnings.warn("deliberate: 3 pairs were skipped", UserWarning)
+    return original(args)
+command.{function} = main
+from s2s.cli import main as cli
+sys.exit(cli(sys.argv[1:]))
+"""
+
+
+def _first_screen(module: str, argv: list[str], until: str | None = None, timeout: float = 300, function: str = "main"):
+    """(stdout lines, stderr) of `s2s <argv>` with a real warning raised on the way; with ``until``,
+    the process is stopped once a stdout line contains it (a server)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    cmd = [sys.executable, "-c", _WITH_A_REAL_WARNING.format(module=module, function=function), *argv]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines, deadline = [], time.monotonic() + timeout
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if (until and until in line) or time.monotonic() > deadline:
+                break
+    finally:
+        if until:
+            proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    return lines + out.splitlines(), err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _assert_quiet(lines: list[str], err: str, first: str) -> None:
+    assert lines and lines[0].startswith(first), lines[:3]
+    assert "deliberate: 3 pairs were skipped" in err  # a real warning still shows
+    noise = [n for n in STARTUP_NOISE if n in err + "\n".join(lines)]
+    assert not noise, (noise, err[-2000:])
+
+
+def test_serve_evaluate_and_a_bench_start_with_their_own_first_line(tiny_model, tmp_path):
+    import shutil
+
+    base = tmp_path / C.MODEL_NAME
+    shutil.copytree(tiny_model / "serving_model", base / "1")
+    port = str(_free_port())
+    lines, err = _first_screen("serve", ["serve", "--dev", "--model-dir", str(base), "--port", port], until="serving chatbot")
+    _assert_quiet(lines, err, "DEVELOPMENT SERVER")
+    assert any(line.startswith("serving chatbot from") for line in lines)
+    lines, err = _first_screen("evaluate", ["evaluate", "--model", str(base), "--out", str(tmp_path / "eval"), "--beam", "0"])
+    _assert_quiet(lines, err, "model ")
+    lines, err = _first_screen("bench", ["bench", "decode", "--model-dir", str(base), "--requests", "2"], function="decode_main")
+    _assert_quiet(lines, err, "s2s bench decode: in process")
