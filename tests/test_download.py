@@ -222,3 +222,99 @@ def test_the_default_url_is_https_with_its_checksum_pinned(monkeypatch, tiny_cor
         download_corpus(dest=tmp_path / "c")
     digest = _official_like_zip(tmp_path / "same.zip", tiny_corpus)
     assert download_corpus(dest=tmp_path / "c", sha256=digest) == (tmp_path / "c").resolve()  # --sha256 overrides
+
+
+@pytest.mark.parametrize("hostile", ["..\\movie_lines.txt", "C:/Windows/movie_lines.txt", "c:movie_lines.txt"])
+def test_windows_style_names_that_leave_the_directory_are_refused(server, tiny_corpus, tmp_path, hostile):
+    # Backslash separators and drive letters: harmless on POSIX, a path traversal where the zip is
+    # unpacked by other tools on Windows; refused everywhere.
+    root, url = server
+    _official_like_zip(root / "corpus.zip", tiny_corpus)
+    with zipfile.ZipFile(root / "corpus.zip", "a") as zf:
+        zf.writestr(hostile, b"x")
+    with pytest.raises(DownloadError, match="member names leave the directory"):
+        download_corpus(f"{url}/corpus.zip", tmp_path / "cornell")
+
+
+def test_the_refusal_names_the_first_three_offending_members(server, tiny_corpus, tmp_path):
+    root, url = server
+    _official_like_zip(root / "corpus.zip", tiny_corpus, skip=("movie_lines.txt", "movie_conversations.txt"))
+    with pytest.raises(DownloadError) as err:
+        download_corpus(f"{url}/corpus.zip", tmp_path / "a")
+    assert str(err.value) == "corpus.zip: no movie_lines.txt, movie_conversations.txt in the archive"
+    with zipfile.ZipFile(root / "corpus.zip", "a") as zf:
+        for name in ("../a", "../b", "../c", "../d"):
+            zf.writestr(name, b"x")
+    with pytest.raises(DownloadError) as err:
+        download_corpus(f"{url}/corpus.zip", tmp_path / "b")
+    assert str(err.value) == "corpus.zip: refused, member names leave the directory: ../a, ../b, ../c"
+
+
+def test_sizes_exactly_at_the_limits_are_accepted_and_the_unpacked_limit_counts_every_member(server, tiny_corpus, tmp_path):
+    root, url = server
+    _official_like_zip(root / "corpus.zip", tiny_corpus)
+    size = (root / "corpus.zip").stat().st_size
+    unpacked = sum(f.stat().st_size for f in tiny_corpus.iterdir())
+    biggest = max(f.stat().st_size for f in tiny_corpus.iterdir())
+    dest = download_corpus(f"{url}/corpus.zip", tmp_path / "a", max_download_bytes=size, max_unpacked_bytes=unpacked)
+    assert (dest / "movie_lines.txt").is_file()
+    # More than any one member but less than all of them together: refused.
+    with pytest.raises(DownloadError, match="unpacks to more than the limit"):
+        download_corpus(f"{url}/corpus.zip", tmp_path / "b", max_unpacked_bytes=(biggest + unpacked) // 2)
+    with pytest.raises(DownloadError, match="unpacks to more than the limit"):
+        download_corpus(f"{url}/corpus.zip", tmp_path / "c", max_unpacked_bytes=unpacked - 1)
+
+
+def test_macos_junk_listed_before_the_real_files_is_ignored(server, tiny_corpus, tmp_path):
+    root, url = server
+    with zipfile.ZipFile(root / "corpus.zip", "w") as zf:
+        for f in sorted(tiny_corpus.iterdir()):  # the junk first, under the real files' names
+            zf.writestr(f"__MACOSX/cornell movie-dialogs corpus/{f.name}", b"\x00junk")
+            zf.writestr(f"__MACOSX/{f.name}", b"\x00junk")
+        zf.writestr("cornell movie-dialogs corpus/", b"")  # a directory entry
+        for f in sorted(tiny_corpus.iterdir()):
+            zf.write(f, f"cornell movie-dialogs corpus/{f.name}")
+    dest = download_corpus(f"{url}/corpus.zip", tmp_path / "cornell")
+    for f in tiny_corpus.iterdir():
+        assert (dest / f.name).read_bytes() == f.read_bytes()
+
+
+def test_the_download_is_staged_beside_its_destination(tiny_corpus, tmp_path):
+    # Same file system as the destination, so that the final rename is one atomic step; created
+    # however deep the destination is.
+    payload = tmp_path / "payload.zip"
+    _official_like_zip(payload, tiny_corpus)
+    dest = tmp_path / "a" / "b" / "cornell"
+    staged = []
+
+    class Watching(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            staged.extend(p.name for p in dest.parent.glob(".download-*"))
+            body = payload.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    url, stop = _serve(Watching)
+    try:
+        assert download_corpus(url, dest) == dest.resolve()
+    finally:
+        stop()
+    assert len(staged) == 1 and not list(dest.parent.glob(".download-*"))
+
+
+def test_errors_say_why(tmp_path, capsys):
+    code = cli.main(
+        ["download-corpus", "--url", "http://127.0.0.1:9/corpus.zip", "--dest", str(tmp_path / "c"), "--timeout", "5"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot download ([Errno 111] Connection refused)" in err, err  # the reason, not just "failed"
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(DownloadError) as err:
+        download_corpus("http://127.0.0.1:9/corpus.zip", tmp_path / "file", force=True)
+    assert str(err.value) == f"{(tmp_path / 'file').resolve()}: not a directory"
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("x")
+    with pytest.raises(DownloadError, match="not empty and holds no corpus"):
+        download_corpus("http://127.0.0.1:9/corpus.zip", tmp_path / "full")  # force is off by default

@@ -45,6 +45,12 @@ def test_corpus_bleu_on_known_cases():
     assert sm.corpus_bleu(["a b c d"], ["a b c e"], 2) == pytest.approx(100 * math.sqrt(0.5), rel=1e-6)
     assert sm.corpus_bleu(["a b c d"], ["a b c e"], 1) == pytest.approx(75.0)
     assert sm.corpus_bleu(["x y"], ["a b"], 2) == pytest.approx(0.0)
+    # A one-word reply has no bigram: BLEU-2 uses the orders it has (effective order), so a right
+    # one-word reply scores 100, not 0.
+    assert sm.corpus_bleu(["yes"], ["yes"], 2) == pytest.approx(100.0)
+    # Tokens are taken as they are (ids or cleaned words): no tokenizer splits "go." into "go ."
+    assert sm.corpus_bleu(["go."], ["go ."], 1) == pytest.approx(0.0)
+    assert sm.corpus_bleu(["don't ?"], ["don ' t ?"], 1) == pytest.approx(100 * 0.5 * math.exp(1 - 4 / 2), rel=1e-6)
 
 
 def test_id_text_stops_at_eos_or_padding():
