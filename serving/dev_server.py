@@ -302,6 +302,18 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, repository: ModelRepository, max_batch: int, max_concurrent: int):
         self.repository, self.max_batch = repository, max_batch
         self.running = threading.BoundedSemaphore(max_concurrent)
+        self._count = threading.Lock()
+        self.in_model = 0  # requests running the model now
+        self.peak_in_model = 0  # the most at once since the start
+
+    def _enter(self) -> None:
+        with self._count:
+            self.in_model += 1
+            self.peak_in_model = max(self.peak_in_model, self.in_model)
+
+    def _leave(self) -> None:
+        with self._count:
+            self.in_model -= 1
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
         try:
@@ -310,9 +322,11 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             remaining = context.time_remaining()
             if not self.running.acquire(timeout=None if remaining is None else max(remaining, 0.0)):
                 raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "server busy: no model slot before the deadline")
+            self._enter()
             try:
                 outputs = servable.predict(request, self.max_batch)
             finally:
+                self._leave()
                 self.running.release()
         except RequestError as exc:
             context.abort(exc.code, str(exc))
@@ -363,6 +377,7 @@ class DevServer:
     server: grpc.Server
     port: int
     repository: ModelRepository
+    predictions: _PredictionService  # in_model / peak_in_model: requests running the model
 
     def stop(self, grace: float = 1.0) -> None:
         self.repository.stop()
@@ -413,4 +428,4 @@ def start(
         repository.stop()
         raise OSError(f"cannot listen on {host}:{port} (in use by another process?)")
     server.start()
-    return DevServer(server, bound, repository)
+    return DevServer(server, bound, repository, service)

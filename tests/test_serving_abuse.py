@@ -150,6 +150,8 @@ def test_abuse_leaves_the_server_alive_and_the_other_clients_served(server, caps
     peak = _rss_mb()
     assert codes == [grpc.StatusCode.INVALID_ARGUMENT] * 2
     assert max(waits) < 3.0, waits  # every polite request answered promptly (143 ms worst in a quiet run)
+    # The slot limit was reached (18 clients at once against 4 slots) and never passed.
+    assert srv.predictions.peak_in_model == dev_server.MAX_CONCURRENT and srv.predictions.in_model == 0
     with ChatbotClient(address, timeout=30) as c:
         assert c.reply(["still there?"])[0].text is not None
     assert peak - baseline < 300, (baseline, peak)
