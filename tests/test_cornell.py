@@ -149,3 +149,33 @@ def test_malformed_movie_metadata_is_reported_not_dropped_silently(tmp_path):
     assert report.as_dict()["titles_malformed"] == 1 and report.as_dict()["titles_valid"] == 0
     assert report.problems["titles_malformed"] == ["movie_titles_metadata.txt:1: 1 fields, expected 6 ending in a genre list"]
     assert "NO genres: the genre slices are empty" in report.summary()
+
+
+def test_bad_conversation_lines_are_counted_located_and_the_rest_still_read(tmp_path):
+    # A blank line and every kind of bad id, each followed by good conversations: each is counted
+    # and located, none stops the reading, and the summary says so, with "and N more" past the
+    # examples kept per reason.
+    lines = "".join(f"L{i} +++$+++ u{i % 2} +++$+++ m0 +++$+++ A +++$+++ line {i}\n" for i in range(1, 9))
+    (tmp_path / "movie_lines.txt").write_text(lines)
+    good = "u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L{}', 'L{}']\n"
+    bad = [
+        "\n",
+        "x0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2']\n",  # first character id
+        "u0 +++$+++ x1 +++$+++ m0 +++$+++ ['L1', 'L2']\n",  # second character id
+        "u0 +++$+++ u1 +++$+++ movie0 +++$+++ ['L1', 'L2']\n",  # movie id
+        "u0 +++$+++ u1 +++$+++ m0 +++$+++ [L1, L2]\n",  # line list
+    ]
+    body = "".join(b + good.format(2 * i + 1, 2 * i + 2) for i, b in enumerate(bad[:4])) + bad[4]
+    (tmp_path / "movie_conversations.txt").write_text(body)
+    pairs, report = load_corpus(tmp_path)
+    counts = report.as_dict()
+    assert (counts["conversations_blank"], counts["conversations_malformed"], counts["conversations_valid"]) == (1, 4, 4)
+    assert len(pairs) == 4  # the conversations after each bad line were read
+    assert report.problems["conversations_blank"] == ["movie_conversations.txt:1"]
+    assert report.problems["conversations_malformed"][0] == "movie_conversations.txt:3: bad ids in " + repr(bad[1].strip())
+    summary = report.summary()
+    assert "movie_conversations.txt: 8 conversations read, 4 valid, 4 malformed, 1 blank," in summary  # blank: not read
+    examples = "; ".join(report.problems["conversations_malformed"])
+    more = counts["conversations_malformed"] - len(report.problems["conversations_malformed"])
+    assert f"  conversations_malformed: {examples}" + (f"; and {more} more" if more else "") in summary.splitlines()
+    assert "NO genres" not in summary  # no titles file: no genre warning either
