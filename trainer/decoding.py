@@ -212,7 +212,7 @@ def decode(
     before the candidates)."""
     batch, k = tf.shape(encoder_ids)[0], opts["beam_width"]
     if tf.logical_or(opts["temperature"] > 0.0, k == 1):
-        seqs, lengths, scores, model_scores, counts = _decode_rows(model, encoder_ids, max_len, vocab, opts, candidates)
+        seqs, lengths, scores, model_scores, counts = _decode_rows(model, encoder_ids, max_len, opts, candidates)
     else:
         seqs, lengths, scores, model_scores, counts = _decode_beams(model, encoder_ids, max_len, vocab, opts)
     if stats is not None:
@@ -265,7 +265,7 @@ def _rows(index: tf.Tensor, tensors):
     return tf.nest.map_structure(lambda x: tf.gather(x, index), tensors)
 
 
-def _decode_rows(model, encoder_ids, steps: int, vocab, opts, candidates):
+def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
     """Every row decoded on its own, sampled (``temperature`` > 0) or greedy. Only the live rows
     (no ``<eos>`` yet) run: the state, the attention memory and the row seeds shrink as rows
     finish. Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
