@@ -23,9 +23,13 @@ Serving does) and retried with exponential backoff while the newest loadable one
 Stricter than TF Serving where a request could hurt a shared development machine: a
 tensor's values must match its declared shape before anything is materialised (TF fills a
 short tensor by repeating its last value, so a 44-byte request could declare 20,000
-messages), at most ``max_concurrent`` requests run the model at once (the others wait up to
-their deadline, then RESOURCE_EXHAUSTED), and the port is bound exclusively (no
-SO_REUSEPORT: a second server on a used port fails to start). What it does not do:
+messages), requests are admitted by cost: at most ``max_concurrent`` run the model at once,
+and of those only one fewer than the CPU cores may be heavy (decode more than ``LIGHT_ROWS``
+rows), so a light request never waits behind a long decode (the others wait up to their
+deadline, then RESOURCE_EXHAUSTED); a request that would decode more than ``MAX_DECODE_ROWS``
+rows is INVALID_ARGUMENT at once (the exported graph refuses it too, in TF Serving as well);
+and the port is bound exclusively (no SO_REUSEPORT: a second server on a used port fails to
+start). What it does not do:
 server-side batching, REST, multiple models, model config files.
 """
 
@@ -34,6 +38,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
+import os
 import re
 import threading
 import time
@@ -52,9 +57,13 @@ from tensorflow_serving.apis import (
 
 from components import features as C
 from serving.saved_model import version_dirs
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, decode_rows
 
 BATCHING_CONFIG = Path(__file__).resolve().parent.parent / "docker" / "serving" / "batching.config"
 MAX_CONCURRENT = 4  # model calls at once: more only queue for the same 2 cores
+# A request decoding more rows than this is heavy: heavy requests run one at a time (fewer than the
+# cores), so a long decode never holds every TensorFlow thread and light requests keep a core.
+LIGHT_ROWS = 64  # 16 messages with the default decoder
 RETRY_SECONDS = (2.0, 600.0)  # first and longest wait before a version that failed to load is tried again
 _TF_TO_GRPC = {code.value[0]: code for code in grpc.StatusCode}  # TF's error codes are gRPC's
 
@@ -107,6 +116,51 @@ def check_tensor(key: str, proto, rank: int | None, max_batch: int) -> None:
         )
 
 
+def request_rows(signature: str, feed: dict[str, tf.Tensor]) -> int:
+    """Rows a checked request will decode (:func:`trainer.decode_options.decode_rows`): its cost.
+    ``serving_tf_example`` decodes with the default decoder and greedy and teacher-forces each
+    example. A beam width out of its bounds counts as the nearest bound (the graph refuses it)."""
+    key = C.SERVING_INPUT_KEY if C.SERVING_INPUT_KEY in feed else "examples"
+    messages = int(feed[key].shape[0]) if key in feed and feed[key].shape.rank else 1
+    if signature in (C.GENERATE_SIGNATURE, C.BEAM_SIGNATURE):
+        width = min(max(int(feed[C.BEAM_WIDTH_KEY]), 1), MAX_BEAM_WIDTH)
+        antilm = float(feed["antilm_weight"]) if signature == C.GENERATE_SIGNATURE else 0.0
+        return decode_rows(messages, width, antilm)
+    widths = {C.SERVING_SIGNATURE: DEFAULT_BEAM_WIDTH, C.TF_EXAMPLE_SIGNATURE: DEFAULT_BEAM_WIDTH + 2}
+    return messages * widths.get(signature, 1)
+
+
+class Admission:
+    """Who may run the model now, by cost: at most ``slots`` requests at once, of which at most
+    ``heavy_slots`` decode more than ``light_rows`` rows. Requests wait (up to their deadline)
+    for their turn."""
+
+    def __init__(self, slots: int, heavy_slots: int, light_rows: int = LIGHT_ROWS):
+        self.slots, self.heavy_slots, self.light_rows = slots, min(heavy_slots, slots), light_rows
+        self._changed = threading.Condition()
+        self.in_model = self.heavy_in_model = 0  # requests running the model now (all, heavy)
+        self.peak_in_model = self.peak_heavy = 0  # the most at once since the start
+
+    def acquire(self, rows: int, timeout: float | None) -> bool:
+        heavy = rows > self.light_rows
+        with self._changed:
+            admitted = self._changed.wait_for(
+                lambda: self.in_model < self.slots and (not heavy or self.heavy_in_model < self.heavy_slots), timeout
+            )
+            if admitted:
+                self.in_model += 1
+                self.heavy_in_model += heavy
+                self.peak_in_model = max(self.peak_in_model, self.in_model)
+                self.peak_heavy = max(self.peak_heavy, self.heavy_in_model)
+            return admitted
+
+    def release(self, rows: int) -> None:
+        with self._changed:
+            self.in_model -= 1
+            self.heavy_in_model -= rows > self.light_rows
+            self._changed.notify_all()
+
+
 log = logging.getLogger("s2s.dev_server")
 BANNER = (
     "DEVELOPMENT SERVER: in-process gRPC PredictionService/ModelService on the exported SavedModel, "
@@ -153,6 +207,11 @@ class Servable:
         return n
 
     def predict(self, request: predict_pb2.PredictRequest, max_batch: int = 1 << 30) -> dict[str, np.ndarray]:
+        """The request checked (:meth:`prepare`) and run (:meth:`run`)."""
+        return self.run(*self.prepare(request, max_batch))
+
+    def prepare(self, request: predict_pb2.PredictRequest, max_batch: int) -> tuple[str, dict[str, tf.Tensor]]:
+        """(signature, feed) of a request whose signature, inputs, dtypes and shapes are checked."""
         signature = request.model_spec.signature_name or C.SERVING_SIGNATURE
         if signature not in self.inputs:
             raise RequestError(
@@ -183,6 +242,10 @@ class Servable:
             if key == "examples":  # the tf.Example signatures: refuse what does not parse, by index
                 _check_examples(value)
             feed[key] = tf.constant(value, dtype=dtype)
+        return signature, feed
+
+    def run(self, signature: str, feed: dict[str, tf.Tensor]) -> dict[str, np.ndarray]:
+        """The signature's outputs; TensorFlow's errors as RequestErrors with their own codes."""
         try:
             outputs = self.model.signatures[signature](**feed)
             return {k: v.numpy() for k, v in outputs.items()}
@@ -299,35 +362,30 @@ class ModelRepository:
 
 
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, repository: ModelRepository, max_batch: int, max_concurrent: int):
-        self.repository, self.max_batch = repository, max_batch
-        self.running = threading.BoundedSemaphore(max_concurrent)
-        self._count = threading.Lock()
-        self.in_model = 0  # requests running the model now
-        self.peak_in_model = 0  # the most at once since the start
+    def __init__(self, repository: ModelRepository, max_batch: int, admission: Admission):
+        self.repository, self.max_batch, self.admission = repository, max_batch, admission
 
-    def _enter(self) -> None:
-        with self._count:
-            self.in_model += 1
-            self.peak_in_model = max(self.peak_in_model, self.in_model)
-
-    def _leave(self) -> None:
-        with self._count:
-            self.in_model -= 1
+    def _outputs(self, request, context) -> tuple[Servable, dict[str, np.ndarray]]:
+        spec = request.model_spec
+        servable = self.repository.get(spec.name, spec.version.value if spec.HasField("version") else None)
+        signature, feed = servable.prepare(request, self.max_batch)
+        rows = request_rows(signature, feed)
+        if rows > MAX_DECODE_ROWS:  # the graph refuses it too; refused here before it waits for a turn
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"too much at once: messages x beam_width (x 2 with antilm_weight) must be at most {MAX_DECODE_ROWS}, got {rows}",
+            )
+        remaining = context.time_remaining()
+        if not self.admission.acquire(rows, None if remaining is None else max(remaining, 0.0)):
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "server busy: no model slot before the deadline")
+        try:
+            return servable, servable.run(signature, feed)
+        finally:
+            self.admission.release(rows)
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
         try:
-            spec = request.model_spec
-            servable = self.repository.get(spec.name, spec.version.value if spec.HasField("version") else None)
-            remaining = context.time_remaining()
-            if not self.running.acquire(timeout=None if remaining is None else max(remaining, 0.0)):
-                raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "server busy: no model slot before the deadline")
-            self._enter()
-            try:
-                outputs = servable.predict(request, self.max_batch)
-            finally:
-                self._leave()
-                self.running.release()
+            servable, outputs = self._outputs(request, context)
         except RequestError as exc:
             context.abort(exc.code, str(exc))
         except Exception as exc:  # noqa: BLE001 - one line a client can read, never an empty UNKNOWN
@@ -377,7 +435,7 @@ class DevServer:
     server: grpc.Server
     port: int
     repository: ModelRepository
-    predictions: _PredictionService  # in_model / peak_in_model: requests running the model
+    admission: Admission  # in_model / peak_in_model / peak_heavy: requests running the model
 
     def stop(self, grace: float = 1.0) -> None:
         self.repository.stop()
@@ -393,6 +451,7 @@ def start(
     max_workers: int = 16,
     max_batch: int | None = None,
     max_concurrent: int = MAX_CONCURRENT,
+    heavy_concurrent: int | None = None,
 ) -> DevServer:
     """Starts the development server on ``host:port`` (port 0: any free port).
 
@@ -403,6 +462,8 @@ def start(
         max_workers: gRPC threads; requests beyond them queue in gRPC.
         max_batch: largest batch accepted (default: the production batching config's).
         max_concurrent: requests running the model at once.
+        heavy_concurrent: of them, requests decoding more than ``LIGHT_ROWS`` rows (default: one
+            fewer than the CPU cores, at least one).
 
     Returns:
         The running server (``.port`` is the bound port).
@@ -417,7 +478,10 @@ def start(
         options=[("grpc.so_reuseport", 0)],  # a second server on this port must fail, not share it
         maximum_concurrent_rpcs=max_workers * 4,  # beyond this, RESOURCE_EXHAUSTED at once
     )
-    service = _PredictionService(repository, max_batch, max_concurrent)
+    if heavy_concurrent is None:
+        heavy_concurrent = max(len(os.sched_getaffinity(0)) - 1, 1)
+    admission = Admission(max_concurrent, heavy_concurrent)
+    service = _PredictionService(repository, max_batch, admission)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(repository), server)
     try:
@@ -428,4 +492,4 @@ def start(
         repository.stop()
         raise OSError(f"cannot listen on {host}:{port} (in use by another process?)")
     server.start()
-    return DevServer(server, bound, repository, service)
+    return DevServer(server, bound, repository, admission)

@@ -44,9 +44,11 @@ def test_bench_serve_prints_every_figure(tiny_model, tmp_path, capsys):
         "python loop",
         "2/2 replies identical to the served ones",
         "load: 40 requests from 4 concurrent clients: 0 errors",
+        "cost attack: 2 clients loop the heaviest requests allowed",
+        "'hello' p50 <= 250 ms under the cost attack",
     ):
         assert line in out, out
-    assert out.count("goal ") == 4
+    assert out.count("goal ") == 5
 
 
 def test_bench_decode_prints_every_figure_and_the_profile(tiny_model, tmp_path, capsys):

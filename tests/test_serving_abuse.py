@@ -8,6 +8,7 @@ import concurrent.futures
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import grpc
@@ -17,6 +18,7 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from components import features as C
 from serving import dev_server
 from serving.client import ChatbotClient, ChatbotError, string_tensor
+from trainer.decode_options import MAX_BEAM_WIDTH, MAX_DECODE_ROWS, DecodeOptions
 
 
 def _rss_mb() -> float:
@@ -151,7 +153,7 @@ def test_abuse_leaves_the_server_alive_and_the_other_clients_served(server, caps
     assert codes == [grpc.StatusCode.INVALID_ARGUMENT] * 2
     assert max(waits) < 3.0, waits  # every polite request answered promptly (143 ms worst in a quiet run)
     # The slot limit was reached (18 clients at once against 4 slots) and never passed.
-    assert srv.predictions.peak_in_model == dev_server.MAX_CONCURRENT and srv.predictions.in_model == 0
+    assert srv.admission.peak_in_model == dev_server.MAX_CONCURRENT and srv.admission.in_model == 0
     with ChatbotClient(address, timeout=30) as c:
         assert c.reply(["still there?"])[0].text is not None
     assert peak - baseline < 300, (baseline, peak)
@@ -172,3 +174,98 @@ def test_out_of_memory_is_resource_exhausted_with_a_message():
     with pytest.raises(dev_server.RequestError) as err:
         servable.predict(request, max_batch=64)
     assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "out of memory" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def full_size_server(tiny_transform, tmp_path_factory):
+    """The development server on a network of the default size (256 units; one training step):
+    heavy requests cost what they cost on a real model."""
+    from tests.conftest import run_trainer
+
+    settings = {"embedding_dim": 64, "train_steps": 1, "eval_steps": 1}
+    trained = run_trainer(tiny_transform, tmp_path_factory.mktemp("full_size"), settings)
+    base = tmp_path_factory.mktemp("full_size_serving") / C.MODEL_NAME
+    shutil.copytree(trained / "serving_model", base / "1")
+    srv = dev_server.start(base, port=0)
+    yield srv
+    srv.stop()
+
+
+def test_a_request_that_decodes_too_much_at_once_is_refused(full_size_server, tiny_model):
+    """64 messages x 16 samples with MMI-antiLM (2,048 rows): the server refuses it at once, and the
+    exported graph itself (what TF Serving runs) refuses it as well."""
+    import tensorflow as tf
+
+    from trainer import decoding
+
+    too_much = DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7, antilm_weight=0.5, antilm_steps=100)
+    messages = ["where are you going tonight?"] * dev_server.production_max_batch()
+    with ChatbotClient(f"127.0.0.1:{full_size_server.port}", timeout=60, retries=0) as c:
+        started = time.monotonic()
+        with pytest.raises(ChatbotError) as err:
+            c.generate(messages, too_much)
+        assert time.monotonic() - started < 1.0
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"must be at most {MAX_DECODE_ROWS}, got 2048" in err.value.message
+        assert len(c.generate(messages[:32], too_much)) == 32  # 1,024 rows: allowed
+    generate = tf.saved_model.load(str(tiny_model / "serving_model")).signatures[C.GENERATE_SIGNATURE]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"must be at most {MAX_DECODE_ROWS}"):
+        generate(text=tf.constant(messages), **decoding.option_tensors(too_much))
+
+
+def test_heavy_requests_do_not_starve_a_polite_client(full_size_server, capsys):
+    """Two clients loop the heaviest requests a client may send (1,024 rows each: 64 messages x 16
+    samples, and 64 x 8 with MMI-antiLM); a third says hello meanwhile and is answered promptly."""
+    srv = full_size_server
+    address = f"127.0.0.1:{srv.port}"
+    messages = ["where are you going tonight?"] * dev_server.production_max_batch()
+    heaviest = [
+        DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7),
+        DecodeOptions(beam_width=MAX_BEAM_WIDTH // 2, temperature=0.7, antilm_weight=0.5, antilm_steps=100),
+    ]
+    with ChatbotClient(address, timeout=120, retries=0) as c:
+        polite_alone = []
+        for _ in range(5):
+            t = time.monotonic()
+            c.reply(["hello"])
+            polite_alone.append(time.monotonic() - t)
+        heavy = []
+        for _ in range(3):
+            t = time.monotonic()
+            c.generate(messages, heaviest[0])
+            heavy.append(time.monotonic() - t)
+        heavy_alone = sorted(heavy)[1]
+    stop = threading.Event()
+
+    def hostile(options: DecodeOptions) -> int:
+        sent = 0
+        with ChatbotClient(address, timeout=120, retries=0) as c:
+            while not stop.is_set():
+                c.generate(messages, options)
+                sent += 1
+        return sent
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        attackers = [pool.submit(hostile, options) for options in heaviest]
+        time.sleep(1.0)
+        waits = []
+        with ChatbotClient(address, timeout=120, retries=0) as c:
+            for _ in range(21):
+                t = time.monotonic()
+                c.reply(["hello"])
+                waits.append(time.monotonic() - t)
+        stop.set()
+        sent = [a.result() for a in attackers]
+    waits.sort()
+    p50, alone = waits[10], sorted(polite_alone)[2]
+    with capsys.disabled():
+        print(
+            f"\ncost attack: heaviest request alone {heavy_alone * 1000:.0f} ms; polite p50 alone {alone * 1000:.0f} ms, "
+            f"under attack {p50 * 1000:.0f} ms (max {waits[-1] * 1000:.0f} ms); heavy requests served {sent}; "
+            f"heavy at once at most {srv.admission.peak_heavy}"
+        )
+    assert all(n > 0 for n in sent)  # the attack ran
+    # A polite reply waits for no heavy request to finish: well under one heavy request's time
+    # (with both attackers running at once, p50 is about one heavy request's time).
+    assert p50 < heavy_alone / 2 and waits[-1] < 3.0, (waits, heavy_alone)
+    assert srv.admission.peak_heavy == 1

@@ -11,6 +11,15 @@ import dataclasses
 from components.settings import check, kind, setting
 
 MAX_BEAM_WIDTH = 16
+# Rows one request may decode at once (messages x hypotheses, twice with MMI-antiLM): the
+# production batch (64 messages) at the widest beam, or at half of it with MMI-antiLM.
+MAX_DECODE_ROWS = 1024
+
+
+def decode_rows(messages: int, beam_width: int, antilm_weight: float) -> int:
+    """Rows a request decodes: one per message and hypothesis, twice with MMI-antiLM (the reply
+    language model runs beside the decoder). The cost the servers bound and admit by."""
+    return messages * beam_width * (2 if antilm_weight > 0 else 1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,8 @@ Only core TensorFlow ops are used (no PyFunc, no tensorflow_text), so the stock
 ``tensorflow_model_server`` runs the model. Requests are checked inside the graph, so a
 bad request is an INVALID_ARGUMENT with a readable message in TF Serving and in the
 development server alike: an empty batch, an empty or whitespace-only message, a message
-over ``MAX_INPUT_BYTES``, invalid UTF-8, a decoding option outside its bounds.
+over ``MAX_INPUT_BYTES``, invalid UTF-8, a decoding option outside its bounds, a
+request that would decode more than ``MAX_DECODE_ROWS`` rows at once.
 
 Warm-up requests (one per signature and batch size) are written to
 ``assets.extra/tf_serving_warmup_requests``, which TF Serving replays at load so that the
@@ -45,7 +46,7 @@ import tensorflow_transform as tft
 
 from components import features as C
 from trainer import decoding
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, DecodeOptions
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, DecodeOptions
 from trainer.model import Seq2Seq, teacher_forced
 
 WARMUP_MESSAGES = ("hello", "how are you?", "where are you going tonight?", "i don't know.")
@@ -79,6 +80,19 @@ def _check_messages(text: tf.Tensor) -> tf.Tensor:
         ),
     ]
     with tf.control_dependencies(checks):
+        return tf.identity(text)
+
+
+def _check_rows(text: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tensor:
+    """``text``, once the rows it asks to decode are at most ``MAX_DECODE_ROWS`` (same rule as
+    :func:`trainer.decode_options.decode_rows`; TF Serving refuses a larger request too)."""
+    passes = tf.where(opts["antilm_weight"] > 0, 2, 1)
+    rows = tf.shape(text)[0] * opts["beam_width"] * passes
+    check = tf.debugging.Assert(
+        rows <= MAX_DECODE_ROWS,
+        [f"too much at once: messages x beam_width (x 2 with antilm_weight) must be at most {MAX_DECODE_ROWS}, got", rows],
+    )
+    with tf.control_dependencies([check]):
         return tf.identity(text)
 
 
@@ -160,7 +174,8 @@ class ChatbotExport(tf.Module):
         return self._alternatives(text, dict(zip(DTYPES, options)))
 
     def _alternatives(self, text, opts):
-        alternatives, _, scores, log_probs = self.decode(self._encoder_ids(text), decoding.check_options(opts))
+        opts = decoding.check_options(opts)
+        alternatives, _, scores, log_probs = self.decode(self._encoder_ids(_check_rows(text, opts)), opts)
         return {
             "reply": alternatives[:, 0],
             "score": log_probs[:, 0],  # as serving_default's: the reply's mean log-probability
