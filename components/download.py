@@ -69,7 +69,8 @@ def _hostile(name: str) -> bool:
     return path.is_absolute() or ".." in path.parts or bool(re.match(r"^[A-Za-z]:", name))
 
 
-def _unpack(archive: Path, into: Path, limit: int) -> None:
+def _unpack(archive: Path, into: Path, limit: int) -> dict[str, str]:
+    """Unpacks the corpus files of ``archive`` into ``into``; returns file name -> member name."""
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
@@ -83,11 +84,19 @@ def _unpack(archive: Path, into: Path, limit: int) -> None:
             raise DownloadError(f"{archive.name}: member {bad} is corrupt (CRC mismatch)")
         # The official zip holds "cornell movie-dialogs corpus/<file>" (and __MACOSX junk):
         # take the corpus files by base name.
-        members = {}
+        copies: dict[str, list[zipfile.ZipInfo]] = {}
         for info in zf.infolist():
             name = Path(info.filename).name
             if name in CORPUS_FILES and "__MACOSX" not in info.filename and not info.is_dir():
-                members.setdefault(name, info)
+                copies.setdefault(name, []).append(info)
+        ambiguous = {name: infos for name, infos in copies.items() if len(infos) > 1}
+        if ambiguous:
+            name, infos = next(iter(ambiguous.items()))
+            raise DownloadError(
+                f"{archive.name}: refused, {len(infos)} members named {name} ({', '.join(i.filename for i in infos[:3])}): "
+                "which one is the corpus is ambiguous"
+            )
+        members = {name: infos[0] for name, infos in copies.items()}
         missing = [n for n in REQUIRED if n not in members]
         if missing:
             raise DownloadError(f"{archive.name}: no {', '.join(missing)} in the archive")
@@ -99,6 +108,7 @@ def _unpack(archive: Path, into: Path, limit: int) -> None:
                     if written > limit:
                         raise DownloadError(f"{archive.name}: unpacks to more than the limit of {limit:,} bytes")
                     dst.write(chunk)
+        return {name: info.filename for name, info in members.items()}
 
 
 def download_corpus(
@@ -147,8 +157,14 @@ def download_corpus(
             raise DownloadError(f"{url}: sha256 {digest} does not match the expected {expected}")
         staging = Path(tmp) / "corpus"
         staging.mkdir()
-        _unpack(archive, staging, max_unpacked_bytes)
-        cornell.load_corpus(staging)  # raises CorpusError, naming file and line, if unreadable
+        members = _unpack(archive, staging, max_unpacked_bytes)
+        try:
+            cornell.load_corpus(staging)  # raises CorpusError, naming file and line, if unreadable
+        except cornell.CorpusError as exc:  # named by the archive's member, not the staging path removed below
+            message = str(exc)
+            for name, member in members.items():
+                message = message.replace(str(staging / name), f"{url} member {member!r}")
+            raise DownloadError(message.replace(str(staging), f"{url} (unpacked)")) from None
         if not dest.exists():
             staging.rename(dest)
         else:  # only the corpus files are replaced, each in one step

@@ -312,3 +312,29 @@ def test_errors_say_why(tmp_path, capsys):
     (tmp_path / "full" / "mine.txt").write_text("x")
     with pytest.raises(DownloadError, match="not empty and holds no corpus"):
         download_corpus("http://127.0.0.1:9/corpus.zip", tmp_path / "full")  # force is off by default
+
+
+def test_two_members_of_the_same_name_are_refused_as_ambiguous(server, tiny_corpus, tmp_path):
+    root, url = server
+    with zipfile.ZipFile(root / "corpus.zip", "w") as zf:
+        for f in sorted(tiny_corpus.iterdir()):
+            zf.write(f, f"cornell movie-dialogs corpus/{f.name}")
+        zf.writestr("old/movie_lines.txt", b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ stale\n")
+    with pytest.raises(DownloadError) as err:
+        download_corpus(f"{url}/corpus.zip", tmp_path / "cornell")
+    assert "2 members named movie_lines.txt" in str(err.value)
+    assert "cornell movie-dialogs corpus/movie_lines.txt, old/movie_lines.txt" in str(err.value)
+    assert not (tmp_path / "cornell").exists()
+
+
+def test_an_unreadable_corpus_file_is_named_by_its_archive_member(server, tiny_corpus, tmp_path):
+    root, url = server
+    with zipfile.ZipFile(root / "corpus.zip", "w") as zf:
+        for f in sorted(tiny_corpus.iterdir()):
+            data = b"\xff\xfe not the corpus \x00\x01" * 50 if f.name == "movie_lines.txt" else f.read_bytes()
+            zf.writestr(f"cornell movie-dialogs corpus/{f.name}", data)
+    with pytest.raises(DownloadError) as err:
+        download_corpus(f"{url}/corpus.zip", tmp_path / "cornell")
+    message = str(err.value)
+    assert f"{url}/corpus.zip member 'cornell movie-dialogs corpus/movie_lines.txt'" in message, message
+    assert ".download-" not in message  # never the staging directory, removed by then
