@@ -37,9 +37,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import errno
+import ipaddress
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -294,14 +297,15 @@ class ModelRepository:
     tried again after 2 s, 4 s, 8 s ... up to 10 minutes; meanwhile the newest version that
     does load is served, an older one included (on a restart with a corrupt newest push)."""
 
-    def __init__(self, base_path: str | Path, model_name: str = C.MODEL_NAME, poll_seconds: float = 2.0):
+    def __init__(self, base_path: str | Path, model_name: str = C.MODEL_NAME, poll_seconds: float = 2.0, load: bool = True):
         self.base_path, self.model_name, self.poll_seconds = Path(base_path), model_name, poll_seconds
         self._servable: Servable | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failures: dict[int, _Failure] = {}
-        self.refresh()
+        if load:
+            self.refresh()
 
     @property
     def servable(self) -> Servable | None:
@@ -312,7 +316,10 @@ class ModelRepository:
         current = self._servable
         served = current.version if current else -1
         now = time.monotonic()
-        candidates = [v for v in version_dirs(self.base_path) if (v / "saved_model.pb").is_file() and int(v.name) > served]
+        present = {int(v.name): v for v in version_dirs(self.base_path)}
+        for gone in set(self.failures) - set(present):  # deleted: no longer a failed version
+            del self.failures[gone]
+        candidates = [v for n, v in sorted(present.items()) if (v / "saved_model.pb").is_file() and n > served]
         for path in reversed(candidates):  # newest first
             version = int(path.name)
             failure = self.failures.get(version)
@@ -430,6 +437,47 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+def listen(server: grpc.Server, host: str, port: int) -> int:
+    """Binds ``server`` to ``host:port``; returns the port. OSError saying why when it cannot."""
+    address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+        bound = 0
+    if bound == 0:
+        raise OSError(f"cannot listen on {address}: {why_not_listening(host, port)}")
+    return bound
+
+
+def why_not_listening(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be listened on, found by binding a plain socket to it."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        return f"unknown host {host!r} ({exc.strerror})"
+    with socket.socket(family, kind) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reasons = {
+                errno.EADDRINUSE: "the port is in use by another process",
+                errno.EADDRNOTAVAIL: f"{host} is not an address of this machine",
+                errno.EACCES: "permission denied (ports below 1024 need privileges)",
+            }
+            return reasons.get(exc.errno, exc.strerror or str(exc))
+    return "gRPC refused the address"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclasses.dataclass
 class DevServer:
     server: grpc.Server
@@ -457,7 +505,9 @@ def start(
 
     Args:
         model_dir: ``<serving dir>/<model name>``, the numeric versions under it.
-        port, host: where to listen; a port in use or out of range is an OSError / ValueError.
+        port, host: where to listen, bound before the model loads; a port in use, an unknown
+            host or an address of another machine is an OSError saying which, a port out of
+            range a ValueError.
         model_name, poll_seconds: the served model's name; how often to look for new versions.
         max_workers: gRPC threads; requests beyond them queue in gRPC.
         max_batch: largest batch accepted (default: the production batching config's).
@@ -471,8 +521,7 @@ def start(
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be between 0 and 65535, got {port}")
     max_batch = max_batch or production_max_batch()
-    repository = ModelRepository(model_dir, model_name, poll_seconds)
-    repository.start_polling()
+    repository = ModelRepository(model_dir, model_name, poll_seconds, load=False)
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
         options=[("grpc.so_reuseport", 0)],  # a second server on this port must fail, not share it
@@ -484,12 +533,8 @@ def start(
     service = _PredictionService(repository, max_batch, admission)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(repository), server)
-    try:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
-        bound = 0
-    if bound == 0:
-        repository.stop()
-        raise OSError(f"cannot listen on {host}:{port} (in use by another process?)")
+    bound = listen(server, host, port)  # before the model loads: a bad address is known at once
+    repository.refresh()
+    repository.start_polling()
     server.start()
     return DevServer(server, bound, repository, admission)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -85,9 +86,44 @@ def test_the_empty_batch_message_names_no_internal_node(client):
     assert "node" not in message and "{{" not in message and "[[" not in message
 
 
-def test_a_used_port_is_refused(server):
-    with pytest.raises(OSError, match="cannot listen"):
+def test_a_used_port_is_refused_before_the_model_loads(server, monkeypatch):
+    def never(self):
+        raise AssertionError("the model was loaded before the port was checked")
+
+    monkeypatch.setattr(dev_server.ModelRepository, "refresh", never)
+    with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{server[0].port}: the port is in use by another process"):
         dev_server.start(server[1], port=server[0].port)
+
+
+@pytest.mark.parametrize(
+    "host, reason",
+    [
+        ("no-such-host.invalid", "unknown host 'no-such-host.invalid'"),
+        ("192.0.2.1", "192.0.2.1 is not an address of this machine"),
+    ],
+)
+def test_a_bad_host_is_named_for_what_it_is_before_the_model_loads(server, monkeypatch, host, reason):
+    monkeypatch.setattr(dev_server.ModelRepository, "refresh", lambda self: pytest.fail("model loaded first"))
+    with pytest.raises(OSError) as err:
+        dev_server.start(server[1], port=0, host=host)
+    assert reason in str(err.value) and "in use" not in str(err.value), str(err.value)
+
+
+def test_serving_beyond_this_machine_warns_that_it_is_plaintext(tiny_model, tmp_path):
+    base = tmp_path / C.MODEL_NAME
+    shutil.copytree(tiny_model / "serving_model", base / "1")
+    with socket.socket() as taken:  # the port is taken, so that the command ends after its warning
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        out = subprocess.run(
+            [sys.executable, "-m", "s2s.cli", "serve", "--dev", "--model-dir", str(base), "--host", "0.0.0.0", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert "warning: 0.0.0.0 exposes the model to the network in plaintext, without authentication" in out.stderr, out.stderr
+    assert out.returncode == 2 and "the port is in use by another process" in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "http"])
@@ -112,6 +148,9 @@ def test_a_corrupt_newest_version_is_reported_and_the_newest_loadable_one_served
             assert client.reply(["hello"])[0].text is not None  # served by version 1
             time.sleep(1.0)  # 20 polls: the broken version is retried with backoff, not every poll
             assert srv.repository.failures[2].attempts <= 3
+            shutil.rmtree(base / "2")  # the broken push deleted: no longer reported
+            time.sleep(0.5)
+            assert [(s.version, s.state) for s in client.status()] == [(1, "AVAILABLE")]
     finally:
         srv.stop()
 

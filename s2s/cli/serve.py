@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from components.features import MODEL_NAME
 from pipeline.config import DEFAULT_WORK_DIR
@@ -44,6 +45,12 @@ def main(args: argparse.Namespace) -> int:
     binary = None if args.dev else model_server.find_binary()
     if binary:
         print(f"TensorFlow Serving ({binary}) on {model_dir}: gRPC :{args.port}", flush=True)
+        print(
+            "warning: tensorflow_model_server listens on every interface (--host does not apply), in plaintext "
+            'unless given --ssl_config_file (README, "Serving beyond this machine")',
+            file=sys.stderr,
+            flush=True,
+        )
         proc = model_server.start(model_dir, port=args.port, rest_port=args.rest_port)
         try:
             return proc.wait()
@@ -61,6 +68,13 @@ def _dev_server(args: argparse.Namespace, model_dir: str) -> int:
 
     std_logging.basicConfig(level=std_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     print(dev_server.BANNER, flush=True)
+    if not dev_server.is_loopback(args.host):
+        print(
+            f"warning: {args.host} exposes the model to the network in plaintext, without authentication: anyone "
+            'who reaches the port can use it (README, "Serving beyond this machine": TLS for TF Serving)',
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         server = dev_server.start(
             model_dir, port=args.port, host=args.host, poll_seconds=args.poll_seconds, max_batch=args.max_batch
