@@ -136,3 +136,15 @@ def test_corpus_without_pairs(tiny_model, tiny_corpus, tmp_path, capsys):
         == 2
     )
     assert "holds no utterance pair to evaluate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc"])
+def test_an_unwritable_out_is_refused_before_any_work(tiny_model, tiny_corpus, tmp_path, capsys, monkeypatch, where):
+    from evaluator import offline
+
+    monkeypatch.setattr(offline, "evaluate", lambda *a, **k: pytest.fail("evaluated before the output was checked"))
+    (tmp_path / "a_file").write_text("x")
+    out = str(tmp_path / "a_file" / "report") if where == "under_a_file" else "/proc/s2s-report"
+    args = ["evaluate", "--model", str(tiny_model / "serving_model"), "--data", str(tiny_corpus), "--out", out]
+    assert cli.main(args) == 2
+    assert f"--out {out}: cannot write the report there (" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import tempfile
 from typing import Any
 
 from components.settings import ConfigError, bounds_text, check_value, coerce, kind
@@ -101,6 +102,18 @@ def directory(must_exist: bool = False):
         return text
 
     return parse
+
+
+def unwritable(path: str) -> str | None:
+    """Why files cannot be written in directory ``path`` (created if absent), or None if they can:
+    found by writing one, as permissions alone do not tell (root, read-only mounts)."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def add_flag(parser: Any, settings_class: type, field: dataclasses.Field, default: Any, value_if_absent: Any) -> None:

@@ -8,7 +8,7 @@ import time
 
 from components.params import ENCODINGS
 from pipeline.config import DEFAULT_WORK_DIR, SAMPLE_DATA_DIR
-from s2s.cli.common import directory, fail, int_in
+from s2s.cli.common import directory, fail, int_in, unwritable
 from s2s.cli.serve import DEFAULT_MODEL_DIR
 from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH
 
@@ -38,6 +38,9 @@ def main(args: argparse.Namespace) -> int:
     from evaluator import offline
 
     out = args.out or os.path.join(str(DEFAULT_WORK_DIR), "evaluation", time.strftime("%Y%m%d-%H%M%S"))
+    problem = unwritable(out)
+    if problem:  # before the minutes of scoring, not after them
+        return fail(f"--out {out}: cannot write the report there ({problem})")
     try:
         figures = offline.evaluate(
             args.model, args.data, out, encoding=args.encoding, batch_size=args.batch_size, beam_width=args.beam
