@@ -308,3 +308,14 @@ def test_heavy_requests_do_not_starve_a_polite_client(full_size_server, capsys):
     # (with both attackers running at once, p50 is about one heavy request's time).
     assert p50 < heavy_alone / 2 and waits[-1] < 3.0, (waits, heavy_alone)
     assert srv.admission.peak_heavy == 1
+
+
+def test_memory_a_heavy_request_freed_goes_back_to_the_system(full_size_server):
+    """After a heavy request the heap's free pages are returned (malloc_trim): the server's RSS
+    does not keep what its largest batch needed."""
+    messages = ["where are you going tonight, my friend?"] * dev_server.production_max_batch()
+    with ChatbotClient(f"127.0.0.1:{full_size_server.port}", timeout=120, retries=0) as c:
+        c.generate(messages, DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7))
+        after = _rss_mb()
+        dev_server.release_memory()
+        assert _rss_mb() > after - 5  # nothing left to give back: the server already did
