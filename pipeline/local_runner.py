@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 
 from components import features as C
+from pipeline import leftovers
 from pipeline.config import PipelineConfig
 from pipeline.status import eval_metrics, format_metrics, open_store
 
@@ -25,8 +26,6 @@ LOCAL_BEAM_ARGS = [
     "--direct_num_workers=1",
     "--sdk_container_image=seq2seq-tfx:latest",
 ]
-
-LOCK_FILE = ".s2s-run.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +122,7 @@ def work_dir_lock(work_dir: str) -> Iterator[None]:
     one metadata store and push without being compared with each other: the second is refused.
     The lock is the kernel's (flock): it is released when its process ends, however it ends."""
     os.makedirs(work_dir, exist_ok=True)
-    path = os.path.join(work_dir, LOCK_FILE)
+    path = os.path.join(work_dir, leftovers.LOCK_FILE)
     with open(path, "a+", encoding="utf-8") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -153,6 +152,9 @@ def _run_locked(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_
 
     from pipeline.pipeline import create_pipeline
 
+    removed = leftovers.clean(cfg)  # what a killed run left: this run holds the lock, none other is alive
+    if removed:
+        print(f"removed what a killed run left: {removed.summary()}", flush=True)
     # Beam and TFX write temporary files; keep them in the work dir and remove them after.
     tmp = tempfile.mkdtemp(prefix="tmp-", dir=cfg.run.work_dir)
     old_tmp, argv = os.environ.get("TMPDIR"), sys.argv[1:]

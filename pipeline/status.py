@@ -51,10 +51,26 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items()))
 
 
+def _state(execution, alive: bool) -> str:
+    """The execution's state; KILLED for one whose run died under it (still RUNNING with no run
+    alive, or CANCELED by :func:`pipeline.leftovers.clean`)."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline.leftovers import NOTE_PROPERTY
+
+    state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+    if (state in ("RUNNING", "NEW") and not alive) or NOTE_PROPERTY in execution.custom_properties:
+        return "KILLED"
+    return state
+
+
 def latest_runs(cfg: PipelineConfig, limit: int = 3) -> list[dict]:
     from ml_metadata.proto import metadata_store_pb2
 
+    from pipeline.leftovers import run_in_progress
+
     store = open_store(cfg.metadata_path)
+    alive = run_in_progress(cfg.run.work_dir) is not None
     runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch, reverse=True)
     result = []
     for run in runs[:limit]:
@@ -69,8 +85,10 @@ def latest_runs(cfg: PipelineConfig, limit: int = 3) -> list[dict]:
             components.append(
                 {
                     "component": node[0].split(".")[-1] if node else execution.type,
-                    "state": metadata_store_pb2.Execution.State.Name(execution.last_known_state),
-                    "seconds": (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
+                    "state": _state(execution, alive),
+                    "seconds": (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
+                    if _state(execution, alive) != "KILLED"
+                    else None,  # when it died is not recorded
                 }
             )
         blessing = outputs.get("ModelBlessing", [None])[-1]
@@ -103,7 +121,8 @@ def format_runs(runs: list[dict]) -> str:
     for run in runs:
         lines.append(f"run {run['run']} (started {run['started']})")
         for c in run["components"]:
-            lines.append(f"  {c['component']:<28} {c['state']:<9} {c['seconds']:8.1f} s")
+            seconds = "       ? s" if c["seconds"] is None else f"{c['seconds']:8.1f} s"
+            lines.append(f"  {c['component']:<28} {c['state']:<9} {seconds}")
         if run["blessed"] is None:
             lines.append("  evaluation: none in this run")
         else:

@@ -5,6 +5,7 @@ with -v (every log line)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,10 +49,18 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
     assert not (work / "serving").exists()
+    _check_what_the_killed_run_left(work, tmp_path / "copy")
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "pushed model:" in rerun.stdout
+    # The rerun removed what the killed one left, and says so.
+    assert "removed what a killed run left: Seq2SeqTrainer (execution " in rerun.stdout, rerun.stdout
+    assert not list(work.glob("tmp-*")) and not list(work.glob("pipeline_root/*/.system/stateful_working_dir/*"))
+    killed, newest = status.latest_runs(PipelineConfig.of(work_dir=str(work)), limit=2)[::-1]
+    assert {c["component"]: c["state"] for c in killed["components"]}["Seq2SeqTrainer"] == "KILLED"
+    runs = sorted(p.name for p in (work / "pipeline_root" / "Seq2SeqTrainer" / "model_run").iterdir())
+    assert len(runs) == 1, runs  # the killed execution's partial outputs are gone
     _check_console(rerun.stdout, rerun.stderr)
     cfg = PipelineConfig.of(work_dir=str(work))
     [latest] = status.latest_runs(cfg, limit=1)
@@ -65,6 +74,36 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
     verbose = subprocess.run([*cmd, "-v"], capture_output=True, text=True, timeout=600)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert "Component CornellExampleGen is running" in verbose.stderr and "A cached execution" in verbose.stderr
+
+
+def _status(work: Path, *flags: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "s2s.cli", "status", "--work-dir", str(work), *flags]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def _check_what_the_killed_run_left(work: Path, copy: Path) -> None:
+    """Right after the kill: status names the killed component and what it left; --clean removes
+    it (on a copy, so that the rerun finds the debris too), and is refused while a run is alive."""
+    import shutil
+
+    from pipeline.local_runner import work_dir_lock
+
+    assert list(work.glob("tmp-*")) and list((work / "pipeline_root" / "Seq2SeqTrainer" / "model_run").iterdir())
+    shown = _status(work)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"Seq2SeqTrainer +KILLED", shown.stdout), shown.stdout
+    assert "a killed run left Seq2SeqTrainer (execution " in shown.stdout and "s2s status --clean" in shown.stdout
+    shutil.copytree(work, copy, symlinks=True)
+    with work_dir_lock(str(copy)):
+        busy = _status(copy, "--clean")
+    assert busy.returncode == 2 and "a run is in progress" in busy.stderr and list(copy.glob("tmp-*"))
+    cleaned = _status(copy, "--clean")
+    assert cleaned.returncode == 0 and "removed what a killed run left: Seq2SeqTrainer (execution " in cleaned.stdout
+    assert "pipeline_root/Seq2SeqTrainer/model_run/" in cleaned.stdout
+    assert not list(copy.glob("tmp-*")) and not list((copy / "pipeline_root" / "Seq2SeqTrainer" / "model_run").iterdir())
+    assert list((copy / "pipeline_root" / "Seq2SeqTransform" / "transform_graph").iterdir())  # finished work stays
+    again = _status(copy)
+    assert re.search(r"Seq2SeqTrainer +KILLED", again.stdout) and "a killed run left" not in again.stdout, again.stdout
 
 
 def _check_console(stdout: str, stderr: str) -> None:
