@@ -6,7 +6,9 @@ the serving directory the Pusher writes (only blessed models are pushed), and ou
 newest pushed version as a Model artifact. On the first run, with nothing pushed yet, it outputs
 the candidate itself: the change threshold then compares the candidate with itself (no change),
 so the first model is judged on the absolute bounds alone. The artifact says which it is
-(``baseline_source``: ``served`` or ``candidate``; ``served_version``).
+(``baseline_source``: ``served`` or ``candidate``; ``served_version``). A served version exported
+before the ``score_tf_example`` signature (which the Evaluator asks a baseline for) cannot be
+scored: the candidate stands in, and ``baseline_note`` says why.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
+from components import features as C
 from components.serving_layout import versions
 from components.volumes import require_volume
 
@@ -29,6 +32,18 @@ BASELINE_KEY = "baseline_model"
 SERVING_DIR_KEY = "serving_model_dir"
 SERVED_VERSION_KEY = "served_version"
 REQUIRE_VOLUME_KEY = "require_volume"
+
+
+# The signature the Evaluator calls on the baseline (teacher forcing only: evaluator/config.py).
+SIGNATURE = C.SCORE_SIGNATURE
+
+
+def signatures(saved_model_dir: str) -> set[str]:
+    """The signature names of a SavedModel, read from its saved_model.pb without loading it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel.FromString(io_utils.read_bytes_file(os.path.join(saved_model_dir, "saved_model.pb")))
+    return {name for graph in model.meta_graphs for name in graph.signature_def}
 
 
 class ServedBaselineSpec(ComponentSpec):
@@ -61,13 +76,18 @@ class Executor(base_executor.BaseExecutor):
         if exec_properties.get(REQUIRE_VOLUME_KEY):
             require_volume(serving_dir, "serving directory")
         pushed = [v for v in versions(serving_dir) if os.path.isfile(os.path.join(serving_dir, str(v), "saved_model.pb"))]
-        if pushed:
-            source = os.path.join(serving_dir, str(pushed[-1]))
+        served = os.path.join(serving_dir, str(pushed[-1])) if pushed else None
+        if served and SIGNATURE in signatures(served):
+            source = served
             baseline.set_string_custom_property("baseline_source", "served")
             baseline.set_int_custom_property("served_version", pushed[-1])
         else:
             source = path_utils.serving_model_path(candidate.uri)
             baseline.set_string_custom_property("baseline_source", "candidate")
+            if served:  # exported before the signature the Evaluator asks a baseline for
+                note = f"served version {pushed[-1]} has no {SIGNATURE} signature: the candidate is compared with itself"
+                baseline.set_string_custom_property("baseline_note", note)
+                logging.warning("ServedBaseline: %s", note)
         io_utils.copy_dir(source, path_utils.serving_model_dir(baseline.uri))
         logging.info("ServedBaseline: baseline from %s", source)
 
