@@ -109,6 +109,7 @@ def test_hyperparameters_are_run_parameters_with_defaults(compiled):
         "clipnorm",
         "early_stopping_patience",
         "mixed_precision",
+        "seed",
     }
     assert params["vocab_size"]["defaultValue"] == 12000 and params["vocab_size"]["parameterType"] == "NUMBER_INTEGER"
     assert params["learning_rate"]["defaultValue"] == 0.002 and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"

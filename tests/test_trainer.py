@@ -114,17 +114,15 @@ def _train(tiny_transform, tmp_path, **overrides):
 
 
 def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
-    import keras
-
     from trainer import task
     from trainer.model import build_model
 
     # A step size this large overshoots (seeded, on CPU: eval loss 19.77, 19.95, 19.99), so the
     # last epoch is not the best one and exporting it would be wrong.
-    keras.utils.set_random_seed(1)
     model, params, history, output, files = _train(
         tiny_transform,
         tmp_path,
+        seed=1,
         epochs=3,
         early_stopping_patience=2,
         learning_rate=0.7,
@@ -143,6 +141,30 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
     best.load_weights(str(tmp_path / "run" / "checkpoints" / "best.weights.h5"))
     # The returned (exported) model is the best epoch's, not the last one's.
     np.testing.assert_allclose(model(batch).numpy(), best(batch).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def _weights(run_dir) -> dict:
+    import h5py
+
+    out = {}
+    with h5py.File(run_dir / "checkpoints" / "latest.weights.h5") as f:
+        f.visititems(lambda name, item: out.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
+    return out
+
+
+def test_the_same_seed_trains_the_same_model_and_another_seed_another(tiny_transform, tmp_path):
+    """Training is reproducible on CPU: every random source (initial weights, shuffling, dropout,
+    word dropout) follows the ``seed`` setting."""
+    runs = {}
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        _, _, history, _, _ = _train(tiny_transform, tmp_path / name, seed=seed, epochs=2, dropout=0.3, word_dropout=0.25)
+        runs[name] = (history["loss"], _weights(tmp_path / name / "run"))
+    assert runs["a"][0] == runs["b"][0], (runs["a"][0], runs["b"][0])
+    assert runs["a"][1].keys() == runs["b"][1].keys() and len(runs["a"][1]) > 5
+    for key, value in runs["a"][1].items():
+        np.testing.assert_array_equal(value, runs["b"][1][key], err_msg=key)
+    assert runs["a"][0] != runs["c"][0]
+    assert json.loads((tmp_path / "a" / "run" / "data.json").read_text())["seed"] == 7
 
 
 def test_mixed_precision_without_a_gpu_trains_in_float32(tiny_transform, tmp_path):

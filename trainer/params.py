@@ -42,6 +42,12 @@ class TrainerParams:
     long_pairs: str = setting(
         "truncate", "pairs longer than --max-len: truncate (as the tutorial) or drop (counted)", choices=("truncate", "drop")
     )
+    seed: int = setting(
+        0,
+        "random seed of training: initial weights, shuffling, dropout and word dropout (same seed, data and CPU: same model)",
+        low=0,
+        high=2**31 - 1,
+    )
     # The embedding's initialisation.
     glove_path: str = setting(
         BUILTIN_GLOVE,

@@ -212,10 +212,11 @@ def train(
     With ``train_steps`` > 0 it trains that many steps as one epoch; otherwise ``epochs``
     passes over the train split, stopped early when the eval loss stops improving."""
     tf.io.gfile.makedirs(model_run_dir)
+    keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow: weights, dropout, word dropout
     vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
     embedding_matrix, embedding_dim, glove_report = None, cfg.embedding_dim, None
     if cfg.glove_path:
-        glove = aligned_matrix(resolve(cfg.glove_path), export.vocabulary(tft_output))
+        glove = aligned_matrix(resolve(cfg.glove_path), export.vocabulary(tft_output), seed=cfg.seed)
         embedding_matrix, embedding_dim = glove.matrix, glove.dim  # GloVe fixes the embedding size
         glove_report = {**glove.summary(), "path": cfg.glove_path, "trainable": cfg.glove_trainable}
         logging.info("GloVe: %s", glove_report)
@@ -261,11 +262,12 @@ def train(
         "dtype_policy": keras.mixed_precision.global_policy().name,
         "precision": precision,
         "global_batch_size": batch_size,
+        "seed": cfg.seed,
     }
     logging.info("Trainer data: %s", data)
     with tf.io.gfile.GFile(os.path.join(model_run_dir, C.DATA_REPORT_FILE), "w") as f:
         f.write(json.dumps(data, indent=2))
-    train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long)
+    train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long, seed=cfg.seed)
     eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
     # Repeated datasets with known steps per epoch: Keras never runs out of data (no warning
     # at every epoch's end), and every evaluation reads the same batches.
