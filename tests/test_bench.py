@@ -104,12 +104,17 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
             "embedding_dim=8",
             "--set",
             "units=16",
+            "--seeds",
+            "2",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0
     for words in (
         "(a) default",
+        "(a) default, seed 1",
+        "over 2 seeds: eval perplexity / trigram mean ",
+        "(mean over 2 seeds)",
         "(b) tutorial",
         "Kneser-Ney trigram",
         "input dep.",
@@ -121,6 +126,8 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
         assert words in out, out
     assert sum(line.startswith("goal ") for line in out.splitlines()) == 7
     figures = json.loads((tmp_path / "quality.json").read_text())
+    assert figures["seeds"] == [0, 1]
+    assert figures["results"]["default"]["eval"]["perplexity"] != figures["results"]["default, seed 1"]["eval"]["perplexity"]
     assert figures["results"]["tutorial"]["model"]["units"] == 300 and figures["results"]["default"]["model"]["units"] == 16
     assert figures["baselines"]["trigram"]["eval"] > 1 and figures["baselines"]["unigram"]["test"] > 1
     for r in figures["results"].values():
@@ -158,3 +165,16 @@ def test_the_decode_profile_names_the_op_family_that_takes_the_time():
     rows = profile_table(select)
     assert rows[0][0] == "partial selection (TopKV2)" and rows[0][2] > 0.5, rows
     assert abs(sum(share for _, _, share in rows) - 1.0) < 1e-6
+
+
+def test_the_seed_spread_is_mean_sample_deviation_and_range(capsys):
+    from s2s.bench.quality import seed_spread
+
+    results = {
+        k: {"eval": {"perplexity": p, "input_dependence": d}}
+        for k, p, d in (("a", 90.0, 1.1), ("b", 100.0, 1.2), ("c", 110.0, 1.3))
+    }
+    spread = seed_spread(results, ["a", "b", "c"], trigram=100.0)
+    assert spread["vs_trigram"] == pytest.approx((1.0, 0.1, 0.9, 1.1))
+    assert spread["input_dependence"] == pytest.approx((1.2, 0.1, 1.1, 1.3))
+    assert "over 3 seeds: eval perplexity / trigram mean 1.000, sd 0.100 (0.900 to 1.100)" in capsys.readouterr().out

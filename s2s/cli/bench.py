@@ -72,6 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     bqual.add_argument(
         "--no-tutorial", action="store_true", help="train only the default model (not the tutorial's configuration)"
     )
+    bqual.add_argument(
+        "--seeds",
+        type=int_in(1, 20),
+        default=1,
+        help="train the default model with this many seeds (its seed and the next ones): mean and spread (default 1)",
+    )
     bqual.set_defaults(func=quality_main)
 
     btrain = benches.add_parser(
@@ -155,7 +161,13 @@ def quality_main(args: argparse.Namespace) -> int:
     try:
         PipelineConfig().replace(**overrides)
         return quality.run(
-            args.data, args.glove, work_dir=args.work_dir, epochs=args.epochs, overrides=overrides, tutorial=not args.no_tutorial
+            args.data,
+            args.glove,
+            work_dir=args.work_dir,
+            epochs=args.epochs,
+            overrides=overrides,
+            tutorial=not args.no_tutorial,
+            seeds=args.seeds,
         )
     except (ConfigError, FileNotFoundError) as exc:
         return fail(str(exc))
