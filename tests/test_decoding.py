@@ -179,3 +179,48 @@ def test_a_tiny_temperature_samples_the_greedy_reply_not_padding(model, temperat
     finally:
         model.logit_bias.assign(bias)
     np.testing.assert_array_equal(sampled, greedy)
+
+
+def _reference_beam(net, encoder_row, width: int, steps: int) -> list[tuple[list[int], float]]:
+    """Beam search the plain way, one input, in Python: every beam's every continuation scored,
+    the best ``width`` kept; <pad>/<unk>/<bos> never, <eos> not first. (tokens, score) best first."""
+    state, memory = net.encode(encoder_row[tf.newaxis, :])
+    beams = [([], 0.0, state, False)]
+    for t in range(steps):
+        candidates = []
+        for tokens, score, beam_state, done in beams:
+            if done:
+                candidates.append((tokens + [C.PAD_ID], score, beam_state, True))
+                continue
+            last = tf.constant([tokens[-1] if tokens else C.BOS_ID], tf.int64)
+            log_probs, next_state = decoding._log_probs(net, last, beam_state, memory)
+            log_probs = log_probs.numpy()[0].astype(np.float64)
+            log_probs[[C.PAD_ID, C.UNK_ID, C.BOS_ID]] = -np.inf
+            if t == 0:
+                log_probs[C.EOS_ID] = -np.inf
+            for token in np.argsort(-log_probs, kind="stable")[:width]:
+                candidates.append((tokens + [int(token)], score + log_probs[token], next_state, token == C.EOS_ID))
+        beams = sorted(candidates, key=lambda c: -c[1])[:width]
+        if all(b[3] for b in beams):
+            break
+    return [(b[0], b[1]) for b in beams]
+
+
+def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_ended():
+    """The compacted beam search (per-row selection, inputs leaving once all their beams ended),
+    in a graph with a static batch (where Grappler folds sizes it can see), keeps the beams a
+    plain search keeps, input by input."""
+    keras.utils.set_random_seed(5)
+    params = tiny_params(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True)
+    net = build_model(params, 1e-3, 1.0)
+    encoder = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5], [4, 0, 0, 0], [7, 7, 9, 11], [6, 0, 0, 0]], tf.int64)
+    net((encoder, tf.constant([[C.BOS_ID, 5]] * 6, tf.int64)))
+    net.logit_bias.assign(tf.one_hot(C.EOS_ID, VOCAB) * 1.8)
+    options = DecodeOptions(beam_width=3, temperature=0.0, no_repeat_ngram=0, min_length=1, length_penalty=0.0)
+    decode = tf.function(lambda x: decoding.decode(net, x, STEPS, tf.constant(VOCAB), decoding.option_tensors(options)))
+    ids, lengths, scores, _ = (x.numpy() for x in decode(encoder))
+    assert len(set(lengths.max(axis=1))) > 1, lengths  # inputs end at different steps: some leave early
+    for i in range(6):
+        reference = _reference_beam(net, encoder[i], 3, STEPS)
+        assert [r[0] for r in reference] == [list(row[: len(r[0])]) for row, r in zip(ids[i], reference)], i
+        np.testing.assert_allclose(scores[i], [r[1] for r in reference], rtol=1e-4)

@@ -214,7 +214,7 @@ def decode(
     if tf.logical_or(opts["temperature"] > 0.0, k == 1):
         seqs, lengths, scores, model_scores, counts = _decode_rows(model, encoder_ids, max_len, opts, candidates)
     else:
-        seqs, lengths, scores, model_scores, counts = _decode_beams(model, encoder_ids, max_len, vocab, opts)
+        seqs, lengths, scores, model_scores, counts = _decode_beams(model, encoder_ids, max_len, opts)
     if stats is not None:
         stats.update(zip(("steps", "row_steps", "sampled", "fallbacks"), counts))
     seqs = tf.reshape(seqs, [batch, k, max_len])
@@ -286,7 +286,7 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
             )
         )
         ran += 1
-        row_steps += tf.size(live)
+        row_steps += tf.shape(live)[0]
         log_probs, state = _log_probs(model, token, state, memory)
         adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, tf.gather(seqs, live), t, opts, use_lm)
         if sampling:
@@ -294,7 +294,7 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
                 adjusted / opts["temperature"], opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates
             )
             fallbacks += wide
-            sampled += tf.size(live)
+            sampled += tf.shape(live)[0]
         else:
             token = tf.argmax(adjusted, axis=1, output_type=tf.int64)
         at = live[:, tf.newaxis]
@@ -306,18 +306,20 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
         live, token, state, memory, row_seeds = _rows(going, (live, token, state, memory, row_seeds))
         if use_lm:
             lm_state, lm_memory = _rows(going, (lm_state, lm_memory))
-        if tf.size(live) == 0:
+        if tf.shape(live)[0] == 0:
             break
     return seqs, lengths, scores, model_scores, (ran, row_steps, sampled, fallbacks)
 
 
-def _decode_beams(model, encoder_ids, steps: int, vocab, opts):
+def _decode_beams(model, encoder_ids, steps: int, opts):
     """Beam search of width ``beam_width`` (> 1): each step keeps the best ``beam_width`` of every
-    input's hypotheses x tokens. Returns (seqs [rows, steps], lengths, scores, model_scores
-    [rows], counts)."""
+    input's hypotheses x tokens. Only the inputs with a beam still open run: an input whose beams
+    have all emitted ``<eos>`` leaves the loop (its beams would only add ``<pad>`` at no cost).
+    Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
     batch, k = tf.shape(encoder_ids)[0], opts["beam_width"]
     use_lm = opts["antilm_weight"] > 0.0
     state, memory, lm_state, lm_memory = _start(model, encoder_ids, k)
+    live = tf.range(batch)  # the inputs still decoding
     token = tf.fill([batch * k], tf.constant(C.BOS_ID, tf.int64))
     # Only beam 0 is live at step 0 (the others would duplicate it).
     scores = tf.tile(tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :], [batch, 1])
@@ -325,41 +327,61 @@ def _decode_beams(model, encoder_ids, steps: int, vocab, opts):
     finished = tf.zeros([batch, k], tf.bool)
     lengths = tf.zeros([batch, k], tf.int32)
     seqs = tf.zeros([batch, k, steps], tf.int64)
-    pad_only = tf.one_hot(C.PAD_ID, vocab, on_value=0.0, off_value=NEG_INF)
-    offsets = (tf.range(batch) * k)[:, tf.newaxis]
-    ran = tf.constant(0)
+    pad_only = tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :]  # a finished beam's k continuations
+    ran, row_steps = tf.constant(0), tf.constant(0)
     for t in tf.range(steps):
         tf.autograph.experimental.set_loop_options(
-            shape_invariants=[(x, tf.TensorShape([None, None])) for x in (scores, model_scores, finished, lengths)]
-            + [(seqs, tf.TensorShape([None, None, steps]))]
-            + _invariants(state=state, lm_state=lm_state, token=token)
+            shape_invariants=_invariants(
+                live=live, token=token, state=state, memory=memory, lm_state=lm_state, lm_memory=lm_memory
+            )
         )
         ran += 1
+        n = tf.shape(live)[0]  # not tf.size: with a static batch, Grappler folds it to the first size
+        row_steps += n * k
         log_probs, state = _log_probs(model, token, state, memory)
-        flat_seqs = tf.reshape(seqs, [batch * k, steps])
-        adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, flat_seqs, t, opts, use_lm)
-        adjusted = tf.reshape(adjusted, [batch, k, vocab])
-        log_probs = tf.reshape(log_probs, [batch, k, vocab])
-        adjusted = tf.where(finished[:, :, tf.newaxis], pad_only[tf.newaxis, tf.newaxis, :], adjusted)
-        log_probs = tf.where(finished[:, :, tf.newaxis], tf.zeros_like(log_probs), log_probs)
-        total = tf.reshape(scores[:, :, tf.newaxis] + adjusted, [batch, k * vocab])
-        scores, top = tf.math.top_k(total, k=k)
-        parent, new_token = top // vocab, tf.cast(top % vocab, tf.int64)
-        model_step = tf.gather(tf.gather(log_probs, parent, batch_dims=1), new_token, batch_dims=2)
-        model_scores = tf.gather(model_scores, parent, batch_dims=1) + model_step
-        seqs = tf.gather(seqs, parent, batch_dims=1)
-        parent_finished = tf.gather(finished, parent, batch_dims=1)
-        lengths = tf.gather(lengths, parent, batch_dims=1) + tf.cast(tf.logical_not(parent_finished), tf.int32)
-        seqs += tf.one_hot(t, steps, dtype=tf.int64)[tf.newaxis, tf.newaxis, :] * new_token[:, :, tf.newaxis]
-        finished = tf.logical_or(parent_finished, tf.equal(new_token, C.EOS_ID))
-        rows = tf.reshape(parent + offsets, [-1])
-        state = tuple(tf.gather(x, rows) for x in state)
+        live_seqs = tf.gather(seqs, live)
+        adjusted, lm_state = _adjusted(
+            model, log_probs, token, lm_state, lm_memory, tf.reshape(live_seqs, [n * k, steps]), t, opts, use_lm
+        )
+        # The best k of an input's k x vocab continuations are among each beam's own best k: a
+        # selection per row, then one over the k x k, instead of passes over [inputs, k x vocab].
+        # A finished beam continues with <pad> alone, at no cost.
+        live_finished = tf.gather(finished, live)
+        values, ids = tf.math.top_k(adjusted, k=k)
+        done = tf.reshape(live_finished, [-1, 1])
+        values = tf.where(done, pad_only, values)
+        ids = tf.where(done, tf.constant(C.PAD_ID, tf.int32), ids)
+        total = tf.reshape(tf.gather(scores, live)[:, :, tf.newaxis] + tf.reshape(values, [n, k, k]), [n, k * k])
+        live_scores, top = tf.math.top_k(total, k=k)
+        parent = top // k
+        new_token = tf.cast(tf.gather(tf.reshape(ids, [n, k * k]), top, batch_dims=1), tf.int64)
+        parent_finished = tf.gather(live_finished, parent, batch_dims=1)
+        rows = tf.reshape(parent + (tf.range(n) * k)[:, tf.newaxis], [-1])
+        chosen = tf.stack([rows, tf.cast(tf.reshape(new_token, [-1]), tf.int32)], axis=1)
+        model_step = tf.where(parent_finished, 0.0, tf.reshape(tf.gather_nd(log_probs, chosen), [n, k]))
+        at = live[:, tf.newaxis]
+        scores = tf.tensor_scatter_nd_update(scores, at, live_scores)
+        model_scores = tf.tensor_scatter_nd_update(
+            model_scores, at, tf.gather(tf.gather(model_scores, live), parent, batch_dims=1) + model_step
+        )
+        step_token = tf.one_hot(t, steps, dtype=tf.int64)[tf.newaxis, tf.newaxis, :] * new_token[:, :, tf.newaxis]
+        seqs = tf.tensor_scatter_nd_update(seqs, at, tf.gather(live_seqs, parent, batch_dims=1) + step_token)
+        live_lengths = tf.gather(tf.gather(lengths, live), parent, batch_dims=1)
+        lengths = tf.tensor_scatter_nd_update(lengths, at, live_lengths + tf.cast(tf.logical_not(parent_finished), tf.int32))
+        live_finished = tf.logical_or(parent_finished, tf.equal(new_token, C.EOS_ID))
+        finished = tf.tensor_scatter_nd_update(finished, at, live_finished)
+        # The inputs with a beam still open, and their rows (reordered by parent; the attention
+        # memory is the same for every beam of an input).
+        going = tf.where(tf.logical_not(tf.reduce_all(live_finished, axis=1)))[:, 0]
+        kept = tf.reshape(tf.gather(tf.reshape(rows, [n, k]), going), [-1])
+        same_input = tf.reshape(tf.cast(going, tf.int32)[:, tf.newaxis] * k + tf.range(k)[tf.newaxis, :], [-1])
+        live, token = tf.gather(live, going), tf.reshape(tf.gather(new_token, going), [-1])
+        state, memory = _rows(kept, state), _rows(same_input, memory)
         if use_lm:
-            lm_state = tuple(tf.gather(x, rows) for x in lm_state)
-        token = tf.reshape(new_token, [-1])
-        if tf.reduce_all(finished):
+            lm_state, lm_memory = _rows(kept, lm_state), _rows(same_input, lm_memory)
+        if tf.shape(live)[0] == 0:
             break
-    counts = (ran, ran * batch * k, tf.constant(0), tf.constant(0))
+    counts = (ran, row_steps, tf.constant(0), tf.constant(0))
     return (
         tf.reshape(seqs, [batch * k, steps]),
         tf.reshape(lengths, [-1]),
