@@ -61,7 +61,7 @@ from tensorflow_serving.apis import (
 
 from components import features as C
 from serving.saved_model import version_dirs
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, decode_rows
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
 
 BATCHING_CONFIG = Path(__file__).resolve().parent.parent / "docker" / "serving" / "batching.config"
 MAX_CONCURRENT = 4  # model calls at once: more only queue for the same 2 cores
@@ -390,10 +390,7 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         signature, feed = servable.prepare(request, self.max_batch)
         rows = request_rows(signature, feed)
         if rows > MAX_DECODE_ROWS:  # the graph refuses it too; refused here before it waits for a turn
-            raise RequestError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"too much at once: messages x beam_width (x 2 with antilm_weight) must be at most {MAX_DECODE_ROWS}, got {rows}",
-            )
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"{TOO_MANY_ROWS} {rows}")
         remaining = context.time_remaining()
         if not self.admission.acquire(rows, None if remaining is None else max(remaining, 0.0)):
             raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "server busy: no model slot before the deadline")

@@ -14,6 +14,9 @@ MAX_BEAM_WIDTH = 16
 # Rows one request may decode at once (messages x hypotheses, twice with MMI-antiLM): the
 # production batch (64 messages) at the widest beam, or at half of it with MMI-antiLM.
 MAX_DECODE_ROWS = 1024
+# How a request over that limit is refused (by the exported graph and the development server alike),
+# followed by the rows it asked for.
+TOO_MANY_ROWS = f"too much at once: messages x beam_width (x 2 with antilm_weight) must be at most {MAX_DECODE_ROWS}, got"
 
 
 def decode_rows(messages: int, beam_width: int, antilm_weight: float) -> int:

@@ -46,7 +46,7 @@ import tensorflow_transform as tft
 
 from components import features as C
 from trainer import decoding
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, DecodeOptions
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, TOO_MANY_ROWS, DecodeOptions
 from trainer.model import Seq2Seq, teacher_forced
 
 WARMUP_MESSAGES = ("hello", "how are you?", "where are you going tonight?", "i don't know.")
@@ -90,7 +90,7 @@ def _check_rows(text: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tensor:
     rows = tf.shape(text)[0] * opts["beam_width"] * passes
     check = tf.debugging.Assert(
         rows <= MAX_DECODE_ROWS,
-        [f"too much at once: messages x beam_width (x 2 with antilm_weight) must be at most {MAX_DECODE_ROWS}, got", rows],
+        [TOO_MANY_ROWS, rows],
     )
     with tf.control_dependencies([check]):
         return tf.identity(text)
