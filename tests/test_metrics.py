@@ -9,6 +9,7 @@ import tensorflow_model_analysis as tfma
 from apache_beam.testing.util import BeamAssertException, assert_that
 from tensorflow_model_analysis.metrics import metric_types
 
+from components import features as C
 from components.settings import ConfigError
 from evaluator import metrics
 from evaluator.config import eval_config
@@ -67,10 +68,20 @@ def test_distinct_and_token_metrics():
 
 def test_blessing_needs_the_top_reply_share_under_its_bound():
     cfg = PipelineConfig.of(max_top_reply_share=0.15)
-    [spec] = eval_config(cfg.evaluator).metrics_specs
-    [top] = [m for m in spec.metrics if m.class_name == "TopReplyShare"]
+    [top] = [m for spec in eval_config(cfg.evaluator).metrics_specs for m in spec.metrics if m.class_name == "TopReplyShare"]
     [overall] = top.per_slice_thresholds  # the whole test split, not each genre slice
     assert list(overall.slicing_specs) == [tfma.SlicingSpec()]
     assert overall.threshold.value_threshold.upper_bound.value == pytest.approx(0.15)
     with pytest.raises(ConfigError, match="max_top_reply_share"):
         PipelineConfig().replace(max_top_reply_share=0.0)
+
+
+def test_the_baseline_is_scored_without_decoding_and_the_reply_metrics_are_the_candidates():
+    config = eval_config(PipelineConfig().evaluator)
+    signatures = {spec.name: spec.signature_name for spec in config.model_specs}
+    assert signatures == {"candidate": C.TF_EXAMPLE_SIGNATURE, "baseline": C.SCORE_SIGNATURE}
+    by_spec = [({m.class_name for m in spec.metrics}, list(spec.model_names)) for spec in config.metrics_specs]
+    replies = {"CorpusBleu", "DistinctN", "TopReplyShare"}
+    for names, models in by_spec:  # a reply metric only where the baseline is not asked for it
+        assert not names & replies or models == ["candidate"], (names, models)
+    assert any("Perplexity" in names and not models for names, models in by_spec)  # both models: the change threshold
