@@ -157,7 +157,7 @@ def test_the_same_seed_trains_the_same_model_and_another_seed_another(tiny_trans
     word dropout) follows the ``seed`` setting."""
     runs = {}
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        _, _, history, _, _ = _train(tiny_transform, tmp_path / name, seed=seed, epochs=2, dropout=0.3, word_dropout=0.25)
+        _, _, history, _, _ = _train(tiny_transform, tmp_path / name, seed=seed, epochs=1, dropout=0.3, word_dropout=0.25)
         runs[name] = (history["loss"], _weights(tmp_path / name / "run"))
     assert runs["a"][0] == runs["b"][0], (runs["a"][0], runs["b"][0])
     assert runs["a"][1].keys() == runs["b"][1].keys() and len(runs["a"][1]) > 5
