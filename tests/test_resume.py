@@ -77,8 +77,16 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
 
 
 def _status(work: Path, *flags: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "s2s.cli", "status", "--work-dir", str(work), *flags]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    """``s2s status`` in this process (TensorFlow is loaded already: no new interpreter to start)."""
+    import contextlib
+    import io
+
+    from s2s import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["status", "--work-dir", str(work), *flags])
+    return subprocess.CompletedProcess(["s2s", "status"], code, out.getvalue(), err.getvalue())
 
 
 def _check_what_the_killed_run_left(work: Path, copy: Path) -> None:
