@@ -66,17 +66,6 @@ def run_in_progress(work_dir: str) -> str | None:
     return None
 
 
-def _store(metadata_path: str, writable: bool):
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = metadata_path
-    if not writable:
-        connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
-
-
 def _abandoned(store) -> list:
     """[(execution, node id)] of the executions still RUNNING or NEW (only a dead run's, when no
     run is alive)."""
@@ -112,7 +101,9 @@ def find(cfg: PipelineConfig, writable: bool = False) -> tuple[Leftovers, object
     if not os.path.isfile(cfg.metadata_path):
         paths = sorted(glob.glob(os.path.join(cfg.run.work_dir, "tmp-*")))
         return Leftovers(paths=tuple(paths), size=sum(map(_size, paths))), None, []
-    store = _store(cfg.metadata_path, writable)
+    from pipeline.status import open_store  # here: status reads this module's lock and note
+
+    store = open_store(cfg.metadata_path, writable)
     abandoned = _abandoned(store)
     live = {os.path.normpath(a.uri) for a in store.get_artifacts() if a.uri}
     paths = _paths(cfg, abandoned, live)

@@ -9,8 +9,8 @@ import os
 from pipeline.config import PipelineConfig
 
 
-def open_store(metadata_path: str):
-    """The run's ML Metadata store (SQLite), read-only."""
+def open_store(metadata_path: str, writable: bool = False):
+    """The run's ML Metadata store (SQLite), read-only unless ``writable``."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -18,7 +18,8 @@ def open_store(metadata_path: str):
         raise FileNotFoundError(f"{metadata_path}: no metadata store yet (run `s2s run` first)")
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = metadata_path
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    if not writable:
+        connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     return metadata_store.MetadataStore(connection)
 
 
@@ -82,13 +83,13 @@ def latest_runs(cfg: PipelineConfig, limit: int = 3) -> list[dict]:
             outputs.setdefault(artifact.type, []).append(artifact)
         for execution in executions:
             node = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+            state = _state(execution, alive)
+            seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
             components.append(
                 {
                     "component": node[0].split(".")[-1] if node else execution.type,
-                    "state": _state(execution, alive),
-                    "seconds": (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
-                    if _state(execution, alive) != "KILLED"
-                    else None,  # when it died is not recorded
+                    "state": state,
+                    "seconds": None if state == "KILLED" else seconds,  # when it died is not recorded
                 }
             )
         blessing = outputs.get("ModelBlessing", [None])[-1]

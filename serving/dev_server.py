@@ -39,6 +39,7 @@ import concurrent.futures
 import ctypes
 import dataclasses
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -139,10 +140,18 @@ def release_memory() -> bool:
     millisecond). TensorFlow's CPU tensors come from malloc, and glibc keeps what a large batch
     freed: without this the server's RSS only ever grows to its largest batch's. False where
     there is no glibc."""
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+@functools.cache
+def _libc():
+    """glibc, loaded once (None without it: no malloc_trim)."""
     try:
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
 class Admission:

@@ -258,10 +258,8 @@ def test_heavy_requests_do_not_starve_a_polite_client(full_size_server, capsys):
     srv = full_size_server
     address = f"127.0.0.1:{srv.port}"
     messages = ["where are you going tonight?"] * dev_server.production_max_batch()
-    heaviest = [
-        DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7),
-        DecodeOptions(beam_width=MAX_BEAM_WIDTH // 2, temperature=0.7, antilm_weight=0.5, antilm_steps=100),
-    ]
+    from s2s.bench.serve import HEAVIEST  # the benchmark's attack, the same requests
+
     with ChatbotClient(address, timeout=120, retries=0) as c:
         polite_alone = []
         for _ in range(5):
@@ -271,7 +269,7 @@ def test_heavy_requests_do_not_starve_a_polite_client(full_size_server, capsys):
         heavy = []
         for _ in range(3):
             t = time.monotonic()
-            c.generate(messages, heaviest[0])
+            c.generate(messages, HEAVIEST[0])
             heavy.append(time.monotonic() - t)
         heavy_alone = sorted(heavy)[1]
     stop = threading.Event()
@@ -285,7 +283,7 @@ def test_heavy_requests_do_not_starve_a_polite_client(full_size_server, capsys):
         return sent
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        attackers = [pool.submit(hostile, options) for options in heaviest]
+        attackers = [pool.submit(hostile, options) for options in HEAVIEST]
         time.sleep(1.0)
         waits = []
         with ChatbotClient(address, timeout=120, retries=0) as c:
