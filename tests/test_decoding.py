@@ -146,20 +146,41 @@ def test_the_candidate_sampler_draws_what_the_full_sort_draws(top_k, top_p, cand
     row_seeds = tf.constant(rng.integers(0, 2**31, 8), tf.int64)
     k, p = tf.constant(top_k), tf.constant(top_p)
     for t in range(5):
-        full = decoding._sample(decoding._filter_top_k_top_p(logits, k, p), row_seeds, tf.constant(t), tf.constant(11))
-        drawn, wide = decoding._sample_filtered(logits, k, p, row_seeds, tf.constant(t), tf.constant(11), candidates=candidates)
+        temperature = tf.constant([1.0, 0.7][t % 2])
+        full = decoding._sample(
+            decoding._filter_top_k_top_p(logits / temperature, k, p), row_seeds, tf.constant(t), tf.constant(11)
+        )
+        drawn, wide = decoding.sample_filtered(logits, temperature, k, p, row_seeds, tf.constant(t), tf.constant(11), candidates)
         np.testing.assert_array_equal(drawn.numpy(), full.numpy())
         # Only the rows whose candidates hold less than top_p of the mass sort the whole vocabulary.
-        probs = tf.nn.softmax(logits).numpy()
+        probs = tf.nn.softmax(logits / temperature).numpy()
         first = candidates[0] if isinstance(candidates, tuple) else candidates
         mass = np.sort(probs, axis=1)[:, ::-1][:, : min(top_k or first, first)].sum(axis=1)
         assert int(wide) == (0 if 0 < top_k <= first else int(np.sum(mass < top_p)))
     assert candidates == 64 or int(wide) >= 2  # the flat rows at least
     peaked = logits[:6]  # here the 0.9 nucleus fits in 64 candidates: no row sorts the vocabulary
     assert (
-        int(decoding._sample_filtered(peaked, tf.constant(0), tf.constant(0.9), row_seeds[:6], tf.constant(0), tf.constant(1))[1])
+        int(
+            decoding.sample_filtered(
+                peaked, tf.constant(1.0), tf.constant(0), tf.constant(0.9), row_seeds[:6], tf.constant(0), tf.constant(1)
+            )[1]
+        )
         == 0
     )
+
+
+@pytest.mark.parametrize("candidates", [decoding.CANDIDATES, 1])
+def test_the_nucleus_ends_exactly_where_the_mass_reaches_top_p(candidates):
+    # p = 0.5, 0.41, 0.02, then 0.07 spread thin: the 0.9 nucleus is the first two tokens (the third
+    # starts at 0.91), so over 400 seeds both of those are drawn and never the third.
+    probs = np.full(3000, 0.07 / 2997)
+    probs[:3] = [0.5, 0.41, 0.02]
+    logits = tf.constant(np.log(np.tile(probs, (400, 1))), tf.float32)
+    row_seeds = tf.range(400, dtype=tf.int64) * 7919
+    drawn, _ = decoding.sample_filtered(
+        logits, tf.constant(1.0), tf.constant(0), tf.constant(0.9), row_seeds, tf.constant(0), tf.constant(5), candidates
+    )
+    assert set(np.unique(drawn.numpy())) == {0, 1}
 
 
 @pytest.mark.parametrize("temperature", [1e-9, 1e-30, 1.2e-38])

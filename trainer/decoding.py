@@ -142,34 +142,50 @@ def _sample(logits: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tens
     return tf.argmax(logits + _noise(ids, row_seeds, t, seed, vocab), axis=1, output_type=tf.int64)
 
 
-def _sample_filtered(logits, top_k, top_p, row_seeds, t, seed, candidates: int | tuple[int, ...] = CANDIDATES):
-    """One token per row from softmax(logits) restricted to the ``top_k`` most likely tokens (0 = all)
-    and the ``top_p`` nucleus; returns (tokens [rows], how many rows did not fit in the first
-    selection).
+def sample_filtered(scores, temperature, top_k, top_p, row_seeds, t, seed, candidates=CANDIDATES):
+    """One token per row from softmax(scores / temperature) restricted to the ``top_k`` most likely
+    tokens (0 = all) and the ``top_p`` nucleus of that whole-vocabulary distribution.
 
-    The candidates are the ``candidates[0]`` most likely tokens (``top_k`` of them when it is
-    smaller), found by a partial selection; the nucleus is computed inside them with the
-    probabilities of the whole vocabulary (its log-sum-exp), so it is exact for every row whose
-    candidates' mass reaches ``top_p``. The other rows try the next selection of ``candidates``, and
-    after the last one sort the whole vocabulary (:func:`_filter_top_k_top_p`); each row reads the
-    same noise on every path, so the token drawn does not depend on the path."""
-    vocab = tf.shape(logits)[1]
+    The token is drawn among the ``candidates[0]`` most likely tokens, found by a partial selection,
+    with their probabilities read from one softmax over the vocabulary, so the nucleus is exact for
+    every row whose candidates hold ``top_p`` of the mass. The other rows try the next selection of
+    ``candidates``, and after the last one sort the whole vocabulary (:func:`_filter_top_k_top_p`).
+    Each row reads the same noise per token on every path, so the token drawn does not depend on the
+    path: it is the one the whole sorted vocabulary gives.
+
+    Args:
+      scores: [rows, vocab] float32 scores (log-probabilities; banned tokens at NEG_INF).
+      temperature, top_k, top_p: the decoding options (scalars; temperature > 0).
+      row_seeds, t, seed: the noise's seeds (:func:`_noise`).
+      candidates: the partial selections' sizes, in order.
+
+    Returns:
+      (tokens [rows] int64, how many rows did not fit in the first selection).
+    """
+    scaled = scores / temperature
     if top_k == 0 and top_p >= 1.0:  # no filter: the whole softmax
-        return _sample(logits, row_seeds, t, seed), tf.constant(0)
+        return _sample(scaled, row_seeds, t, seed), tf.constant(0)
     levels = tuple(candidates) if isinstance(candidates, (tuple, list)) else (candidates,)
+    return _sample_level(scaled, tf.nn.softmax(scaled), top_k, top_p, row_seeds, t, seed, levels)
+
+
+def _sample_level(scaled, probs, top_k, top_p, row_seeds, t, seed, levels):
+    """:func:`sample_filtered` at the selection ``levels[0]``, for the tempered scores ``scaled`` and
+    their softmax ``probs`` [rows, vocab]."""
+    vocab = tf.shape(scaled)[1]
     c = tf.minimum(tf.where(top_k > 0, tf.minimum(top_k, levels[0]), levels[0]), vocab)
-    values, ids = tf.math.top_k(logits, k=c)
-    probs = tf.exp(values - tf.reduce_logsumexp(logits, axis=1, keepdims=True))
-    before = tf.cumsum(probs, axis=1, exclusive=True)  # mass of the tokens ranked above
+    values, ids = tf.math.top_k(scaled, k=c)
+    mass = tf.gather(probs, ids, batch_dims=1)
+    before = tf.cumsum(mass, axis=1, exclusive=True)  # mass of the tokens ranked above
     keep = tf.logical_or(before < top_p, tf.range(c)[tf.newaxis, :] == 0)
-    fits = tf.logical_or(tf.logical_and(top_k > 0, top_k <= c), tf.reduce_sum(probs, axis=1) >= top_p)
+    fits = tf.logical_or(tf.logical_and(top_k > 0, top_k <= c), tf.reduce_sum(mass, axis=1) >= top_p)
     noisy = tf.where(keep, values + _noise(ids, row_seeds, t, seed, vocab), tf.constant(-float("inf")))
     token = tf.gather(tf.cast(ids, tf.int64), tf.argmax(noisy, axis=1, output_type=tf.int32), batch_dims=1)
     wide = tf.where(tf.logical_not(fits))[:, 0]
     if tf.size(wide) > 0:
-        rows, seeds = tf.gather(logits, wide), tf.gather(row_seeds, wide)
+        rows, seeds = tf.gather(scaled, wide), tf.gather(row_seeds, wide)
         if len(levels) > 1:  # the next, wider selection
-            drawn, _ = _sample_filtered(rows, top_k, top_p, seeds, t, seed, levels[1:])
+            drawn, _ = _sample_level(rows, tf.gather(probs, wide), top_k, top_p, seeds, t, seed, levels[1:])
         else:
             drawn = _sample(_filter_top_k_top_p(rows, top_k, top_p), seeds, t, seed)
         token = tf.tensor_scatter_nd_update(token, wide[:, tf.newaxis], drawn)
@@ -290,8 +306,8 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
         log_probs, state = _log_probs(model, token, state, memory)
         adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, tf.gather(seqs, live), t, opts, use_lm)
         if sampling:
-            token, wide = _sample_filtered(
-                adjusted / opts["temperature"], opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates
+            token, wide = sample_filtered(
+                adjusted, opts["temperature"], opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates
             )
             fallbacks += wide
             sampled += tf.shape(live)[0]
