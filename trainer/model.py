@@ -173,13 +173,21 @@ class Seq2Seq(keras.Model):
 
     # ------------------------------------------------------------------ pieces
     def _attend(self, query: tf.Tensor, memory):
-        """Luong attention: query [b, t, u] against memory ([b, s, u] outputs, [b, s] mask, ...).
-        Returns the attentional output [b, t, u], the context [b, t, u] and the weights [b, t, s]."""
+        """Luong attention: query [b, t, u], or [b, u] for one decoding step, against memory ([b, s, u]
+        outputs, [b, s] mask, ...). Returns the attentional output and the context (shaped as the
+        query) and the weights [b, t, s] (or [b, s])."""
         outputs, mask = memory[:2]
-        scores = tf.einsum("btu,bsu->bts", self.attention_score(query), outputs)
-        scores = tf.where(mask[:, tf.newaxis, :], tf.cast(scores, tf.float32), _MASKED_SCORE)
-        weights = tf.nn.softmax(scores, axis=-1)
-        context = tf.einsum("bts,bsu->btu", tf.cast(weights, outputs.dtype), outputs)
+        keys = self.attention_score(query)
+        if query.shape.rank == 2:
+            # One step: products and sums; a batched matmul of one row each costs more to dispatch.
+            scores = tf.reduce_sum(keys[:, tf.newaxis, :] * outputs, axis=-1)
+        else:
+            scores, mask = tf.einsum("btu,bsu->bts", keys, outputs), mask[:, tf.newaxis, :]
+        weights = tf.nn.softmax(tf.where(mask, tf.cast(scores, tf.float32), _MASKED_SCORE), axis=-1)
+        if query.shape.rank == 2:
+            context = tf.reduce_sum(tf.cast(weights, outputs.dtype)[:, :, tf.newaxis] * outputs, axis=1)
+        else:
+            context = tf.einsum("bts,bsu->btu", tf.cast(weights, outputs.dtype), outputs)
         return self.attention_out(tf.concat([context, query], axis=-1)), context, weights
 
     def encode(self, encoder_ids: tf.Tensor, training: bool = False):
@@ -214,19 +222,26 @@ class Seq2Seq(keras.Model):
         return tf.where(drop, tf.constant(C.UNK_ID, ids.dtype), ids)
 
     def _top(self, seq: tf.Tensor, memory, training: bool, inputs: tf.Tensor) -> tf.Tensor:
-        """Logits [b, t, vocab] from the top decoder outputs ``seq`` [b, t, u]; ``inputs`` are
-        the decoder's input embeddings (for the copy gate)."""
+        """Logits [b, t, vocab] from the top decoder outputs ``seq`` [b, t, u], or [b, vocab] from
+        [b, u] (one decoding step); ``inputs`` are the decoder's input embeddings (for the copy gate)."""
         if self.use_attention:
             seq, context, weights = self._attend(seq, memory)
         top = self.drop(seq, training=training)
         if self.tie_embeddings:
-            # Scores against every word's embedding, in float32 (also under mixed precision).
+            # Scores against every word's embedding, in float32 (also under mixed precision): one
+            # 2-D product with its bias, which TensorFlow runs as one fused kernel.
             query = tf.cast(self.to_embedding(top), tf.float32)
-            logits = tf.einsum("bte,ve->btv", query, tf.cast(self.embedding.embeddings, tf.float32)) + self.logit_bias
+            flat = tf.reshape(query, [-1, self.embedding_dim])
+            flat = tf.matmul(flat, tf.cast(self.embedding.embeddings, tf.float32), transpose_b=True)
+            flat = tf.nn.bias_add(flat, self.logit_bias)
+            logits = tf.reshape(flat, tf.concat([tf.shape(query)[:-1], [self.vocab_size]], axis=0))
         else:
             logits = tf.cast(self.projection(top), tf.float32)
         if not self.copy:
             return logits
+        if seq.shape.rank == 2:  # one step: the mixture is built over a time axis of 1
+            step = (x[:, tf.newaxis] for x in (logits, seq, context, weights, inputs))
+            return self._with_copy(*step, memory[2])[:, 0, :]
         return self._with_copy(logits, seq, context, weights, inputs, memory[2])
 
     def _with_copy(self, logits, seq, context, weights, inputs, source_ids) -> tf.Tensor:
@@ -266,13 +281,12 @@ class Seq2Seq(keras.Model):
         in; [batch, vocab] float32 logits (log-probabilities when :attr:`logits_normalized`)
         and the new state out."""
         # A plain lookup: no Keras mask attached (the cells take no mask).
-        x = tf.cast(tf.nn.embedding_lookup(self.embedding.embeddings, tokens), self.compute_dtype)
-        embedded = x[:, tf.newaxis, :]
+        embedded = x = tf.cast(tf.nn.embedding_lookup(self.embedding.embeddings, tokens), self.compute_dtype)
         new_state = []
         for i, layer in enumerate(self.decoders):
             x, (h, c) = layer.cell(x, list(state[2 * i : 2 * i + 2]), training=False)
             new_state += [h, c]
-        logits = self._top(x[:, tf.newaxis, :], memory, training=False, inputs=embedded)[:, 0, :]
+        logits = self._top(x, memory, training=False, inputs=embedded)
         return logits, tuple(new_state)
 
     def architecture(self) -> dict[str, object]:
