@@ -93,6 +93,9 @@ OP_FAMILIES = {
         "_MklMatMul",
         "_MklBatchMatMulV2",
         "_MklEinsum",
+        "_FusedMatMul",
+        "_MklFusedMatMul",
+        "_MklNativeFusedMatMul",
     ),
     "softmax / log-softmax / log-sum-exp": ("Softmax", "LogSoftmax", "_MklSoftmax", "Exp", "Log", "Log1p", "Max", "Min", "Sum"),
     "elementwise (add, sub, mul, div, select, compare)": (
@@ -118,7 +121,6 @@ OP_FAMILIES = {
         "Sigmoid",
         "Tanh",
         "_UnaryOpsComposition",
-        "_FusedMatMul",
         "Cast",
         "FloorMod",
         "FloorDiv",
