@@ -118,3 +118,13 @@ def perplexity(lm, replies: Iterable[Reply]) -> float:
             history = (history[-1], token)
             tokens += 1
     return math.exp(nll / tokens) if tokens else float("nan")
+
+
+def mean_log_prob(lm, reply: Reply) -> float:
+    """A reply's mean natural-log probability per token under ``lm`` (``reply`` closed by
+    ``<eos>``, as :func:`perplexity` reads it): the fluency of one reply."""
+    history, total = (C.BOS_ID, C.BOS_ID), 0.0
+    for token in reply:
+        total += math.log(lm.prob(token, history))
+        history = (history[-1], token)
+    return total / len(reply) if reply else float("nan")

@@ -9,7 +9,7 @@ and the arg-max token.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -76,22 +76,55 @@ def has_repeated_ngram(tokens: Sequence[str], n: int) -> bool:
     return len(grams) != len(set(grams))
 
 
-def reply_measures(replies: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> dict:
+def has_word_repeat(tokens: Sequence[str]) -> bool:
+    """Whether a word follows itself ("dioxide dioxide"), which n-gram blocking of 3 lets through."""
+    return any(a == b for a, b in zip(tokens, tokens[1:]))
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return float(np.mean(flags)) if len(flags) else float("nan")
+
+
+def reply_measures(
+    replies: Sequence[Sequence[str]],
+    references: Sequence[Sequence[str]],
+    fluency: Callable[[Sequence[str]], float] | None = None,
+) -> dict:
     """What a user sees of a decoder, over a set of replies and their reference replies:
     diversity (distinct-1/2, the most frequent reply's share), loops (the share of replies
-    that repeat a 2-gram / 3-gram), length against the references', and BLEU-1/2."""
+    that repeat a 2-gram / 3-gram, or a word back to back), length against the references', and
+    BLEU-1/2; the references' own repeat shares beside them, as the target.
+
+    Args:
+      replies: the decoder's replies, as words.
+      references: the reference replies, as words.
+      fluency: optional; a reply's mean per-token log-probability under a reply language model
+        (:func:`evaluator.ngram.mean_log_prob`). When given, ``fluency`` and ``reference_fluency``
+        are the means over the replies and over the references: far below the references' is word
+        salad, far above is generic.
+
+    Returns:
+      A dict of the measures by name.
+    """
     hyps = [" ".join(r) for r in replies]
     refs = [" ".join(r) for r in references]
-    return {
+    out = {
         "replies": len(replies),
         "distinct1": distinct_n(replies, 1),
         "distinct2": distinct_n(replies, 2),
         "top_reply_share": top_reply_share(replies),
         "top_reply": " ".join(Counter(tuple(r) for r in replies).most_common(1)[0][0]) if replies else "",
-        "repeated_2gram_share": float(np.mean([has_repeated_ngram(r, 2) for r in replies])) if replies else float("nan"),
-        "repeated_3gram_share": float(np.mean([has_repeated_ngram(r, 3) for r in replies])) if replies else float("nan"),
+        "repeated_2gram_share": _share([has_repeated_ngram(r, 2) for r in replies]),
+        "repeated_3gram_share": _share([has_repeated_ngram(r, 3) for r in replies]),
+        "word_repeat_share": _share([has_word_repeat(r) for r in replies]),
+        "reference_repeated_2gram_share": _share([has_repeated_ngram(r, 2) for r in references]),
+        "reference_word_repeat_share": _share([has_word_repeat(r) for r in references]),
         "mean_length": float(np.mean([len(r) for r in replies])) if replies else float("nan"),
         "reference_mean_length": float(np.mean([len(r) for r in references])) if references else float("nan"),
         "bleu1": corpus_bleu(hyps, refs, 1),
         "bleu2": corpus_bleu(hyps, refs, 2),
     }
+    if fluency is not None:
+        out["fluency"] = float(np.mean([fluency(r) for r in replies])) if replies else float("nan")
+        out["reference_fluency"] = float(np.mean([fluency(r) for r in references])) if references else float("nan")
+    return out

@@ -122,9 +122,12 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
         "tutorial: greedy (plain)",
         "sample replies, default",
         "sample replies, tutorial",
+        "references (the target)",
+        "default decoder's fluency ",
+        "beam 4's most frequent reply is ",
     ):
         assert words in out, out
-    assert sum(line.startswith("goal ") for line in out.splitlines()) == 7
+    assert sum(line.startswith("goal ") for line in out.splitlines()) == 12
     figures = json.loads((tmp_path / "quality.json").read_text())
     assert figures["seeds"] == [0, 1]
     assert figures["results"]["default"]["eval"]["perplexity"] != figures["results"]["default, seed 1"]["eval"]["perplexity"]
@@ -133,6 +136,8 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
     for r in figures["results"].values():
         assert r["eval"]["perplexity"] > 1 and 0 <= r["eval"]["masked_accuracy"] <= 1 and r["eval"]["input_dependence"] > 0
         assert set(r["decoders"]) == {"greedy (plain)", "greedy (blocked)", "default decoder", "beam 4"}
+        for m in r["decoders"].values():  # fluency: a mean log-probability, the references' beside it
+            assert m["fluency"] < 0 and m["reference_fluency"] < 0 and 0 <= m["word_repeat_share"] <= 1
         assert all(len(texts) == 8 for texts in r["samples"].values())
 
 

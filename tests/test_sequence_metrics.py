@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from components import features as C
 from evaluator import sequence_metrics as sm
 
 # Two examples: targets "5 6 <eos>" and "7 <eos>", padded; 0 = <pad>, 3 = <eos>.
@@ -63,6 +64,7 @@ def test_top_reply_share_and_repeated_ngrams():
     assert sm.top_reply_share([["x"], ["x"], ["y"], ["x", "y"]]) == pytest.approx(2 / 4)
     assert math.isnan(sm.top_reply_share([]))
     assert sm.has_repeated_ngram(["a", "b", "a", "b"], 2) and not sm.has_repeated_ngram(["a", "b", "a", "b"], 3)
+    assert sm.has_word_repeat(["a", "b", "b"]) and not sm.has_word_repeat(["a", "b", "a", "b"]) and not sm.has_word_repeat([])
     assert not sm.has_repeated_ngram(["a", "b", "c"], 1) and sm.has_repeated_ngram(["a", "b", "a"], 1)
 
 
@@ -79,6 +81,9 @@ def test_reply_measures_on_a_small_set():
             "top_reply": "i know",
             "repeated_2gram_share": 1 / 3,  # "go go" comes again
             "repeated_3gram_share": 1 / 3,  # "go go go" comes again
+            "word_repeat_share": 1 / 3,  # "go go"
+            "reference_repeated_2gram_share": 0.0,
+            "reference_word_repeat_share": 0.0,
             "mean_length": 8 / 3,
             "reference_mean_length": 7 / 3,
         }
@@ -91,3 +96,20 @@ def test_reply_measures_on_a_small_set():
     empty = sm.reply_measures([], [])
     assert empty["replies"] == 0 and empty["top_reply"] == "" and math.isnan(empty["mean_length"])
     assert math.isnan(empty["bleu2"])  # no reply at all (every input refused): NaN, not a crash
+
+
+def test_fluency_is_the_mean_log_probability_under_the_reply_model_beside_the_references():
+    from evaluator import ngram
+
+    words = {"<eos>": C.EOS_ID, "i": 4, "know": 5, "go": 6}
+    lm = ngram.KneserNeyTrigramLM([[4, 5, C.EOS_ID]] * 20 + [[6, C.EOS_ID]], vocab_size=8)
+
+    def fluency(reply):
+        return ngram.mean_log_prob(lm, [words[w] for w in reply] + [C.EOS_ID])
+
+    got = sm.reply_measures([["i", "know"], ["know", "i"]], [["i", "know"], ["i", "know"]], fluency)
+    ids = [[4, 5, C.EOS_ID], [5, 4, C.EOS_ID]]
+    assert got["fluency"] == pytest.approx(np.mean([ngram.mean_log_prob(lm, r) for r in ids]))
+    assert ngram.mean_log_prob(lm, [4, 5, C.EOS_ID]) > ngram.mean_log_prob(lm, [5, 4, C.EOS_ID])  # salad scores lower
+    assert got["reference_fluency"] > got["fluency"]
+    assert math.exp(-ngram.mean_log_prob(lm, [4, 5, C.EOS_ID])) == pytest.approx(ngram.perplexity(lm, [[4, 5, C.EOS_ID]]))

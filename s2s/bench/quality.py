@@ -70,6 +70,9 @@ GOAL_INPUT_DEPENDENCE = 1.10
 GOAL_TOP_REPLY_SHARE = 0.05
 GOAL_DISTINCT2 = 0.05
 GOAL_LENGTH_RATIO = 0.30  # mean reply length within 30 % of the references'
+GOAL_REPEATED_2GRAM = 0.10  # default decoder: at most this share of replies repeat a bigram
+GOAL_FLUENCY_RATIO = 0.10  # default decoder: mean log-probability under the trigram within 10 % of the references'
+GOAL_SEARCH_TOP_REPLY = 0.10  # greedy and beam search: the most frequent reply at most this share
 
 
 def _preprocess(data_dir: str, work_dir: str, vocab_size: int, max_len: int):
@@ -150,8 +153,17 @@ def replies(exporter, encoder: np.ndarray, options, batch: int = 256) -> list[li
     return out
 
 
-def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: int) -> dict[str, Any]:
-    """Perplexity, input dependence and accuracy per split; reply measures of each decoder on eval."""
+def fluency_scorer(train: dict[str, np.ndarray], words: list[str]):
+    """A reply's fluency (words in, mean log-probability per token out) under the Kneser-Ney
+    trigram of the train split's replies, in the model's token space (``<eos>`` closes the reply)."""
+    lm = ngram.KneserNeyTrigramLM([ngram.reply_ids(row) for row in train["target"]], len(words))
+    ids = {w: i for i, w in enumerate(words)}
+    return lambda reply: ngram.mean_log_prob(lm, [ids.get(w, C.UNK_ID) for w in reply] + [C.EOS_ID])
+
+
+def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: int, fluency=None) -> dict[str, Any]:
+    """Perplexity, input dependence and accuracy per split; reply measures of each decoder on eval
+    (with ``fluency``, a :func:`fluency_scorer`, the replies' and references' fluency)."""
     import tensorflow as tf
 
     from evaluator import sequence_metrics as sm
@@ -173,7 +185,7 @@ def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: 
     evaluation = splits[C.EVAL_SPLIT]
     references = [[words[i] for i in ngram.reply_ids(row) if i != C.EOS_ID] for row in evaluation["target"]]
     result["decoders"] = {
-        name: sm.reply_measures(replies(exporter, evaluation["encoder"], options), references)
+        name: sm.reply_measures(replies(exporter, evaluation["encoder"], options), references, fluency)
         for name, options in decoders().items()
     }
     sample_ids = exporter._encoder_ids(tf.constant(SAMPLE_INPUTS)).numpy()
@@ -197,7 +209,7 @@ def baselines(splits: dict[str, dict[str, np.ndarray]], vocab_size: int) -> dict
 
 
 def _train_and_score(
-    name: str, cfg: TrainerParams, tft_output, files: dict[str, list[str]], splits, out: Path, max_len: int
+    name: str, cfg: TrainerParams, tft_output, files: dict[str, list[str]], splits, out: Path, max_len: int, fluency=None
 ) -> dict[str, Any]:
     from trainer.task import train
 
@@ -208,7 +220,7 @@ def _train_and_score(
     started = time.perf_counter()
     model, params, history = train(cfg, tft_output, files[C.TRAIN_SPLIT], files[C.EVAL_SPLIT], str(out / name))
     seconds = time.perf_counter() - started
-    result = score(model, tft_output, {k: splits[k] for k in (C.EVAL_SPLIT, C.TEST_SPLIT)}, max_len)
+    result = score(model, tft_output, {k: splits[k] for k in (C.EVAL_SPLIT, C.TEST_SPLIT)}, max_len, fluency)
     result.update(
         seconds=seconds,
         epochs_run=len(history.get("loss", [])),
@@ -266,15 +278,23 @@ def report(
             )
     print(f"\nreplies on the eval split ({next(iter(results.values()))[C.EVAL_SPLIT]['pairs']:,} inputs):")
     print(
-        f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'length':>13}{'BLEU-1':>8}{'BLEU-2':>8}"
+        f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'rep w':>7}"
+        f"{'fluency':>9}{'length':>13}{'BLEU-1':>8}{'BLEU-2':>8}"
     )
     for key, r in results.items():
         for name, m in r["decoders"].items():
             print(
                 f"{(key + ': ' + name)[:39]:<40}{m['distinct1']:>8.4f}{m['distinct2']:>8.4f}{m['top_reply_share']:>10.1%}"
-                f"{m['repeated_2gram_share']:>8.1%}{m['repeated_3gram_share']:>8.1%}"
+                f"{m['repeated_2gram_share']:>8.1%}{m['repeated_3gram_share']:>8.1%}{m['word_repeat_share']:>7.1%}"
+                f"{m.get('fluency', float('nan')):>9.3f}"
                 f"{m['mean_length']:>6.2f} ({m['reference_mean_length']:.2f}){m['bleu1']:>8.2f}{m['bleu2']:>8.2f}"
             )
+    m = next(iter(results.values()))["decoders"]["default decoder"]
+    print(
+        f"{'references (the target)':<40}{'':>8}{'':>8}{'':>10}{m['reference_repeated_2gram_share']:>8.1%}{'':>8}"
+        f"{m['reference_word_repeat_share']:>7.1%}{m.get('reference_fluency', float('nan')):>9.3f}"
+    )
+    print("  fluency: mean log-probability per token under the Kneser-Ney trigram of the train replies")
     for key, r in results.items():
         print(f"most frequent replies, {key}: " + "; ".join(f"{name}: {m['top_reply']!r}" for name, m in r["decoders"].items()))
         print(f"eval perplexity by epoch, {key}: " + " ".join(f"{x:.1f}" for x in r["val_perplexity_by_epoch"]))
@@ -321,7 +341,36 @@ def report(
             m["bleu2"] >= greedy["bleu2"],
             f"default decoder's BLEU-2 {m['bleu2']:.2f} vs plain greedy's {greedy['bleu2']:.2f} on the same model (goal: not below)",
         ),
+        **_fluency_goals(d["decoders"]),
     }
+
+
+def _fluency_goals(decoders: dict[str, dict[str, Any]]) -> dict[str, bool]:
+    """#25's reply goals: the default decoder reads as well as the references (no word twice in a
+    row, few repeated bigrams, fluency near theirs) and the searches do not collapse."""
+    m = decoders["default decoder"]
+    fluency_off = abs(m["fluency"] / m["reference_fluency"] - 1.0)
+    goals = {
+        "no_word_repeats": _goal(
+            m["word_repeat_share"] == 0.0,
+            f"default decoder's replies with a word twice in a row: {m['word_repeat_share']:.1%} (goal 0; references {m['reference_word_repeat_share']:.1%})",
+        ),
+        "repeated_bigrams": _goal(
+            m["repeated_2gram_share"] <= GOAL_REPEATED_2GRAM,
+            f"default decoder's replies with a repeated bigram: {m['repeated_2gram_share']:.1%} (goal <= {GOAL_REPEATED_2GRAM:.0%}; references {m['reference_repeated_2gram_share']:.1%})",
+        ),
+        "fluency": _goal(
+            fluency_off <= GOAL_FLUENCY_RATIO,
+            f"default decoder's fluency {m['fluency']:.3f} is {fluency_off:.0%} off the references' {m['reference_fluency']:.3f} (goal within {GOAL_FLUENCY_RATIO:.0%})",
+        ),
+    }
+    for name in ("greedy (blocked)", f"beam {DEFAULT_BEAM_WIDTH}"):
+        share = decoders[name]["top_reply_share"]
+        goals[f"top_reply {name}"] = _goal(
+            share <= GOAL_SEARCH_TOP_REPLY,
+            f"{name}'s most frequent reply is {share:.1%} of its replies (goal <= {GOAL_SEARCH_TOP_REPLY:.0%})",
+        )
+    return goals
 
 
 def run(
@@ -388,7 +437,12 @@ def run(
         configs["tutorial"] = dataclasses.replace(base, **TUTORIAL, glove_path=os.path.abspath(glove_path))
         labels["tutorial"] = "(b) tutorial: GloVe 50d frozen, LSTM 300"
     runs = work / "runs"
-    results = {name: _train_and_score(name, cfg, tft_output, files, splits, runs, max_len) for name, cfg in configs.items()}
+    from trainer.export import vocabulary
+
+    fluency = fluency_scorer(splits[C.TRAIN_SPLIT], vocabulary(tft_output))
+    results = {
+        name: _train_and_score(name, cfg, tft_output, files, splits, runs, max_len, fluency) for name, cfg in configs.items()
+    }
     goals = report(results, base_line, labels, [k for k in configs if k.startswith("default")])
     summary = {
         "data_dir": os.path.abspath(data_dir),
