@@ -135,7 +135,13 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
     assert figures["baselines"]["trigram"]["eval"] > 1 and figures["baselines"]["unigram"]["test"] > 1
     for r in figures["results"].values():
         assert r["eval"]["perplexity"] > 1 and 0 <= r["eval"]["masked_accuracy"] <= 1 and r["eval"]["input_dependence"] > 0
-        assert set(r["decoders"]) == {"greedy (plain)", "greedy (blocked)", "default decoder", "beam 4"}
+        assert set(r["decoders"]) == {
+            "greedy (plain)",
+            "greedy (blocked)",
+            "default decoder",
+            "default, repeats allowed",
+            "beam 4",
+        }
         for m in r["decoders"].values():  # fluency: a mean log-probability, the references' beside it
             assert m["fluency"] < 0 and m["reference_fluency"] < 0 and 0 <= m["word_repeat_share"] <= 1
         assert all(len(texts) == 8 for texts in r["samples"].values())

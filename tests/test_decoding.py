@@ -33,7 +33,7 @@ def model():
 
 
 def _decode(model, **overrides):
-    opts = dataclasses.replace(GREEDY, **{"no_repeat_ngram": 0, **overrides})
+    opts = dataclasses.replace(GREEDY, **{"no_repeat_ngram": 0, "no_repeat_word": 0, **overrides})
     ids, lengths, scores, log_probs = decoding.decode(model, ENCODER, STEPS, tf.constant(VOCAB), decoding.option_tensors(opts))
     return ids.numpy(), lengths.numpy(), scores.numpy(), log_probs.numpy()
 
@@ -74,6 +74,15 @@ def test_no_reply_repeats_a_trigram_when_blocked(model, width):
     ids, *_ = _decode(model, no_repeat_ngram=3, beam_width=width)
     replies = _replies(ids)
     assert len(replies) == 3 * width and not any(has_repeated_ngram(r, 3) for r in replies)
+
+
+@pytest.mark.parametrize("overrides", [{"beam_width": 1}, {"beam_width": 3}, {"beam_width": 4, "temperature": 1.0, "top_p": 0.9}])
+def test_no_word_follows_itself_when_blocked(model, overrides):
+    def twice(ids):
+        return [r for r in _replies(ids) if any(a == b for a, b in zip(r, r[1:]))]
+
+    assert twice(_decode(model, **overrides)[0])  # this looping network says words twice in a row
+    assert not twice(_decode(model, no_repeat_word=1, **overrides)[0])
 
 
 def test_min_length_holds_back_eos(model):
@@ -237,7 +246,7 @@ def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_end
     encoder = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5], [4, 0, 0, 0], [7, 7, 9, 11], [6, 0, 0, 0]], tf.int64)
     net((encoder, tf.constant([[C.BOS_ID, 5]] * 6, tf.int64)))
     net.logit_bias.assign(tf.one_hot(C.EOS_ID, VOCAB) * 1.8)
-    options = DecodeOptions(beam_width=3, temperature=0.0, no_repeat_ngram=0, min_length=1, length_penalty=0.0)
+    options = DecodeOptions(beam_width=3, temperature=0.0, no_repeat_ngram=0, no_repeat_word=0, min_length=1, length_penalty=0.0)
     decode = tf.function(lambda x: decoding.decode(net, x, STEPS, tf.constant(VOCAB), decoding.option_tensors(options)))
     ids, lengths, scores, _ = (x.numpy() for x in decode(encoder))
     assert len(set(lengths.max(axis=1))) > 1, lengths  # inputs end at different steps: some leave early

@@ -12,6 +12,8 @@ One loop serves every decoder the export offers (core TF ops only, so TF Serving
   message with the same seed gets the same reply, alone or in any batch.
 * ``no_repeat_ngram``: a token that would repeat an n-gram already in the reply is never
   chosen (0 = off). It stops loops like "of the few tough of the few tough".
+* ``no_repeat_word``: the previous token is never chosen again ("dioxide dioxide"), which
+  trigram blocking lets through twice (0 = off).
 * ``min_length``: ``<eos>`` is not allowed before this many reply tokens.
 * ``length_penalty``: GNMT length normalisation (Wu et al. 2016) of the final ranking,
   ``score / ((5 + length) / 6) ** length_penalty``; 0 ranks by the plain sum.
@@ -87,14 +89,17 @@ def _forbid(scores: tf.Tensor, bans: tf.Tensor) -> tf.Tensor:
 def _bans(seqs: tf.Tensor, t: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tensor:
     """Every (row, token) not allowed at step ``t`` for the rows ``seqs`` [rows, steps]: padding,
     ``<bos>`` and ``<unk>`` (a reply that says "<unk>" reads as broken), ``<eos>`` before
-    ``min_length``, and the tokens that would repeat an n-gram."""
+    ``min_length``, the previous token (``no_repeat_word``) and the tokens that would repeat an
+    n-gram."""
     rows = tf.shape(seqs)[0]
     row = tf.range(tf.cast(rows, tf.int64))
     never = tf.constant([C.PAD_ID, C.UNK_ID, C.BOS_ID], tf.int64)
     always = tf.stack([tf.repeat(row, tf.size(never)), tf.tile(never, [rows])], axis=1)
     early = row[: tf.where(t < opts["min_length"], rows, 0)]
     no_eos = tf.stack([early, tf.fill(tf.shape(early), tf.constant(C.EOS_ID, tf.int64))], axis=1)
-    return tf.concat([always, no_eos, repeated_ngram_bans(seqs, t, opts["no_repeat_ngram"])], axis=0)
+    again = row[: tf.where(tf.logical_and(t > 0, opts["no_repeat_word"] > 0), rows, 0)]
+    previous = tf.stack([again, tf.gather(seqs[:, tf.maximum(t - 1, 0)], again)], axis=1)
+    return tf.concat([always, no_eos, previous, repeated_ngram_bans(seqs, t, opts["no_repeat_ngram"])], axis=0)
 
 
 def _log_probs(model, token: tf.Tensor, state, memory):

@@ -133,9 +133,10 @@ def decoders() -> dict[str, Any]:
 
     default = DecodeOptions()
     return {
-        "greedy (plain)": dataclasses.replace(GREEDY, no_repeat_ngram=0, min_length=0),
+        "greedy (plain)": dataclasses.replace(GREEDY, no_repeat_ngram=0, no_repeat_word=0, min_length=0),
         "greedy (blocked)": GREEDY,
         "default decoder": default,
+        "default, repeats allowed": dataclasses.replace(default, no_repeat_word=0),
         f"beam {DEFAULT_BEAM_WIDTH}": dataclasses.replace(default, beam_width=DEFAULT_BEAM_WIDTH, temperature=0.0),
     }
 

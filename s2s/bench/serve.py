@@ -171,7 +171,7 @@ def _wait(client, proc: subprocess.Popen, timeout: float = 180.0):
     raise TimeoutError(f"no model version became available within {timeout:.0f} s")
 
 
-PLAIN_GREEDY = dataclasses.replace(GREEDY, no_repeat_ngram=0, min_length=0)
+PLAIN_GREEDY = dataclasses.replace(GREEDY, no_repeat_ngram=0, no_repeat_word=0, min_length=0)
 
 
 def cost_attack(address: str, messages: list[str], polite: int = 20) -> dict[str, float]:
