@@ -231,6 +231,12 @@ def table(figures: dict) -> str:
             )
         )
         rows.append(
+            (
+                f"{name} replies: with a word twice in a row / a repeated 2-gram, references",
+                f"{r['word_repeat_share']:.2%} / {r['reference_word_repeat_share']:.2%}, {r['reference_repeated_2gram_share']:.2%}",
+            )
+        )
+        rows.append(
             (f"{name} replies: mean length / reference mean length", f"{r['mean_length']:.2f} / {r['reference_mean_length']:.2f}")
         )
         rows.append((f"{name} replies per second", f"{r['replies_per_second']:.0f}"))

@@ -92,6 +92,7 @@ def test_report_files_name_every_figure(evaluated):
         "default replies: distinct-1 / distinct-2",
         "default replies: most frequent reply (share)",
         "default replies: with a repeated 2-gram / 3-gram",
+        "default replies: with a word twice in a row / a repeated 2-gram, references",
         "default replies: mean length / reference mean length",
         "input dependence",
         "beam2 replies: BLEU-1 / BLEU-2",
