@@ -198,10 +198,12 @@ def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
     model = tf.saved_model.load(str(out / "serving_model"))
     assert json.loads(model.architecture.numpy())["layers"] == 2
     messages = tf.constant(["Hi, how are you?", "?!", "Where are you going tonight?"])
-    from trainer.decode_options import GREEDY
+    from trainer.decode_options import GREEDY, DecodeOptions
     from trainer.decoding import option_tensors
 
-    greedy = model.signatures[C.GENERATE_SIGNATURE](text=messages, **option_tensors(dataclasses.replace(GREEDY, min_length=4)))
+    # beam_search of width 1 is greedy decoding with the default decoder's bans.
+    as_beam = dataclasses.replace(GREEDY, min_length=4, no_repeat_ngram=DecodeOptions().no_repeat_ngram)
+    greedy = model.signatures[C.GENERATE_SIGNATURE](text=messages, **option_tensors(as_beam))
     beam = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(1))
     assert greedy["reply"].numpy().tolist() == beam["reply"].numpy().tolist()
     wide = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(3))
