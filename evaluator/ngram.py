@@ -108,23 +108,23 @@ class KneserNeyTrigramLM:
         return max(self.tri.get((u, v, token), 0) - self.d3, 0.0) / total + lam * self._p2(v, token)
 
 
+def _log_prob(lm, reply: Reply) -> float:
+    """The natural-log probability of a whole reply (closed by ``<eos>``) under ``lm``."""
+    history, total = (C.BOS_ID, C.BOS_ID), 0.0
+    for token in reply:
+        total += math.log(lm.prob(token, history))
+        history = (history[-1], token)
+    return total
+
+
 def perplexity(lm, replies: Iterable[Reply]) -> float:
     """exp of the mean negative log-probability per reply token (``<eos>`` included)."""
-    nll, tokens = 0.0, 0
-    for reply in replies:
-        history = (C.BOS_ID, C.BOS_ID)
-        for token in reply:
-            nll -= math.log(lm.prob(token, history))
-            history = (history[-1], token)
-            tokens += 1
-    return math.exp(nll / tokens) if tokens else float("nan")
+    replies = list(replies)
+    tokens = sum(len(r) for r in replies)
+    return math.exp(-sum(_log_prob(lm, r) for r in replies) / tokens) if tokens else float("nan")
 
 
 def mean_log_prob(lm, reply: Reply) -> float:
     """A reply's mean natural-log probability per token under ``lm`` (``reply`` closed by
     ``<eos>``, as :func:`perplexity` reads it): the fluency of one reply."""
-    history, total = (C.BOS_ID, C.BOS_ID), 0.0
-    for token in reply:
-        total += math.log(lm.prob(token, history))
-        history = (history[-1], token)
-    return total / len(reply) if reply else float("nan")
+    return _log_prob(lm, reply) / len(reply) if reply else float("nan")
