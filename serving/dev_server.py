@@ -62,7 +62,7 @@ from tensorflow_serving.apis import (
 
 from components import features as C
 from serving.saved_model import version_dirs
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
+from trainer.decode_options import DEFAULT_SAMPLES, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
 
 BATCHING_CONFIG = Path(__file__).resolve().parent.parent / "docker" / "serving" / "batching.config"
 MAX_CONCURRENT = 4  # model calls at once: more only queue for the same 2 cores
@@ -131,7 +131,7 @@ def request_rows(signature: str, feed: dict[str, tf.Tensor]) -> int:
         width = min(max(int(feed[C.BEAM_WIDTH_KEY]), 1), MAX_BEAM_WIDTH)
         antilm = float(feed["antilm_weight"]) if signature == C.GENERATE_SIGNATURE else 0.0
         return decode_rows(messages, width, antilm)
-    widths = {C.SERVING_SIGNATURE: DEFAULT_BEAM_WIDTH, C.TF_EXAMPLE_SIGNATURE: DEFAULT_BEAM_WIDTH + 2}
+    widths = {C.SERVING_SIGNATURE: DEFAULT_SAMPLES, C.TF_EXAMPLE_SIGNATURE: DEFAULT_SAMPLES + 2}
     return messages * widths.get(signature, 1)
 
 

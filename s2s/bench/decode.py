@@ -15,7 +15,7 @@ import numpy as np
 
 from components import features as C
 from s2s.bench.serve import _messages, _percentiles, _timed
-from trainer.decode_options import GREEDY, DecodeOptions
+from trainer.decode_options import DEFAULT_BEAM_WIDTH, GREEDY, DecodeOptions
 
 GOAL_DEFAULT_B64_RPS = 400.0
 GOAL_DEFAULT_VS_GREEDY = 4.0
@@ -218,7 +218,7 @@ def run(model_dir: str, requests: int = 50, profile: bool = False) -> int:
     default = loaded.signatures[C.SERVING_SIGNATURE]
     generate = loaded.signatures[C.GENERATE_SIGNATURE]
 
-    beam = dataclasses.replace(DecodeOptions(), temperature=0.0)
+    beam = dataclasses.replace(DecodeOptions(), beam_width=DEFAULT_BEAM_WIDTH, temperature=0.0)
     decoders = {
         "default": lambda text: default(text=text),
         "greedy": lambda text: generate(text=text, **option_tensors(GREEDY)),
