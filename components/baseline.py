@@ -23,8 +23,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
-from components import features as C
-from components.serving_layout import versions
+from common import names
+from common.serving_layout import versions
 from components.volumes import require_volume
 
 MODEL_KEY = "model"
@@ -35,7 +35,7 @@ REQUIRE_VOLUME_KEY = "require_volume"
 
 
 # The signature the Evaluator calls on the baseline (teacher forcing only: evaluator/config.py).
-SIGNATURE = C.SCORE_SIGNATURE
+SIGNATURE = names.SCORE_SIGNATURE
 
 
 def signatures(saved_model_dir: str) -> set[str]:

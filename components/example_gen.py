@@ -29,30 +29,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import features as C
+from common import features as C
+from common import names
+from common.examples import pair_to_example
 from components.cornell import CorpusError, Pair, load_corpus
 
 PROPERTY_PREFIX = "cornell_"
-
-
-def _bytes_feature(*values: str) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
-
-
-def pair_to_example(pair: Pair) -> tf.train.Example:
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                C.INPUT_TEXT: _bytes_feature(pair.input_text),
-                C.TARGET_TEXT: _bytes_feature(pair.target_text),
-                C.MOVIE_ID: _bytes_feature(pair.movie_id),
-                C.CONVERSATION_ID: _bytes_feature(pair.conversation_id),
-                C.INPUT_LINE_ID: _bytes_feature(pair.input_line_id),
-                C.TARGET_LINE_ID: _bytes_feature(pair.target_line_id),
-                C.GENRES: _bytes_feature(*pair.genres),
-            }
-        )
-    )
 
 
 def _encoding(exec_properties: dict[str, Any]) -> str:
@@ -162,7 +144,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         for split, n in sizes.items():
             examples.set_int_custom_property(f"{PROPERTY_PREFIX}pairs_{split}", n)
         summary = {"counts": counts, "split_sizes": sizes, "encodings": report.encodings, "problems": report.problems}
-        with tf.io.gfile.GFile(os.path.join(examples.uri, C.LOAD_REPORT_FILE), "w") as f:
+        with tf.io.gfile.GFile(os.path.join(examples.uri, names.LOAD_REPORT_FILE), "w") as f:
             f.write(json.dumps(summary, indent=2, sort_keys=True))
         logging.info("CornellExampleGen pairs per split: %s", sizes)
         return None

@@ -1,10 +1,10 @@
-"""Settings of the Cornell ExampleGen and of the Pusher (see :mod:`components.settings`)."""
+"""Settings of the Cornell ExampleGen and of the Pusher (see :mod:`common.settings`)."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from components.settings import check, setting
+from common.settings import check, setting
 
 ENCODINGS = ("auto", "latin-1", "utf-8")
 

@@ -26,9 +26,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from common.serving_layout import versions
+from common.settings import from_properties
 from components.params import PusherParams
-from components.serving_layout import versions
-from components.settings import from_properties
 from components.volumes import require_volume
 
 INCOMING_PREFIX = ".incoming-"

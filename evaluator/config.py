@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from components import baseline as baseline_component
-from components import features as C
-from components.code_version import code_version
+from common import features as C
+from common import names
+from common.code_version import code_version
 from evaluator import metrics as seq_metrics
 from evaluator.params import EvaluatorParams
 
@@ -29,7 +29,7 @@ def eval_config(cfg: EvaluatorParams) -> tfma.EvalConfig:
             name=name,
             signature_name=signature,
             label_key=C.LABEL_KEY,
-            preprocessing_function_names=[C.TRANSFORM_SIGNATURE],
+            preprocessing_function_names=[names.TRANSFORM_SIGNATURE],
             is_baseline=baseline,
         )
 
@@ -37,8 +37,8 @@ def eval_config(cfg: EvaluatorParams) -> tfma.EvalConfig:
     # (score_tf_example) and decodes nothing; the candidate's replies are scored as well.
     return tfma.EvalConfig(
         model_specs=[
-            spec(CANDIDATE, C.TF_EXAMPLE_SIGNATURE),
-            spec(BASELINE, baseline_component.SIGNATURE, baseline=True),
+            spec(CANDIDATE, names.TF_EXAMPLE_SIGNATURE),
+            spec(BASELINE, names.SCORE_SIGNATURE, baseline=True),
         ],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[C.GENRES])],
         metrics_specs=[

@@ -23,7 +23,7 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
-from components import features as C
+from common import names
 from evaluator.sequence_metrics import (
     corpus_bleu,
     distinct_n,
@@ -34,7 +34,7 @@ from evaluator.sequence_metrics import (
     top_reply_share,
 )
 
-MASKED_TOKEN_ACCURACY, PERPLEXITY, TOP_REPLY_SHARE = C.MASKED_TOKEN_ACCURACY, C.PERPLEXITY, C.TOP_REPLY_SHARE
+MASKED_TOKEN_ACCURACY, PERPLEXITY, TOP_REPLY_SHARE = names.MASKED_TOKEN_ACCURACY, names.PERPLEXITY, names.TOP_REPLY_SHARE
 
 
 def _output(value, model_name: str, output_name: str):
@@ -59,7 +59,7 @@ class _TokenStatsCombiner(beam.CombineFn):
         if not isinstance(prediction, dict) or "target_log_probs" not in prediction:
             raise ValueError(
                 f"{self._key.name} needs the model outputs 'target_log_probs' and 'predicted_ids' "
-                f"(the {C.TF_EXAMPLE_SIGNATURE} signature); got {type(prediction).__name__}"
+                f"(the {names.TF_EXAMPLE_SIGNATURE} signature); got {type(prediction).__name__}"
             )
         return accumulator + token_stats(label, prediction["target_log_probs"], prediction["predicted_ids"])
 
@@ -123,7 +123,7 @@ class _RepliesCombiner(beam.CombineFn):
         prediction = _output(element.prediction, self._model_name, self._output_name)
         if not isinstance(prediction, dict) or self._replies not in prediction:
             raise ValueError(
-                f"{self._key.name} needs the model output {self._replies!r} (the {C.TF_EXAMPLE_SIGNATURE} signature)"
+                f"{self._key.name} needs the model output {self._replies!r} (the {names.TF_EXAMPLE_SIGNATURE} signature)"
             )
         accumulator.append((id_text(prediction[self._replies]), id_text(label)))
         return accumulator

@@ -1,10 +1,10 @@
-"""The Evaluator's blessing bounds (see :mod:`components.settings`)."""
+"""The Evaluator's blessing bounds (see :mod:`common.settings`)."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from components.settings import check, setting
+from common.settings import check, setting
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Sequence metrics, one implementation for both callers: the TFMA metrics of the Evaluator
-(:mod:`evaluator.metrics`) and ``s2s evaluate`` (:mod:`evaluator.offline`). Padding never counts.
+(:mod:`evaluator.metrics`) and ``s2s evaluate`` (:mod:`s2s.evaluation`). Padding never counts.
 
 Teacher-forced token statistics come from what the model's ``serving_tf_example``
 signature returns: per target position, the log-probability of the reference token
@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from components import features as C
-from transforms.ids import until_eos
+from common import features as C
+from common.ids import until_eos
 
 # Accumulator layout: [right arg-max tokens, non-padding target tokens, negative log-likelihood].
 RIGHT, TOKENS, NLL = range(3)
@@ -99,7 +99,7 @@ def reply_measures(
       replies: the decoder's replies, as words.
       references: the reference replies, as words.
       fluency: optional; a reply's mean per-token log-probability under a reply language model
-        (:func:`evaluator.ngram.mean_log_prob`). When given, ``fluency`` and ``reference_fluency``
+        (:func:`s2s.bench.ngram.mean_log_prob`). When given, ``fluency`` and ``reference_fluency``
         are the means over the replies and over the references: far below the references' is word
         salad, far above is generic.
 

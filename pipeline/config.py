@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from common.settings import ConfigError, check, replace, setting
 from components.params import ExampleGenParams, PusherParams
-from components.settings import ConfigError, check, replace, setting
 from evaluator.params import EvaluatorParams
 from trainer.params import TrainerParams
 from transforms.params import TransformParams
@@ -97,7 +97,7 @@ class PipelineConfig:
     @property
     def serving_model_dir(self) -> str:
         """Where the Pusher writes: ``<serving dir>/<model name>/<version>/``."""
-        from components.features import MODEL_NAME
+        from common.names import MODEL_NAME
 
         return os.path.join(self.serving_dir, MODEL_NAME)
 

@@ -20,9 +20,10 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
-from components import features as C
+from common import features as C
+from common import names
 
-PROGRESS = logging.getLogger(C.PROGRESS_LOGGER)
+PROGRESS = logging.getLogger(names.PROGRESS_LOGGER)
 
 # Messages of other packages that say nothing about this pipeline (regular expressions).
 NOISE = (
@@ -147,7 +148,7 @@ def _read_json(path: str) -> dict:
 def figure(outputs: dict[str, list]) -> str:
     """The key figure of a component's outputs, in a few words ("" when there is none)."""
     if "Examples" in outputs and "cornell_pairs" in outputs["Examples"][0].custom_properties:
-        report = _read_json(os.path.join(outputs["Examples"][0].uri, C.LOAD_REPORT_FILE))
+        report = _read_json(os.path.join(outputs["Examples"][0].uri, names.LOAD_REPORT_FILE))
         sizes = ", ".join(f"{k} {v}" for k, v in sorted(report["split_sizes"].items()))
         return f"{report['counts']['pairs']} pairs ({sizes})"
     if "TransformGraph" in outputs:
@@ -156,7 +157,7 @@ def figure(outputs: dict[str, list]) -> str:
             words = sum(1 for _ in f)
         return f"vocabulary {words + C.NUM_RESERVED} ids"
     if "ModelRun" in outputs:
-        training = _read_json(os.path.join(outputs["ModelRun"][0].uri, C.DATA_REPORT_FILE)).get("training", {})
+        training = _read_json(os.path.join(outputs["ModelRun"][0].uri, names.DATA_REPORT_FILE)).get("training", {})
         if training.get("best_val_perplexity") is None:
             return f"{training.get('epochs_run', '?')} epoch(s)"
         return (

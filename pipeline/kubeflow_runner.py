@@ -24,8 +24,8 @@ import os
 import re
 from pathlib import Path
 
-from components import features as C
-from components.settings import ConfigError, as_properties, setting
+from common import names
+from common.settings import ConfigError, as_properties, setting
 from pipeline.config import PipelineConfig
 
 DEFAULT_IMAGE = "seq2seq-tfx:latest"
@@ -261,9 +261,9 @@ def compile_pipeline(cfg: PipelineConfig, settings: KubeflowSettings, output_dir
         if label == _executor(spec, "Seq2SeqTrainer"):
             container["image"] = settings.trainer_image
     docs = [spec] + ([platform_spec(spec, settings)] if on_kfp else [])
-    json_path = out / f"{C.PIPELINE_NAME}.json"
+    json_path = out / f"{names.PIPELINE_NAME}.json"
     json_path.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
-    yaml_path = out / f"{C.PIPELINE_NAME}.yaml"
+    yaml_path = out / f"{names.PIPELINE_NAME}.yaml"
     yaml_path.write_text(yaml.safe_dump_all(docs, sort_keys=True))
     return {"json": json_path, "yaml": yaml_path}
 
@@ -281,7 +281,7 @@ def submit(
     package: str | os.PathLike[str],
     host: str,
     arguments: dict[str, object] | None = None,
-    experiment: str = C.PIPELINE_NAME,
+    experiment: str = names.PIPELINE_NAME,
     run_name: str | None = None,
     existing_token: str | None = None,
     pipeline_root: str = "",
@@ -311,7 +311,7 @@ def submit(
     result = client.create_run_from_pipeline_package(
         str(package),
         arguments=dict(arguments or {}),
-        run_name=run_name or f"{C.PIPELINE_NAME} run",
+        run_name=run_name or f"{names.PIPELINE_NAME} run",
         experiment_name=experiment,
         namespace=namespace,
         pipeline_root=root,
@@ -334,7 +334,7 @@ def submit_vertex(
 
     aiplatform.init(project=project, location=region)
     job = aiplatform.PipelineJob(
-        display_name=run_name or f"{C.PIPELINE_NAME} run",
+        display_name=run_name or f"{names.PIPELINE_NAME} run",
         template_path=str(package),
         parameter_values=dict(arguments or {}),
         pipeline_root=check_pipeline_root(pipeline_root or package_root(package), "vertex"),

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from components import features as C
+from common import names
 from pipeline import leftovers
 from pipeline.config import PipelineConfig
 from pipeline.status import eval_metrics, format_metrics, open_store
@@ -105,7 +105,7 @@ def run(
     from pipeline import console as out
 
     def figure(node: str) -> str:
-        text = out.figure(out.node_outputs(open_store(cfg.metadata_path), C.PIPELINE_NAME, node))
+        text = out.figure(out.node_outputs(open_store(cfg.metadata_path), names.PIPELINE_NAME, node))
         return text
 
     with out.quiet(nodes, figure):
@@ -203,8 +203,8 @@ def latest_push(cfg: PipelineConfig) -> PushResult:
         was_pushed,
         pushed_dir,
         eval_metrics(evaluation.uri).get("overall", {}) if evaluation else {},
-        _json(os.path.join(examples.uri, C.LOAD_REPORT_FILE)) if examples else {},
-        _json(os.path.join(model_run.uri, C.DATA_REPORT_FILE)) if model_run else {},
+        _json(os.path.join(examples.uri, names.LOAD_REPORT_FILE)) if examples else {},
+        _json(os.path.join(model_run.uri, names.DATA_REPORT_FILE)) if model_run else {},
     )
 
 

@@ -14,12 +14,13 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import transform_pb2
 
-from components import features as C
+from common import features as C
+from common import names
+from common.code_version import code_version
+from common.settings import as_properties
 from components.baseline import ServedBaseline
-from components.code_version import code_version
 from components.example_gen import CornellExampleGen
 from components.pusher import REQUIRE_VOLUME_KEY, AtomicPushExecutor
-from components.settings import as_properties
 from evaluator.config import eval_config
 from pipeline.config import PipelineConfig
 from trainer.component import Seq2SeqTrainer
@@ -116,7 +117,7 @@ def create_pipeline(
             component.with_platform_config(step_resources)
     components = [example_gen, statistics_gen, schema_gen, transform, trainer, baseline, evaluator, pusher]
     return tfx.dsl.Pipeline(
-        pipeline_name=C.PIPELINE_NAME,
+        pipeline_name=names.PIPELINE_NAME,
         pipeline_root=pipeline_root,
         components=components[:4] if preprocessing_only else components,
         enable_cache=cfg.run.enable_cache,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "uv.lock", "docker/Dockerfile", "s2s", "components", "transforms", "trainer", "evaluator",
+SOURCES = ("pyproject.toml", "uv.lock", "docker/Dockerfile", "s2s", "common", "components", "transforms", "trainer", "evaluator",
            "pipeline", "serving", "docker/serving", "data/sample")  # fmt: skip
 
 

@@ -31,8 +31,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from components import features as C
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, DecodeOptions
+from common import names
+from common.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, DecodeOptions
 
 T = TypeVar("T")
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
@@ -109,7 +109,7 @@ class ChatbotClient:
     def __init__(
         self,
         target: str = "localhost:8500",
-        model_name: str = C.MODEL_NAME,
+        model_name: str = names.MODEL_NAME,
         version: int | None = None,
         timeout: float = 10.0,
         retries: int = 3,
@@ -159,7 +159,7 @@ class ChatbotClient:
             spec.version.value = self.version
         return spec
 
-    def predict(self, inputs: dict, signature: str = C.SERVING_SIGNATURE) -> predict_pb2.PredictResponse:
+    def predict(self, inputs: dict, signature: str = names.SERVING_SIGNATURE) -> predict_pb2.PredictResponse:
         """A raw Predict call: ``inputs`` maps input names to TensorProtos."""
         request = predict_pb2.PredictRequest(model_spec=self._model_spec(signature))
         for key, proto in inputs.items():
@@ -168,15 +168,15 @@ class ChatbotClient:
 
     def reply(self, messages: Sequence[str]) -> list[Reply]:
         """The default decoder's replies (the ``serving_default`` signature)."""
-        response = self.predict({C.SERVING_INPUT_KEY: string_tensor(messages)})
+        response = self.predict({names.SERVING_INPUT_KEY: string_tensor(messages)})
         texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
         return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
 
     def beam_reply(self, messages: Sequence[str], width: int = DEFAULT_BEAM_WIDTH) -> list[Reply]:
         """Beam-search replies: the best one and every beam, best first."""
         response = self.predict(
-            {C.SERVING_INPUT_KEY: string_tensor(messages), C.BEAM_WIDTH_KEY: int_scalar(width)},
-            signature=C.BEAM_SIGNATURE,
+            {names.SERVING_INPUT_KEY: string_tensor(messages), names.BEAM_WIDTH_KEY: int_scalar(width)},
+            signature=names.BEAM_SIGNATURE,
         )
         return _with_alternatives(response)
 
@@ -184,11 +184,11 @@ class ChatbotClient:
         """Replies from the ``generate`` signature: every decoding option (beam search or
         sampling, n-gram blocking, minimum length, length penalty, MMI-antiLM) set per request."""
         options.validate()
-        inputs = {C.SERVING_INPUT_KEY: string_tensor(messages)}
+        inputs = {names.SERVING_INPUT_KEY: string_tensor(messages)}
         for name, dtype in DTYPES.items():
             value = getattr(options, name)
             inputs[name] = float_scalar(float(value)) if dtype == "float32" else int_scalar(int(value))
-        response = self.predict(inputs, signature=C.GENERATE_SIGNATURE)
+        response = self.predict(inputs, signature=names.GENERATE_SIGNATURE)
         return _with_alternatives(response)
 
     def status(self) -> list[VersionStatus]:

@@ -60,9 +60,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from components import features as C
+from common import names
+from common.decode_options import DEFAULT_SAMPLES, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
 from serving.saved_model import version_dirs
-from trainer.decode_options import DEFAULT_SAMPLES, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
 
 BATCHING_CONFIG = Path(__file__).resolve().parent.parent / "docker" / "serving" / "batching.config"
 MAX_CONCURRENT = 4  # model calls at once: more only queue for the same 2 cores
@@ -122,16 +122,16 @@ def check_tensor(key: str, proto, rank: int | None, max_batch: int) -> None:
 
 
 def request_rows(signature: str, feed: dict[str, tf.Tensor]) -> int:
-    """Rows a checked request will decode (:func:`trainer.decode_options.decode_rows`): its cost.
+    """Rows a checked request will decode (:func:`common.decode_options.decode_rows`): its cost.
     ``serving_tf_example`` decodes with the default decoder and greedy and teacher-forces each
     example. A beam width out of its bounds counts as the nearest bound (the graph refuses it)."""
-    key = C.SERVING_INPUT_KEY if C.SERVING_INPUT_KEY in feed else "examples"
+    key = names.SERVING_INPUT_KEY if names.SERVING_INPUT_KEY in feed else "examples"
     messages = int(feed[key].shape[0]) if key in feed and feed[key].shape.rank else 1
-    if signature in (C.GENERATE_SIGNATURE, C.BEAM_SIGNATURE):
-        width = min(max(int(feed[C.BEAM_WIDTH_KEY]), 1), MAX_BEAM_WIDTH)
-        antilm = float(feed["antilm_weight"]) if signature == C.GENERATE_SIGNATURE else 0.0
+    if signature in (names.GENERATE_SIGNATURE, names.BEAM_SIGNATURE):
+        width = min(max(int(feed[names.BEAM_WIDTH_KEY]), 1), MAX_BEAM_WIDTH)
+        antilm = float(feed["antilm_weight"]) if signature == names.GENERATE_SIGNATURE else 0.0
         return decode_rows(messages, width, antilm)
-    widths = {C.SERVING_SIGNATURE: DEFAULT_SAMPLES, C.TF_EXAMPLE_SIGNATURE: DEFAULT_SAMPLES + 2}
+    widths = {names.SERVING_SIGNATURE: DEFAULT_SAMPLES, names.TF_EXAMPLE_SIGNATURE: DEFAULT_SAMPLES + 2}
     return messages * widths.get(signature, 1)
 
 
@@ -220,7 +220,7 @@ class Servable:
 
     def warm_up(self) -> int:
         """Replays the SavedModel's warm-up requests, as TF Serving does at load."""
-        path = self.path / C.WARMUP_FILE
+        path = self.path / names.WARMUP_FILE
         if not path.is_file():
             return 0
         n = 0
@@ -236,7 +236,7 @@ class Servable:
 
     def prepare(self, request: predict_pb2.PredictRequest, max_batch: int) -> tuple[str, dict[str, tf.Tensor]]:
         """(signature, feed) of a request whose signature, inputs, dtypes and shapes are checked."""
-        signature = request.model_spec.signature_name or C.SERVING_SIGNATURE
+        signature = request.model_spec.signature_name or names.SERVING_SIGNATURE
         if signature not in self.inputs:
             raise RequestError(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -318,7 +318,7 @@ class ModelRepository:
     tried again after 2 s, 4 s, 8 s ... up to 10 minutes; meanwhile the newest version that
     does load is served, an older one included (on a restart with a corrupt newest push)."""
 
-    def __init__(self, base_path: str | Path, model_name: str = C.MODEL_NAME, poll_seconds: float = 2.0, load: bool = True):
+    def __init__(self, base_path: str | Path, model_name: str = names.MODEL_NAME, poll_seconds: float = 2.0, load: bool = True):
         self.base_path, self.model_name, self.poll_seconds = Path(base_path), model_name, poll_seconds
         self._servable: Servable | None = None
         self._lock = threading.Lock()
@@ -421,7 +421,7 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = request.model_spec.signature_name or C.SERVING_SIGNATURE
+        response.model_spec.signature_name = request.model_spec.signature_name or names.SERVING_SIGNATURE
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
@@ -514,7 +514,7 @@ def start(
     model_dir: str | Path,
     port: int = 8500,
     host: str = "127.0.0.1",
-    model_name: str = C.MODEL_NAME,
+    model_name: str = names.MODEL_NAME,
     poll_seconds: float = 2.0,
     max_workers: int = 16,
     max_batch: int | None = None,

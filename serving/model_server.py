@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from components import features as C
+from common import names
 
 BINARY = "tensorflow_model_server"
 REPO_DOCKER = Path(__file__).resolve().parent.parent / "docker" / "serving"
@@ -21,7 +21,7 @@ def command(
     model_dir: str | Path,
     port: int = 8500,
     rest_port: int = 0,
-    model_name: str = C.MODEL_NAME,
+    model_name: str = names.MODEL_NAME,
     poll_seconds: int = 2,
     batching: bool = True,
 ) -> list[str]:

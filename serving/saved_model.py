@@ -9,8 +9,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from components import features as C
-from components.serving_layout import versions
+from common import names
+from common.serving_layout import versions
 
 
 def version_dirs(model_dir: str | os.PathLike[str]) -> list[Path]:
@@ -33,7 +33,7 @@ class ModelError(ValueError):
     """The path holds no usable chatbot SavedModel (missing, corrupt, or without a needed signature)."""
 
 
-def load_checked(path: str | os.PathLike[str], signatures: Sequence[str] = (C.SERVING_SIGNATURE,)):
+def load_checked(path: str | os.PathLike[str], signatures: Sequence[str] = (names.SERVING_SIGNATURE,)):
     """Loads the SavedModel at ``path`` (or the newest version under it).
 
     Args:
@@ -72,8 +72,8 @@ class Chatbot:
 
         self.path, self._model = load_checked(path)
         self._tf = tf
-        self._serve = self._model.signatures[C.SERVING_SIGNATURE]
+        self._serve = self._model.signatures[names.SERVING_SIGNATURE]
 
     def reply(self, messages: Sequence[str]) -> list[str]:
-        out = self._serve(**{C.SERVING_INPUT_KEY: self._tf.constant(list(messages), self._tf.string)})
+        out = self._serve(**{names.SERVING_INPUT_KEY: self._tf.constant(list(messages), self._tf.string)})
         return [r.decode("utf-8") for r in out["reply"].numpy()]

@@ -35,7 +35,7 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-    from components import features as C
+    from common import features as C
     from transforms.preprocessing import preprocessing_fn
 
     spec = {name: tf.io.FixedLenFeature(RAW_SPEC_SHAPE, tf.string) for name in (C.INPUT_TEXT, C.TARGET_TEXT)}
@@ -60,7 +60,7 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
 @pytest.fixture(scope="session")
 def tiny_transform(tmp_path_factory):
     """Transform output over the first 96 pairs of the embedded sample (max_len 8)."""
-    from components import features as C
+    from common import features as C
     from components.cornell import load_corpus
     from pipeline.config import SAMPLE_DATA_DIR
 
@@ -82,7 +82,7 @@ def run_trainer(tiny_transform: Path, out: Path, settings: dict) -> Path:
     from tfx.types import standard_component_specs as specs
     from tfx.utils import proto_utils
 
-    from components.settings import as_properties, from_properties
+    from common.settings import as_properties, from_properties
     from trainer.component import Seq2SeqTrainerExecutor
     from trainer.params import TrainerParams
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from components import features as C
+from common import names
 from pipeline.config import SAMPLE_DATA_DIR
 from s2s import cli
 
@@ -15,13 +15,13 @@ from .conftest import TESTS
 
 
 def test_bench_serve_prints_every_figure(tiny_model, tmp_path, capsys):
-    shutil.copytree(tiny_model / "serving_model", tmp_path / C.MODEL_NAME / "7")
+    shutil.copytree(tiny_model / "serving_model", tmp_path / names.MODEL_NAME / "7")
     code = cli.main(
         [
             "bench",
             "serve",
             "--model-dir",
-            str(tmp_path / C.MODEL_NAME),
+            str(tmp_path / names.MODEL_NAME),
             "--requests",
             "6",
             "--load-requests",
@@ -52,8 +52,8 @@ def test_bench_serve_prints_every_figure(tiny_model, tmp_path, capsys):
 
 
 def test_bench_decode_prints_every_figure_and_the_profile(tiny_model, tmp_path, capsys):
-    shutil.copytree(tiny_model / "serving_model", tmp_path / C.MODEL_NAME / "7")
-    code = cli.main(["bench", "decode", "--model-dir", str(tmp_path / C.MODEL_NAME), "--requests", "3", "--profile"])
+    shutil.copytree(tiny_model / "serving_model", tmp_path / names.MODEL_NAME / "7")
+    code = cli.main(["bench", "decode", "--model-dir", str(tmp_path / names.MODEL_NAME), "--requests", "3", "--profile"])
     out = capsys.readouterr().out
     assert code == 0
     for line in ("default : batch 1 p50", "greedy  : batch 1 p50", "beam 4  : batch 1 p50", "sampled replies identical"):

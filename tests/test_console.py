@@ -7,7 +7,7 @@ import io
 import logging
 import warnings
 
-from components import features as C
+from common import names
 from pipeline import console
 
 
@@ -21,7 +21,7 @@ def test_component_lines_say_ran_or_cached_with_the_figure():
         absl.info("A cached execution %d is used.", 7)
         absl.info("Component %s is finished.", "CornellExampleGen")
         absl.info("Component %s is running.", "Seq2SeqTrainer")
-        logging.getLogger(C.PROGRESS_LOGGER).info("epoch 1/2: loss 5.0")
+        logging.getLogger(names.PROGRESS_LOGGER).info("epoch 1/2: loss 5.0")
         absl.info("Component %s is finished.", "Seq2SeqTrainer")
         absl.info("Some other INFO record of TFX")
     lines = out.getvalue().splitlines()
@@ -162,7 +162,7 @@ def _assert_quiet(lines: list[str], err: str, first: str) -> None:
 def test_serve_evaluate_and_a_bench_start_with_their_own_first_line(tiny_model, tmp_path):
     import shutil
 
-    base = tmp_path / C.MODEL_NAME
+    base = tmp_path / names.MODEL_NAME
     shutil.copytree(tiny_model / "serving_model", base / "1")
     port = str(_free_port())
     lines, err = _first_screen("serve", ["serve", "--dev", "--model-dir", str(base), "--port", port], until="serving chatbot")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as C
+from common import features as C
+from common.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
 from evaluator.sequence_metrics import has_repeated_ngram
 from tests.conftest import tiny_params
 from trainer import decoding
-from trainer.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
 from trainer.model import build_model
 
 VOCAB, STEPS = 12, 10

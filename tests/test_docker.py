@@ -9,7 +9,7 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from components import features as C
+from common import names
 from pipeline.config import REPO_ROOT
 from serving import model_server
 
@@ -51,7 +51,7 @@ def test_mounted_config_files_exist_and_parse():
         (DOCKER / mounts[flags["model_config_file"]]).read_text(), model_server_config_pb2.ModelServerConfig()
     )
     [model] = config.model_config_list.config
-    assert (model.name, model.base_path, model.model_platform) == (C.MODEL_NAME, f"/models/{C.MODEL_NAME}", "tensorflow")
+    assert (model.name, model.base_path, model.model_platform) == (names.MODEL_NAME, f"/models/{names.MODEL_NAME}", "tensorflow")
 
 
 def test_batching_config_fields_are_known():
@@ -65,7 +65,7 @@ def test_batching_config_fields_are_known():
 def test_model_server_command_matches_the_compose_settings(tmp_path):
     args = model_server.command("/usr/bin/tensorflow_model_server", tmp_path, port=9000)
     assert args[0] == "/usr/bin/tensorflow_model_server"
-    assert f"--model_base_path={tmp_path.resolve()}" in args and f"--model_name={C.MODEL_NAME}" in args
+    assert f"--model_base_path={tmp_path.resolve()}" in args and f"--model_name={names.MODEL_NAME}" in args
     assert "--port=9000" in args and "--enable_batching=true" in args
     batching = next(a for a in args if a.startswith("--batching_parameters_file="))
     assert batching.endswith("docker/serving/batching.config")

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as C
+from common import features as C
+from common import names
+from common.examples import pair_to_example
 from components.cornell import load_corpus
-from components.example_gen import pair_to_example
 from s2s import cli
 from s2s.bench.serve import PythonLoopBaseline
 
@@ -55,7 +56,7 @@ def test_perplexity_matches_an_independent_computation(evaluated, tiny_model, ti
     _, figures = evaluated
     model_dir = tiny_model / "serving_model"
     keras_copy = PythonLoopBaseline(model_dir)
-    transform = tf.saved_model.load(str(model_dir)).signatures[C.TRANSFORM_SIGNATURE]
+    transform = tf.saved_model.load(str(model_dir)).signatures[names.TRANSFORM_SIGNATURE]
     pairs, _ = load_corpus(tiny_corpus)
     features = transform(examples=tf.constant([pair_to_example(p).SerializeToString() for p in pairs]))
     nll, tokens, right = 0.0, 0, 0
@@ -141,7 +142,7 @@ def test_corpus_without_pairs(tiny_model, tiny_corpus, tmp_path, capsys):
 
 @pytest.mark.parametrize("where", ["under_a_file", "proc"])
 def test_an_unwritable_out_is_refused_before_any_work(tiny_model, tiny_corpus, tmp_path, capsys, monkeypatch, where):
-    from evaluator import offline
+    from s2s import evaluation as offline
 
     monkeypatch.setattr(offline, "evaluate", lambda *a, **k: pytest.fail("evaluated before the output was checked"))
     (tmp_path / "a_file").write_text("x")

@@ -11,9 +11,9 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
+from common.names import LOAD_REPORT_FILE as REPORT_FILE
 from components.cornell import CorpusError
 from components.example_gen import CornellExampleGen, Executor
-from components.features import LOAD_REPORT_FILE as REPORT_FILE
 
 
 def _exec_properties(component) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as C
+from common import features as C
 from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s import cli
 from s2s.cli.common import settings_from_args

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from components import features as C
-from components.serving_layout import versions
+from common import names
+from common.serving_layout import versions
 from s2s import cli
 from serving import dev_server
 
@@ -33,7 +33,7 @@ def test_s2s_run_in_the_image_pushes_a_model_the_host_answers_from(tmp_path, cap
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[8/8] Pusher" in proc.stdout and "s2s run: corpus /pipeline/data/sample" in proc.stdout
-    base = work / "serving" / C.MODEL_NAME
+    base = work / "serving" / names.MODEL_NAME
     assert versions(base), f"nothing pushed under {base}"
     server = dev_server.start(base, port=0, poll_seconds=60)
     try:

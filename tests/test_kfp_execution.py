@@ -16,8 +16,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as tfx_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-from components import features as C
-from components.settings import ConfigError
+from common import names
+from common.settings import ConfigError
 from pipeline import kfp_entrypoint, kubeflow_runner
 from s2s import cli
 from serving.saved_model import Chatbot
@@ -42,7 +42,7 @@ def _compile(out: Path, *extra: str, target: str = "kfp") -> list[dict]:
             "--step-memory", "4", "--trainer-cpu", "2", "--trainer-memory", "4",
             "--min-accuracy", "0", "--max-top-reply-share", "1", *extra]  # fmt: skip
     assert cli.main(args) == 0
-    return list(yaml.safe_load_all((out / f"{C.PIPELINE_NAME}.yaml").read_text()))
+    return list(yaml.safe_load_all((out / f"{names.PIPELINE_NAME}.yaml").read_text()))
 
 
 def _driver_input(publish_logs: bool) -> dict:
@@ -224,7 +224,7 @@ def test_the_package_runs_in_the_image_as_kfp_2_0_then_2_5_run_it(tiny_corpus, t
     # A generous change threshold: the second run is compared with the served model and blessed, so
     # that both driver behaviours end with a pushed model that answers.
     [spec, _] = _compile(tmp_path / "package", "--image", containers.IMAGE, "--max-perplexity-increase", "100")
-    package = tmp_path / "package" / f"{C.PIPELINE_NAME}.yaml"
+    package = tmp_path / "package" / f"{names.PIPELINE_NAME}.yaml"
     cluster = _cluster(tmp_path, tiny_corpus, publish_logs=False)
     first = cluster.submit(package, TINY_RUN)  # KFP 2.0-2.4: no executor-logs
     assert first["ServedBaseline"].outputs["baseline_model"]["metadata"]["baseline_source"] == "candidate"
@@ -264,7 +264,7 @@ def test_the_package_runs_in_the_image_as_kfp_2_0_then_2_5_run_it(tiny_corpus, t
 @pytest.mark.kfp
 def test_wrong_hand_overs_fail_as_the_backend_would(tiny_corpus, tmp_path):
     _compile(tmp_path / "package", "--image", containers.IMAGE)
-    package = tmp_path / "package" / f"{C.PIPELINE_NAME}.yaml"
+    package = tmp_path / "package" / f"{names.PIPELINE_NAME}.yaml"
     cluster = _cluster(tmp_path, tiny_corpus, publish_logs=True)
     with pytest.raises(BackendError, match="unrecognized pipeline root format"):
         cluster.submit(package, TINY_RUN, pipeline_root="/pipeline-root")  # what the UI pre-fills

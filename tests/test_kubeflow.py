@@ -13,7 +13,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components import features as C
+from common import names
 from pipeline.config import REPO_ROOT
 from s2s import cli
 
@@ -54,21 +54,21 @@ def compiled(tmp_path_factory):
 
 
 def _spec(path) -> dict:
-    return json.loads((path / f"{C.PIPELINE_NAME}.json").read_text())
+    return json.loads((path / f"{names.PIPELINE_NAME}.json").read_text())
 
 
 def test_spec_parses_and_yaml_matches(compiled):
     out, _ = compiled
     spec = _spec(out)
     proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
-    assert proto.pipeline_info.name == C.PIPELINE_NAME and proto.default_pipeline_root == "gs://bucket/root"
-    docs = list(yaml.safe_load_all((out / f"{C.PIPELINE_NAME}.yaml").read_text()))
+    assert proto.pipeline_info.name == names.PIPELINE_NAME and proto.default_pipeline_root == "gs://bucket/root"
+    docs = list(yaml.safe_load_all((out / f"{names.PIPELINE_NAME}.yaml").read_text()))
     assert docs[0] == spec and list(docs[1]["platforms"]) == ["kubernetes"]  # the package: spec + volumes
 
 
 def test_compiling_twice_is_byte_identical(compiled):
     out, again = compiled
-    for name in (f"{C.PIPELINE_NAME}.json", f"{C.PIPELINE_NAME}.yaml"):
+    for name in (f"{names.PIPELINE_NAME}.json", f"{names.PIPELINE_NAME}.yaml"):
         assert (out / name).read_bytes() == (again / name).read_bytes()
 
 
@@ -172,7 +172,7 @@ def test_compile_does_not_upload_or_wheel_anything(compiled):
     tasks = _spec(compiled[0])["root"]["dag"]["tasks"]
     for task in tasks.values():
         assert "module_file" not in task.get("inputs", {}).get("parameters", {})
-    spec_text = (compiled[0] / f"{C.PIPELINE_NAME}.json").read_text()
+    spec_text = (compiled[0] / f"{names.PIPELINE_NAME}.json").read_text()
     assert "_wheels" not in spec_text and "tfx_user_code" not in spec_text
 
 
@@ -181,7 +181,7 @@ def test_dockerfiles_install_from_the_lock_and_run_the_tfx_launcher(dockerfile, 
     text = (REPO_ROOT / "docker" / dockerfile).read_text()
     assert re.search(r"^FROM \S+", text, re.M)
     assert "uv export --frozen --no-dev" in text and "COPY pyproject.toml uv.lock" in text and "uv pip sync" in text
-    for package in ("s2s", "components", "transforms", "trainer", "pipeline", "serving"):
+    for package in ("s2s", "common", "components", "transforms", "trainer", "pipeline", "serving"):
         assert f"COPY {package} ./{package}" in text
     command = _spec(compiled[0])["deploymentSpec"]["executors"]["Pusher_executor"]["container"]["command"]
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M).group(1))
@@ -235,7 +235,7 @@ def test_submit_uploads_the_spec_and_starts_a_run(compiled, capsys):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         host = f"http://127.0.0.1:{server.server_address[1]}"
-        package = compiled[0] / f"{C.PIPELINE_NAME}.yaml"
+        package = compiled[0] / f"{names.PIPELINE_NAME}.yaml"
         code = cli.main(
             [
                 "submit",
@@ -260,7 +260,7 @@ def test_submit_uploads_the_spec_and_starts_a_run(compiled, capsys):
     assert [p[1] for p in posts] == ["/apis/v2beta1/experiments", "/apis/v2beta1/runs"]
     run = posts[1][2]
     assert run["experiment_id"] == "exp-7"
-    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == C.PIPELINE_NAME
+    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == names.PIPELINE_NAME
     assert run["runtime_config"]["parameters"] == {"train_steps": 50, "learning_rate": 0.01}
     # The backend never reads the spec's defaultPipelineRoot: the root travels with the run.
     assert run["runtime_config"]["pipeline_root"] == "gs://bucket/root"
@@ -351,7 +351,7 @@ def test_submit_to_vertex_starts_a_pipeline_job(compiled, monkeypatch, capsys):
 
     monkeypatch.setattr(aiplatform, "init", lambda **kwargs: calls.setdefault("init", kwargs))
     monkeypatch.setattr(aiplatform, "PipelineJob", FakeJob)
-    package = compiled[0] / f"{C.PIPELINE_NAME}.json"
+    package = compiled[0] / f"{names.PIPELINE_NAME}.json"
     args = ["submit", "--target", "vertex", "--project", "p", "--region", "europe-west4", "--package", str(package)]
     assert cli.main([*args, "--param", "train_steps=50"]) == 0
     assert calls["init"] == {"project": "p", "location": "europe-west4"} and calls["submitted"]

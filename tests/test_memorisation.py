@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as C
+from common import features as C
+from common import names
 from evaluator.sequence_metrics import has_word_repeat
 
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
@@ -58,7 +59,7 @@ def test_training_memorises_the_pairs(memorised):
 
 
 def _options(**overrides):
-    from trainer.decode_options import GREEDY
+    from common.decode_options import GREEDY
     from trainer.decoding import option_tensors
 
     # Some memorised replies say a word twice in a row ("alpha bravo bravo"): not blocked here.
@@ -69,11 +70,11 @@ def test_exported_decoders_give_each_input_its_own_reply(memorised):
     model, _ = memorised
     inputs = tf.constant([a for a, _ in PAIRS])
     expected = [b for _, b in PAIRS]
-    greedy = model.signatures[C.GENERATE_SIGNATURE](
+    greedy = model.signatures[names.GENERATE_SIGNATURE](
         text=inputs, **_options(beam_width=tf.constant(1), no_repeat_ngram=tf.constant(0))
     )
-    beam = model.signatures[C.GENERATE_SIGNATURE](text=inputs, **_options(beam_width=tf.constant(4)))
-    default = model.signatures[C.SERVING_SIGNATURE](text=inputs)
+    beam = model.signatures[names.GENERATE_SIGNATURE](text=inputs, **_options(beam_width=tf.constant(4)))
+    default = model.signatures[names.SERVING_SIGNATURE](text=inputs)
     for name, out in (("greedy", greedy), ("beam", beam), ("default", default)):
         replies = [r.decode() for r in out["reply"].numpy()]
         # The default decoder samples and says at least four words: the memorised reply comes first.

@@ -9,8 +9,8 @@ import tensorflow_model_analysis as tfma
 from apache_beam.testing.util import BeamAssertException, assert_that
 from tensorflow_model_analysis.metrics import metric_types
 
-from components import features as C
-from components.settings import ConfigError
+from common import names
+from common.settings import ConfigError
 from evaluator import metrics
 from evaluator.config import eval_config
 from pipeline.config import PipelineConfig
@@ -79,9 +79,9 @@ def test_blessing_needs_the_top_reply_share_under_its_bound():
 def test_the_baseline_is_scored_without_decoding_and_the_reply_metrics_are_the_candidates():
     config = eval_config(PipelineConfig().evaluator)
     signatures = {spec.name: spec.signature_name for spec in config.model_specs}
-    assert signatures == {"candidate": C.TF_EXAMPLE_SIGNATURE, "baseline": C.SCORE_SIGNATURE}
+    assert signatures == {"candidate": names.TF_EXAMPLE_SIGNATURE, "baseline": names.SCORE_SIGNATURE}
     by_spec = [({m.class_name for m in spec.metrics}, list(spec.model_names)) for spec in config.metrics_specs]
     replies = {"CorpusBleu", "DistinctN", "TopReplyShare"}
-    for names, models in by_spec:  # a reply metric only where the baseline is not asked for it
-        assert not names & replies or models == ["candidate"], (names, models)
-    assert any("Perplexity" in names and not models for names, models in by_spec)  # both models: the change threshold
+    for classes, models in by_spec:  # a reply metric only where the baseline is not asked for it
+        assert not classes & replies or models == ["candidate"], (classes, models)
+    assert any("Perplexity" in classes and not models for classes, models in by_spec)  # both models: the change threshold

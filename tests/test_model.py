@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as C
-from components.settings import ConfigError
+from common import features as C
+from common.settings import ConfigError
 from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s.bench.train import forward_flops_per_example
 from tests.conftest import tiny_params

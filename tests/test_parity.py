@@ -8,7 +8,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from components import features as C
+from common import features as C
 from components.cornell import load_corpus
 from pipeline.config import SAMPLE_DATA_DIR
 from s2s.bench import reference

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from components import features as C
+from common import features as C
 from transforms.preprocessing import clean_text
 
 from .conftest import analyze_and_transform

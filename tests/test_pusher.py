@@ -13,10 +13,10 @@ from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 from tfx.v1.proto import PushDestination
 
-from components import features as C
+from common import names
+from common.serving_layout import versions
 from components import pusher as atomic
 from components.pusher import AtomicPushExecutor as PusherExecutor
-from components.serving_layout import versions
 from pipeline.config import PipelineConfig
 from serving.saved_model import Chatbot, resolve_model_path
 
@@ -46,7 +46,7 @@ def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3, require_volume: in
 
 def test_blessed_model_lands_in_a_numeric_version_dir(tiny_model, tmp_path):
     cfg, pushed = _push(tiny_model, tmp_path, blessed=True)
-    model_dir = tmp_path / "work" / "serving" / C.MODEL_NAME
+    model_dir = tmp_path / "work" / "serving" / names.MODEL_NAME
     versions = list(model_dir.iterdir())
     assert len(versions) == 1 and versions[0].name.isdigit()
     assert (versions[0] / "saved_model.pb").is_file() and (versions[0] / "variables").is_dir()
@@ -65,7 +65,7 @@ def test_unblessed_model_is_not_pushed(tiny_model, tmp_path):
 def test_only_the_newest_versions_are_kept(tiny_model, tmp_path):
     for _ in range(4):
         cfg, pushed = _push(tiny_model, tmp_path, blessed=True, keep=2)
-    versions = sorted(int(p.name) for p in (tmp_path / "work" / "serving" / C.MODEL_NAME).iterdir())
+    versions = sorted(int(p.name) for p in (tmp_path / "work" / "serving" / names.MODEL_NAME).iterdir())
     assert len(versions) == 2 and versions[1] > versions[0]
     assert pushed.get_string_custom_property("pushed_version") == str(versions[-1])
 

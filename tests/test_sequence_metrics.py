@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from components import features as C
+from common import features as C
 from evaluator import sequence_metrics as sm
 
 # Two examples: targets "5 6 <eos>" and "7 <eos>", padded; 0 = <pad>, 3 = <eos>.
@@ -99,7 +99,7 @@ def test_reply_measures_on_a_small_set():
 
 
 def test_fluency_is_the_mean_log_probability_under_the_reply_model_beside_the_references():
-    from evaluator import ngram
+    from s2s.bench import ngram
 
     words = {"<eos>": C.EOS_ID, "i": 4, "know": 5, "go": 6}
     lm = ngram.KneserNeyTrigramLM([[4, 5, C.EOS_ID]] * 20 + [[6, C.EOS_ID]], vocab_size=8)

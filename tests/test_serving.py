@@ -16,11 +16,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2, prediction_service_pb2_grpc
 
-from components import features as C
+from common import names
+from common.decode_options import DTYPES, DecodeOptions
 from s2s import cli
 from serving import dev_server, model_server
 from serving.client import ChatbotClient, ChatbotError, int_scalar, string_tensor
-from trainer.decode_options import DTYPES, DecodeOptions
 
 
 def _free_port() -> int:
@@ -32,7 +32,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tiny_model, tmp_path_factory):
     """(address, model base dir, kind): a server on the tiny model as version 1."""
-    base = tmp_path_factory.mktemp("serving") / C.MODEL_NAME
+    base = tmp_path_factory.mktemp("serving") / names.MODEL_NAME
     shutil.copytree(tiny_model / "serving_model", base / "1")
     if model_server.find_binary():  # the real TensorFlow Serving
         port = _free_port()
@@ -55,15 +55,15 @@ def client(served):
 
 
 def test_export_carries_warmup_requests(tiny_model):
-    path = tiny_model / "serving_model" / C.WARMUP_FILE
+    path = tiny_model / "serving_model" / names.WARMUP_FILE
     records = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
     signatures = sorted({r.predict_log.request.model_spec.signature_name for r in records})
-    assert signatures == [C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE, C.SERVING_SIGNATURE] and len(records) == 6
+    assert signatures == [names.BEAM_SIGNATURE, names.GENERATE_SIGNATURE, names.SERVING_SIGNATURE] and len(records) == 6
 
 
 def test_greedy_reply_matches_the_saved_model(client, tiny_model):
     replies = client.reply(["Hi, how are you?", "Where are you going?"])
-    local = tf.saved_model.load(str(tiny_model / "serving_model")).signatures[C.SERVING_SIGNATURE]
+    local = tf.saved_model.load(str(tiny_model / "serving_model")).signatures[names.SERVING_SIGNATURE]
     expected = local(text=tf.constant(["Hi, how are you?", "Where are you going?"]))
     assert [r.text for r in replies] == [t.decode() for t in expected["reply"].numpy()]
     assert np.allclose([r.score for r in replies], expected["score"].numpy(), atol=1e-5)
@@ -90,7 +90,7 @@ def test_model_status(client):
 def _generate_inputs(**options):
     from serving.client import float_scalar
 
-    inputs = {C.SERVING_INPUT_KEY: string_tensor(["hi"])}
+    inputs = {names.SERVING_INPUT_KEY: string_tensor(["hi"])}
     for name, dtype in DTYPES.items():
         value = options.get(name, getattr(DecodeOptions(), name))
         inputs[name] = float_scalar(value) if dtype == "float32" else int_scalar(value)
@@ -110,24 +110,28 @@ def test_generate_takes_every_decoding_option_per_request(client):
 
 
 BAD_REQUESTS = {
-    "top_p 0 (generate)": (_generate_inputs(top_p=0.0), C.GENERATE_SIGNATURE, "top_p"),
-    "beam width 17 (generate)": (_generate_inputs(beam_width=17), C.GENERATE_SIGNATURE, "beam_width"),
-    "an option missing (generate)": ({C.SERVING_INPUT_KEY: string_tensor(["hi"])}, C.GENERATE_SIGNATURE, "temperature"),
-    "empty batch": ({C.SERVING_INPUT_KEY: string_tensor([])}, C.SERVING_SIGNATURE, "batch is empty"),
-    "empty string": ({C.SERVING_INPUT_KEY: string_tensor(["hello", "  "])}, C.SERVING_SIGNATURE, "empty or only whitespace"),
-    "10,000 characters": ({C.SERVING_INPUT_KEY: string_tensor(["a" * 10_000])}, C.SERVING_SIGNATURE, "longer than"),
-    "invalid UTF-8": ({C.SERVING_INPUT_KEY: string_tensor([b"caf\xe9 \xff"])}, C.SERVING_SIGNATURE, "not valid UTF-8"),
-    "wrong dtype": ({C.SERVING_INPUT_KEY: int_scalar(3)}, C.SERVING_SIGNATURE, "int32"),
-    "missing input": ({"message": string_tensor(["hi"])}, C.SERVING_SIGNATURE, C.SERVING_INPUT_KEY),
-    "unknown signature": ({C.SERVING_INPUT_KEY: string_tensor(["hi"])}, "no_such_signature", "no_such_signature"),
+    "top_p 0 (generate)": (_generate_inputs(top_p=0.0), names.GENERATE_SIGNATURE, "top_p"),
+    "beam width 17 (generate)": (_generate_inputs(beam_width=17), names.GENERATE_SIGNATURE, "beam_width"),
+    "an option missing (generate)": ({names.SERVING_INPUT_KEY: string_tensor(["hi"])}, names.GENERATE_SIGNATURE, "temperature"),
+    "empty batch": ({names.SERVING_INPUT_KEY: string_tensor([])}, names.SERVING_SIGNATURE, "batch is empty"),
+    "empty string": (
+        {names.SERVING_INPUT_KEY: string_tensor(["hello", "  "])},
+        names.SERVING_SIGNATURE,
+        "empty or only whitespace",
+    ),
+    "10,000 characters": ({names.SERVING_INPUT_KEY: string_tensor(["a" * 10_000])}, names.SERVING_SIGNATURE, "longer than"),
+    "invalid UTF-8": ({names.SERVING_INPUT_KEY: string_tensor([b"caf\xe9 \xff"])}, names.SERVING_SIGNATURE, "not valid UTF-8"),
+    "wrong dtype": ({names.SERVING_INPUT_KEY: int_scalar(3)}, names.SERVING_SIGNATURE, "int32"),
+    "missing input": ({"message": string_tensor(["hi"])}, names.SERVING_SIGNATURE, names.SERVING_INPUT_KEY),
+    "unknown signature": ({names.SERVING_INPUT_KEY: string_tensor(["hi"])}, "no_such_signature", "no_such_signature"),
     "beam width 0": (
-        {C.SERVING_INPUT_KEY: string_tensor(["hi"]), C.BEAM_WIDTH_KEY: int_scalar(0)},
-        C.BEAM_SIGNATURE,
+        {names.SERVING_INPUT_KEY: string_tensor(["hi"]), names.BEAM_WIDTH_KEY: int_scalar(0)},
+        names.BEAM_SIGNATURE,
         "beam_width",
     ),
     "beam width 100": (
-        {C.SERVING_INPUT_KEY: string_tensor(["hi"]), C.BEAM_WIDTH_KEY: int_scalar(100)},
-        C.BEAM_SIGNATURE,
+        {names.SERVING_INPUT_KEY: string_tensor(["hi"]), names.BEAM_WIDTH_KEY: int_scalar(100)},
+        names.BEAM_SIGNATURE,
         "beam_width",
     ),
 }
@@ -155,16 +159,16 @@ def test_new_version_is_picked_up(served, client, tiny_model):
     while time.monotonic() < deadline and 2 not in [v.version for v in client.status()]:
         time.sleep(0.2)
     assert 2 in [v.version for v in client.status() if v.state == "AVAILABLE"]
-    response = client.predict({C.SERVING_INPUT_KEY: string_tensor(["hello"])})
+    response = client.predict({names.SERVING_INPUT_KEY: string_tensor(["hello"])})
     assert response.model_spec.version.value == 2
     # Pinning: the pinned version answers, and a version that is not loaded (both servers keep the
     # newest only, TF Serving's default policy) is NOT_FOUND, never silently answered by another.
     with ChatbotClient(served[0], version=2) as pinned:
-        assert pinned.predict({C.SERVING_INPUT_KEY: string_tensor(["hello"])}).model_spec.version.value == 2
+        assert pinned.predict({names.SERVING_INPUT_KEY: string_tensor(["hello"])}).model_spec.version.value == 2
     for gone in (1, 7):
         with ChatbotClient(served[0], version=gone) as pinned, pytest.raises(ChatbotError) as err:
             pinned.reply(["hello"])
-        assert err.value.code == grpc.StatusCode.NOT_FOUND and f"Specific({C.MODEL_NAME}, {gone})" in err.value.message
+        assert err.value.code == grpc.StatusCode.NOT_FOUND and f"Specific({names.MODEL_NAME}, {gone})" in err.value.message
     shutil.rmtree(served[1] / "2")
 
 

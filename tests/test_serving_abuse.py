@@ -16,10 +16,10 @@ import grpc
 import pytest
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from components import features as C
+from common import names
+from common.decode_options import MAX_BEAM_WIDTH, MAX_DECODE_ROWS, DecodeOptions
 from serving import dev_server
 from serving.client import ChatbotClient, ChatbotError, string_tensor
-from trainer.decode_options import MAX_BEAM_WIDTH, MAX_DECODE_ROWS, DecodeOptions
 
 
 def _rss_mb() -> float:
@@ -35,7 +35,7 @@ def _declared(n: int, values: list[bytes]) -> tensor_pb2.TensorProto:
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
-    base = tmp_path_factory.mktemp("abuse") / C.MODEL_NAME
+    base = tmp_path_factory.mktemp("abuse") / names.MODEL_NAME
     shutil.copytree(tiny_model / "serving_model", base / "1")
     srv = dev_server.start(base, port=0, poll_seconds=0.2)
     yield srv, base
@@ -48,7 +48,7 @@ def client(server):
         yield c
 
 
-def _code(client, inputs, signature=C.SERVING_SIGNATURE):
+def _code(client, inputs, signature=names.SERVING_SIGNATURE):
     with pytest.raises(ChatbotError) as err:
         client.predict(inputs, signature=signature)
     return err.value.code, err.value.message
@@ -56,15 +56,15 @@ def _code(client, inputs, signature=C.SERVING_SIGNATURE):
 
 def test_a_tensor_must_carry_the_values_its_shape_declares(client):
     started = time.monotonic()
-    code, message = _code(client, {C.SERVING_INPUT_KEY: _declared(20_000, [b"hi"])})  # 44 bytes, 20,000 messages
+    code, message = _code(client, {names.SERVING_INPUT_KEY: _declared(20_000, [b"hi"])})  # 44 bytes, 20,000 messages
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "larger than the maximum batch size 64" in message
-    code, message = _code(client, {C.SERVING_INPUT_KEY: _declared(2, [b"hi"])})
+    code, message = _code(client, {names.SERVING_INPUT_KEY: _declared(2, [b"hi"])})
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "declares 2 values, the tensor has 1" in message
     assert time.monotonic() - started < 5
 
 
 def test_a_batch_above_the_production_maximum_is_refused(client):
-    code, message = _code(client, {C.SERVING_INPUT_KEY: string_tensor(["hi"] * 65)})
+    code, message = _code(client, {names.SERVING_INPUT_KEY: string_tensor(["hi"] * 65)})
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "batch of 65 is larger than the maximum batch size 64" in message
     assert len(client.reply(["hi"] * 64)) == 64  # the maximum itself is served
 
@@ -73,7 +73,7 @@ def test_the_maximum_batch_is_the_production_batching_configs():
     assert dev_server.production_max_batch() == 64
 
 
-@pytest.mark.parametrize("signature", [C.TF_EXAMPLE_SIGNATURE, C.TRANSFORM_SIGNATURE])
+@pytest.mark.parametrize("signature", [names.TF_EXAMPLE_SIGNATURE, names.TRANSFORM_SIGNATURE])
 def test_bad_bytes_where_tf_examples_belong_are_invalid_argument(client, signature):
     code, message = _code(client, {"examples": string_tensor([b"\xff\x00not a tf.Example"])}, signature)
     assert code == grpc.StatusCode.INVALID_ARGUMENT, message
@@ -81,7 +81,7 @@ def test_bad_bytes_where_tf_examples_belong_are_invalid_argument(client, signatu
 
 
 def test_the_empty_batch_message_names_no_internal_node(client):
-    code, message = _code(client, {C.SERVING_INPUT_KEY: string_tensor([])})
+    code, message = _code(client, {names.SERVING_INPUT_KEY: string_tensor([])})
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "batch is empty" in message
     assert "node" not in message and "{{" not in message and "[[" not in message
 
@@ -110,7 +110,7 @@ def test_a_bad_host_is_named_for_what_it_is_before_the_model_loads(server, monke
 
 
 def test_serving_beyond_this_machine_warns_that_it_is_plaintext(tiny_model, tmp_path):
-    base = tmp_path / C.MODEL_NAME
+    base = tmp_path / names.MODEL_NAME
     shutil.copytree(tiny_model / "serving_model", base / "1")
     with socket.socket() as taken:  # the port is taken, so that the command ends after its warning
         taken.bind(("0.0.0.0", 0))
@@ -135,7 +135,7 @@ def test_an_invalid_port_is_refused_at_parse_time(port):
 
 
 def test_a_corrupt_newest_version_is_reported_and_the_newest_loadable_one_served(tiny_model, tmp_path):
-    base = tmp_path / C.MODEL_NAME
+    base = tmp_path / names.MODEL_NAME
     shutil.copytree(tiny_model / "serving_model", base / "1")
     shutil.copytree(tiny_model / "serving_model", base / "2")
     (base / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
@@ -183,8 +183,8 @@ def test_abuse_leaves_the_server_alive_and_the_other_clients_served(server, caps
 
     with concurrent.futures.ThreadPoolExecutor(18) as pool:
         attacks = [
-            pool.submit(hostile, {C.SERVING_INPUT_KEY: _declared(300_000_000, [b"x"])}),
-            pool.submit(hostile, {C.SERVING_INPUT_KEY: string_tensor(["where are you going?"] * 100_000)}),
+            pool.submit(hostile, {names.SERVING_INPUT_KEY: _declared(300_000_000, [b"x"])}),
+            pool.submit(hostile, {names.SERVING_INPUT_KEY: string_tensor(["where are you going?"] * 100_000)}),
         ]
         waits = list(pool.map(polite, range(16)))
         codes = [a.result() for a in attacks]
@@ -206,10 +206,10 @@ def test_out_of_memory_is_resource_exhausted_with_a_message():
     def exhausted(**_):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[100000,20,11457]")
 
-    servable = dev_server.Servable(1, None, type("M", (), {"signatures": {C.SERVING_SIGNATURE: exhausted}})(), {})
-    servable.inputs = {C.SERVING_SIGNATURE: {C.SERVING_INPUT_KEY: (tf.string, 1)}}
+    servable = dev_server.Servable(1, None, type("M", (), {"signatures": {names.SERVING_SIGNATURE: exhausted}})(), {})
+    servable.inputs = {names.SERVING_SIGNATURE: {names.SERVING_INPUT_KEY: (tf.string, 1)}}
     request = dev_server.predict_pb2.PredictRequest()
-    request.inputs[C.SERVING_INPUT_KEY].CopyFrom(string_tensor(["hi"]))
+    request.inputs[names.SERVING_INPUT_KEY].CopyFrom(string_tensor(["hi"]))
     with pytest.raises(dev_server.RequestError) as err:
         servable.predict(request, max_batch=64)
     assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "out of memory" in str(err.value)
@@ -223,7 +223,7 @@ def full_size_server(tiny_transform, tmp_path_factory):
 
     settings = {"embedding_dim": 64, "train_steps": 1, "eval_steps": 1}
     trained = run_trainer(tiny_transform, tmp_path_factory.mktemp("full_size"), settings)
-    base = tmp_path_factory.mktemp("full_size_serving") / C.MODEL_NAME
+    base = tmp_path_factory.mktemp("full_size_serving") / names.MODEL_NAME
     shutil.copytree(trained / "serving_model", base / "1")
     srv = dev_server.start(base, port=0)
     yield srv
@@ -247,7 +247,7 @@ def test_a_request_that_decodes_too_much_at_once_is_refused(full_size_server, ti
         assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
         assert f"must be at most {MAX_DECODE_ROWS}, got 2048" in err.value.message
         assert len(c.generate(messages[:32], too_much)) == 32  # 1,024 rows: allowed
-    generate = tf.saved_model.load(str(tiny_model / "serving_model")).signatures[C.GENERATE_SIGNATURE]
+    generate = tf.saved_model.load(str(tiny_model / "serving_model")).signatures[names.GENERATE_SIGNATURE]
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"must be at most {MAX_DECODE_ROWS}"):
         generate(text=tf.constant(messages), **decoding.option_tensors(too_much))
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from components.code_version import PACKAGES, code_version, module_closure
-from components.settings import ConfigError, exec_type, kind
+from common.code_version import PACKAGES, code_version, module_closure
+from common.settings import ConfigError, exec_type, kind
 from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s import cli
 from s2s.cli.common import flag_of, settings_from_args
@@ -95,7 +95,8 @@ def test_setting_names_are_unique_across_components():
 def test_code_versions_cover_exactly_the_code_each_component_runs():
     transform = {p.relative_to(REPO_ROOT).as_posix() for p in module_closure("transforms.preprocessing")}
     trainer = {p.relative_to(REPO_ROOT).as_posix() for p in module_closure("trainer.task")}
-    assert {"transforms/preprocessing.py", "transforms/params.py", "components/features.py"} <= transform
+    assert {"transforms/preprocessing.py", "transforms/params.py", "common/features.py"} <= transform
+    assert "common/names.py" not in transform
     assert not any(p.startswith(("trainer/", "s2s/", "pipeline/", "serving/")) for p in transform)
     assert {"trainer/task.py", "trainer/model.py", "trainer/export.py", "trainer/decoding.py", "trainer/params.py"} <= trainer
     assert not any(p.startswith(("s2s/", "pipeline/", "serving/", "evaluator/")) for p in trainer)
@@ -107,7 +108,7 @@ def test_editing_a_module_changes_the_code_version_of_the_components_that_run_it
     # A copy of the project whose files the test edits; the versions are of its contents.
     import shutil
 
-    from components import code_version as versions
+    from common import code_version as versions
     from pipeline.pipeline import PREPROCESSING_FN, RUN_FN
 
     for package in PACKAGES:
@@ -131,7 +132,10 @@ def test_editing_a_module_changes_the_code_version_of_the_components_that_run_it
 
     assert edit("trainer/model.py") == {PREPROCESSING_FN: False, RUN_FN: True}
     assert edit("transforms/preprocessing.py") == {PREPROCESSING_FN: True, RUN_FN: False}
-    assert edit("components/features.py") == {PREPROCESSING_FN: True, RUN_FN: True}
+    assert edit("common/features.py") == {PREPROCESSING_FN: True, RUN_FN: True}
+    # A serving limit, a signature or a report name is not the Transform's: editing one re-runs the
+    # Trainer (its export names the signatures) and never the Transform.
+    assert edit("common/names.py") == {PREPROCESSING_FN: False, RUN_FN: True}
     assert edit("serving/client.py") == {PREPROCESSING_FN: False, RUN_FN: False}
 
 
@@ -154,27 +158,31 @@ def _project_imports(path: Path) -> set[str]:
     return found & {*PACKAGES, "s2s"}
 
 
-def test_imports_run_one_way_and_never_into_the_command_line():
-    graph = {
+STAGES = ("components", "transforms", "trainer", "evaluator", "serving")
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """package -> the other project packages its modules import."""
+    return {
         package: set().union(*(_project_imports(p) for p in (REPO_ROOT / package).rglob("*.py"))) - {package}
         for package in (*PACKAGES, "s2s")
     }
-    for package in PACKAGES:
-        assert "s2s" not in graph[package], f"{package} imports the CLI package"
-    assert graph["components"] == set(), "components/ (names, settings) sits at the bottom"
-    # No cycle between top-level packages: a topological order exists.
-    order, todo = [], dict(graph)
-    while todo:
-        ready = [p for p, deps in todo.items() if deps <= set(order)]
-        assert ready, f"import cycle among {sorted(todo)}: {todo}"
-        order += sorted(ready)
-        for p in ready:
-            del todo[p]
 
 
-def test_the_names_module_imports_nothing_of_the_project():
-    assert _project_imports(REPO_ROOT / "components" / "features.py") == set()
-    assert _project_imports(REPO_ROOT / "components" / "settings.py") == set()
+def test_the_house_is_a_comb_contracts_at_the_bottom_stages_side_by_side_the_command_line_on_top():
+    graph = _package_imports()
+    assert set(PACKAGES) == {"common", *STAGES, "pipeline"}, "a new package must take its place in the comb"
+    assert graph["common"] == set(), "common/ (the contracts) imports nothing of the project"
+    for stage in STAGES:
+        assert graph[stage] <= {"common"}, f"{stage} imports another stage: {sorted(graph[stage] - {'common'})}"
+    assert graph["pipeline"] <= {"common", *STAGES}, "pipeline/ wires the stages and never imports the command line"
+
+
+def test_the_contracts_import_no_beam_and_no_tfx_but_the_settings_plumbing():
+    for path in (REPO_ROOT / "common").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "apache_beam" not in text, path.name
+        assert "from tfx" not in text or path.name == "typed.py", path.name
 
 
 def test_bad_flag_value_is_one_line_at_parse_time():
@@ -198,7 +206,7 @@ def test_no_float_setting_takes_a_value_that_slips_past_its_bounds(section, sett
 
 
 def test_decode_options_refuse_nan():
-    from trainer.decode_options import DecodeOptions
+    from common.decode_options import DecodeOptions
 
     with pytest.raises(ConfigError, match="temperature must be a finite number"):
         dataclasses.replace(DecodeOptions(), temperature=float("nan")).validate()

@@ -1,4 +1,4 @@
-"""The settings machinery (components/settings.py) on a settings class of its own: bounds as a
+"""The settings machinery (common/settings.py) on a settings class of its own: bounds as a
 reader writes them, the messages of values out of bounds, and values coerced from flags, config
 files and Kubeflow parameters. Every component's settings (and the decoding options) use it."""
 
@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from components.settings import (
+from common.settings import (
     ConfigError,
     as_properties,
     bounds_text,

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as C
+from common import features as C
+from common import names
 from tests.conftest import tiny_params
 from trainer.model import KerasPerplexity, KerasTokenAccuracy, build_model
 
@@ -23,8 +24,8 @@ def test_run_fn_trains_and_writes_logs(tiny_model):
 
 def test_serving_default_returns_reply_strings(tiny_model):
     model = tf.saved_model.load(str(tiny_model / "serving_model"))
-    assert {C.SERVING_SIGNATURE, C.TF_EXAMPLE_SIGNATURE, C.TRANSFORM_SIGNATURE} <= set(model.signatures)
-    out = model.signatures[C.SERVING_SIGNATURE](text=tf.constant(["Hi, how are you?", "?!", "Where are you going?"]))
+    assert {names.SERVING_SIGNATURE, names.TF_EXAMPLE_SIGNATURE, names.TRANSFORM_SIGNATURE} <= set(model.signatures)
+    out = model.signatures[names.SERVING_SIGNATURE](text=tf.constant(["Hi, how are you?", "?!", "Where are you going?"]))
     assert out["reply"].dtype == tf.string and out["reply"].shape == (3,)
     ids, lengths = out["reply_ids"].numpy(), out["reply_length"].numpy()
     assert ids.shape == (3, 8) and np.all((lengths >= 0) & (lengths <= 8))
@@ -33,7 +34,7 @@ def test_serving_default_returns_reply_strings(tiny_model):
         assert len(reply.decode().split()) == n  # one word per id
     assert np.all(out["score"].numpy() <= 0.0)  # a mean log-probability
     with pytest.raises(tf.errors.InvalidArgumentError, match="empty or only whitespace"):
-        model.signatures[C.SERVING_SIGNATURE](text=tf.constant(["hello", " \t"]))
+        model.signatures[names.SERVING_SIGNATURE](text=tf.constant(["hello", " \t"]))
 
 
 def test_tf_example_signature_gives_per_token_outputs(tiny_model):
@@ -42,15 +43,15 @@ def test_tf_example_signature_gives_per_token_outputs(tiny_model):
     example = tf.train.Example(
         features=tf.train.Features(feature={C.INPUT_TEXT: feature(b"Hi there."), C.TARGET_TEXT: feature(b"Hello.")})
     ).SerializeToString()
-    out = model.signatures[C.TF_EXAMPLE_SIGNATURE](examples=tf.constant([example, example]))
+    out = model.signatures[names.TF_EXAMPLE_SIGNATURE](examples=tf.constant([example, example]))
     assert out["target_log_probs"].shape == (2, 8) and out["predicted_ids"].shape == (2, 8)
     assert np.all(out["target_log_probs"].numpy() <= 0.0)
     # score_tf_example: the same teacher-forced outputs, and no decoding (no reply outputs).
-    scores = model.signatures[C.SCORE_SIGNATURE](examples=tf.constant([example, example]))
+    scores = model.signatures[names.SCORE_SIGNATURE](examples=tf.constant([example, example]))
     assert set(scores) == {"target_log_probs", "predicted_ids"}
     np.testing.assert_allclose(scores["target_log_probs"].numpy(), out["target_log_probs"].numpy(), rtol=1e-6)
     np.testing.assert_array_equal(scores["predicted_ids"].numpy(), out["predicted_ids"].numpy())
-    features = model.signatures[C.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
+    features = model.signatures[names.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
     assert features[C.DECODER_INPUT_IDS].numpy()[0, 0] == C.BOS_ID
     assert features[C.DECODER_TARGET_IDS].numpy()[0, 1] == C.EOS_ID  # "hello" then <eos>
 
@@ -75,7 +76,7 @@ def test_long_pairs_are_truncated_or_dropped_and_counted(tiny_transform, tiny_mo
 
     from trainer import task
 
-    report = json.loads((tiny_model / "model_run" / C.DATA_REPORT_FILE).read_text())
+    report = json.loads((tiny_model / "model_run" / names.DATA_REPORT_FILE).read_text())
     assert report["long_pairs"] == "truncated" and report["vocabulary_size"] > C.NUM_RESERVED
     train = report["train"]
     assert train["pairs"] == 96 and 0 < train["pairs_longer_than_max_len"] < 96  # max_len 8
@@ -198,13 +199,13 @@ def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
     model = tf.saved_model.load(str(out / "serving_model"))
     assert json.loads(model.architecture.numpy())["layers"] == 2
     messages = tf.constant(["Hi, how are you?", "?!", "Where are you going tonight?"])
-    from trainer.decode_options import GREEDY, DecodeOptions
+    from common.decode_options import GREEDY, DecodeOptions
     from trainer.decoding import option_tensors
 
     # beam_search of width 1 is greedy decoding with the default decoder's bans.
     as_beam = dataclasses.replace(GREEDY, min_length=4, no_repeat_ngram=DecodeOptions().no_repeat_ngram)
-    greedy = model.signatures[C.GENERATE_SIGNATURE](text=messages, **option_tensors(as_beam))
-    beam = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(1))
+    greedy = model.signatures[names.GENERATE_SIGNATURE](text=messages, **option_tensors(as_beam))
+    beam = model.signatures[names.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(1))
     assert greedy["reply"].numpy().tolist() == beam["reply"].numpy().tolist()
-    wide = model.signatures[C.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(3))
+    wide = model.signatures[names.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(3))
     assert wide["alternatives"].shape == (3, 3)

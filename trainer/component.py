@@ -1,5 +1,5 @@
 """The Trainer component with its settings (:class:`trainer.params.TrainerParams`) as typed
-execution properties (see :mod:`components.typed`)."""
+execution properties (see :mod:`common.typed`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_component_specs
 
-from components.typed import respec, spec_with, typed_executor
+from common.typed import respec, spec_with, typed_executor
 from trainer.params import TrainerParams
 
 Seq2SeqTrainerSpec = spec_with(standard_component_specs.TrainerSpec, TrainerParams, "Seq2SeqTrainerSpec")

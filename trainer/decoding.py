@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components import features as C
-from trainer.decode_options import BOUNDS, DTYPES, DecodeOptions
+from common import features as C
+from common.decode_options import BOUNDS, DTYPES, DecodeOptions
 
 NEG_INF = -1e9
 

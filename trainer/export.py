@@ -1,9 +1,9 @@
 """The exported chatbot SavedModel: signatures that run entirely in the TF graph.
 
-Signatures (names in :mod:`components.features`):
+Signatures (names in :mod:`common.features`):
 
 * ``serving_default`` — ``text`` [batch] string in. Transform graph, encoder and the default
-  decoder (:class:`trainer.decode_options.DecodeOptions`' defaults, run by
+  decoder (:class:`common.decode_options.DecodeOptions`' defaults, run by
   :func:`trainer.decoding.decode` in a ``tf.while_loop``). Out: ``reply`` [batch] string,
   ``reply_ids`` [batch, max_len] int64 (0 after the reply), ``reply_length`` [batch] int32 and
   ``score`` [batch] float (mean log-probability of the reply's tokens and its closing ``<eos>``).
@@ -44,9 +44,10 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features as C
+from common import features as C
+from common import names
+from common.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, TOO_MANY_ROWS, DecodeOptions
 from trainer import decoding
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, TOO_MANY_ROWS, DecodeOptions
 from trainer.model import Seq2Seq, teacher_forced
 
 WARMUP_MESSAGES = ("hello", "how are you?", "where are you going tonight?", "i don't know.")
@@ -67,13 +68,13 @@ def _check_messages(text: tf.Tensor) -> tf.Tensor:
     lengths = tf.strings.length(text)
     utf8_ok = tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
     not_blank = tf.strings.length(tf.strings.strip(text)) > 0
-    short = lengths <= C.MAX_INPUT_BYTES
+    short = lengths <= names.MAX_INPUT_BYTES
     checks = [
         tf.debugging.Assert(tf.size(text) > 0, ["text: the batch is empty; send at least one message"]),
         tf.debugging.Assert(tf.reduce_all(utf8_ok), ["text: message is not valid UTF-8, at batch index:"] + bad_at(utf8_ok)),
         tf.debugging.Assert(
             tf.reduce_all(short),
-            [f"text: message is longer than {C.MAX_INPUT_BYTES} bytes, at batch index:"] + bad_at(short),
+            [f"text: message is longer than {names.MAX_INPUT_BYTES} bytes, at batch index:"] + bad_at(short),
         ),
         tf.debugging.Assert(
             tf.reduce_all(not_blank), ["text: message is empty or only whitespace, at batch index:"] + bad_at(not_blank)
@@ -85,7 +86,7 @@ def _check_messages(text: tf.Tensor) -> tf.Tensor:
 
 def _check_rows(text: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tensor:
     """``text``, once the rows it asks to decode are at most ``MAX_DECODE_ROWS`` (same rule as
-    :func:`trainer.decode_options.decode_rows`; TF Serving refuses a larger request too)."""
+    :func:`common.decode_options.decode_rows`; TF Serving refuses a larger request too)."""
     passes = tf.where(opts["antilm_weight"] > 0, 2, 1)
     rows = tf.shape(text)[0] * opts["beam_width"] * passes
     check = tf.debugging.Assert(
@@ -151,15 +152,15 @@ class ChatbotExport(tf.Module):
         return text[:, 0], ids, tf.reduce_sum(tf.cast(ids != C.PAD_ID, tf.int32), axis=1), log_probs[:, 0]
 
     # --------------------------------------------------------------- signatures
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=C.SERVING_INPUT_KEY)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.SERVING_INPUT_KEY)])
     def serve_text(self, text):
         reply, ids, lengths, score = self.default_reply(self._encoder_ids(text))
         return {"reply": reply, "reply_ids": ids, "reply_length": lengths, "score": score}
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None], tf.string, name=C.SERVING_INPUT_KEY),
-            tf.TensorSpec([], tf.int32, name=C.BEAM_WIDTH_KEY),
+            tf.TensorSpec([None], tf.string, name=names.SERVING_INPUT_KEY),
+            tf.TensorSpec([], tf.int32, name=names.BEAM_WIDTH_KEY),
         ]
     )
     def serve_beam(self, text, beam_width):
@@ -167,7 +168,7 @@ class ChatbotExport(tf.Module):
         return self._alternatives(text, opts)
 
     @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name=C.SERVING_INPUT_KEY)]
+        input_signature=[tf.TensorSpec([None], tf.string, name=names.SERVING_INPUT_KEY)]
         + [tf.TensorSpec([], DTYPES[name], name=name) for name in DTYPES]
     )
     def serve_generate(self, text, *options):
@@ -209,12 +210,12 @@ class ChatbotExport(tf.Module):
 
     def signatures(self) -> dict[str, Any]:
         return {
-            C.SERVING_SIGNATURE: self.serve_text,
-            C.BEAM_SIGNATURE: self.serve_beam,
-            C.GENERATE_SIGNATURE: self.serve_generate,
-            C.TF_EXAMPLE_SIGNATURE: self.serve_tf_examples,
-            C.SCORE_SIGNATURE: self.score_tf_examples,
-            C.TRANSFORM_SIGNATURE: self.transform_features,
+            names.SERVING_SIGNATURE: self.serve_text,
+            names.BEAM_SIGNATURE: self.serve_beam,
+            names.GENERATE_SIGNATURE: self.serve_generate,
+            names.TF_EXAMPLE_SIGNATURE: self.serve_tf_examples,
+            names.SCORE_SIGNATURE: self.score_tf_examples,
+            names.TRANSFORM_SIGNATURE: self.transform_features,
         }
 
 
@@ -223,14 +224,14 @@ def warmup_requests() -> list:
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     records = []
-    for signature in (C.SERVING_SIGNATURE, C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE):
+    for signature in (names.SERVING_SIGNATURE, names.BEAM_SIGNATURE, names.GENERATE_SIGNATURE):
         for batch in (1, 8):
             messages = [WARMUP_MESSAGES[i % len(WARMUP_MESSAGES)].encode() for i in range(batch)]
-            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=C.MODEL_NAME, signature_name=signature))
-            request.inputs[C.SERVING_INPUT_KEY].CopyFrom(tf.make_tensor_proto(messages, dtype=tf.string))
-            if signature == C.BEAM_SIGNATURE:
-                request.inputs[C.BEAM_WIDTH_KEY].CopyFrom(tf.make_tensor_proto(DEFAULT_BEAM_WIDTH, dtype=tf.int32))
-            if signature == C.GENERATE_SIGNATURE:
+            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=names.MODEL_NAME, signature_name=signature))
+            request.inputs[names.SERVING_INPUT_KEY].CopyFrom(tf.make_tensor_proto(messages, dtype=tf.string))
+            if signature == names.BEAM_SIGNATURE:
+                request.inputs[names.BEAM_WIDTH_KEY].CopyFrom(tf.make_tensor_proto(DEFAULT_BEAM_WIDTH, dtype=tf.int32))
+            if signature == names.GENERATE_SIGNATURE:
                 for name, value in decoding.option_tensors(DecodeOptions()).items():
                     request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
             records.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
@@ -246,7 +247,7 @@ def export(
 ) -> None:
     module = ChatbotExport(model, tft_output, max_len, defaults)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
-    warmup = os.path.join(export_dir, C.WARMUP_FILE)
+    warmup = os.path.join(export_dir, names.WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(warmup))
     with tf.io.TFRecordWriter(warmup) as writer:
         for record in warmup_requests():

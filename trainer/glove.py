@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components import features as C
+from common import features as C
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where relative asset paths are looked up
 

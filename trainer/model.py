@@ -37,7 +37,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from components import features as C
+from common import features as C
+from common import names
 
 _MASKED_SCORE = -1e9  # attention score of padding positions (applied in float32)
 _COPY_EPSILON = 1e-9  # added to the copy mixture before its log
@@ -311,7 +312,7 @@ class Seq2Seq(keras.Model):
 class KerasTokenAccuracy(keras.metrics.Metric):
     """Share of non-padding target positions where the arg-max prediction is right."""
 
-    def __init__(self, name: str = C.MASKED_TOKEN_ACCURACY, **kwargs):
+    def __init__(self, name: str = names.MASKED_TOKEN_ACCURACY, **kwargs):
         super().__init__(name=name, **kwargs)
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
@@ -330,7 +331,7 @@ class KerasTokenAccuracy(keras.metrics.Metric):
 class KerasPerplexity(keras.metrics.Metric):
     """exp of the mean cross-entropy over non-padding target positions."""
 
-    def __init__(self, name: str = C.PERPLEXITY, **kwargs):
+    def __init__(self, name: str = names.PERPLEXITY, **kwargs):
         super().__init__(name=name, **kwargs)
         self.nll = self.add_variable(shape=(), initializer="zeros", name="nll")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")

@@ -1,4 +1,4 @@
-"""The Trainer's settings (see :mod:`components.settings`): the model's shape, the training
+"""The Trainer's settings (see :mod:`common.settings`): the model's shape, the training
 loop and the embedding's initialisation. The typed execution properties of the Trainer
 component, the Kubeflow run parameters and the ``s2s run`` flags are derived from here."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.settings import ConfigError, check, setting
+from common.settings import ConfigError, check, setting
 
 # GloVe 6B 50d, its 20,000 most frequent words, shipped with the project (PDDL; see
 # trainer/assets/README.md); relative to the project root, so it resolves in the pipeline image too.

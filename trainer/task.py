@@ -28,16 +28,17 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from components import features as C
-from components.settings import from_properties
+from common import features as C
+from common import names
+from common.ids import token_counts
+from common.settings import from_properties
 from trainer import export
 from trainer.glove import aligned_matrix, resolve
 from trainer.model import ModelParams, Seq2Seq, build_model, network
 from trainer.params import TrainerParams
-from transforms.ids import token_counts
 
 AUTOTUNE = tf.data.AUTOTUNE
-PROGRESS = std_logging.getLogger(C.PROGRESS_LOGGER)
+PROGRESS = std_logging.getLogger(names.PROGRESS_LOGGER)
 
 
 def _files(file_patterns: list[str]) -> list[str]:
@@ -265,7 +266,7 @@ def train(
         "seed": cfg.seed,
     }
     logging.info("Trainer data: %s", data)
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, C.DATA_REPORT_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, names.DATA_REPORT_FILE), "w") as f:
         f.write(json.dumps(data, indent=2))
     train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long, seed=cfg.seed)
     eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
@@ -328,7 +329,7 @@ def train(
         "best_val_perplexity": float(history["val_perplexity"][best]) if val else None,
         "exported": "best epoch" if patience and val else "last epoch",
     }
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, C.DATA_REPORT_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, names.DATA_REPORT_FILE), "w") as f:
         f.write(json.dumps(data, indent=2))
     return model, params, history
 

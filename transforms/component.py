@@ -1,5 +1,5 @@
 """The Transform component with its settings (:class:`transforms.params.TransformParams`) as
-typed execution properties (see :mod:`components.typed`)."""
+typed execution properties (see :mod:`common.typed`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tfx.components.transform import executor as transform_executor
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_component_specs
 
-from components.typed import respec, spec_with, typed_executor
+from common.typed import respec, spec_with, typed_executor
 from transforms.params import TransformParams
 
 Seq2SeqTransformSpec = spec_with(standard_component_specs.TransformSpec, TransformParams, "Seq2SeqTransformSpec")

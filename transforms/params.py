@@ -1,11 +1,11 @@
-"""The Transform's settings (see :mod:`components.settings`): typed execution properties of
+"""The Transform's settings (see :mod:`common.settings`): typed execution properties of
 the Transform component, Kubeflow run parameters and ``s2s run`` flags, all derived from here."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from components.settings import check, setting
+from common.settings import check, setting
 
 
 @dataclasses.dataclass(frozen=True)

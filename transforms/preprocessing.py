@@ -26,8 +26,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features as C
-from components.settings import from_properties
+from common import features as C
+from common.settings import from_properties
 from transforms.params import TransformParams
 
 # (RE2 pattern, replacement), applied in order after lowercasing.

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from components import features as C
+from common import names
+from common.decode_options import DEFAULT_BEAM_WIDTH, GREEDY, DecodeOptions
 from s2s.bench.serve import _messages, _percentiles, _timed
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, GREEDY, DecodeOptions
 
 GOAL_DEFAULT_B64_RPS = 400.0
 GOAL_DEFAULT_VS_GREEDY = 4.0
@@ -215,8 +215,8 @@ def run(model_dir: str, requests: int = 50, profile: bool = False) -> int:
     messages = _messages(256)
     from trainer.decoding import option_tensors
 
-    default = loaded.signatures[C.SERVING_SIGNATURE]
-    generate = loaded.signatures[C.GENERATE_SIGNATURE]
+    default = loaded.signatures[names.SERVING_SIGNATURE]
+    generate = loaded.signatures[names.GENERATE_SIGNATURE]
 
     beam = dataclasses.replace(DecodeOptions(), beam_width=DEFAULT_BEAM_WIDTH, temperature=0.0)
     decoders = {

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from components import features as C
+from common import features as C
 from pipeline.config import SAMPLE_DATA_DIR, PipelineConfig
 
 FULL_LINES = 304_713

@@ -11,7 +11,7 @@ does its reply depend on what was said, and what do its replies look like?
    tutorial's configuration (frozen GloVe 50d embedding, one LSTM of 300 units, no
    attention, no dropout), unless ``--no-tutorial``.
 3. Baselines that never see the input, trained on the train split's replies
-   (:mod:`evaluator.ngram`): an add-one unigram and an interpolated Kneser–Ney trigram.
+   (:mod:`s2s.bench.ngram`): an add-one unigram and an interpolated Kneser–Ney trigram.
 4. For each model: teacher-forced perplexity and its ratio to the trigram's; input
    dependence (perplexity with the inputs shuffled across pairs, fixed seed, divided by the
    perplexity with the true inputs: 1.0 means the input is ignored); and the replies of
@@ -36,10 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from components import features as C
-from evaluator import ngram
+from common import features as C
+from common import names
+from common.decode_options import DEFAULT_BEAM_WIDTH
 from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
-from trainer.decode_options import DEFAULT_BEAM_WIDTH
+from s2s.bench import ngram
 from trainer.params import TrainerParams
 
 TUTORIAL = {
@@ -129,7 +130,7 @@ def teacher_forced(model, split: dict[str, np.ndarray], encoder: np.ndarray | No
 def decoders() -> dict[str, Any]:
     """The decoders compared: plain greedy, greedy with trigram blocking (the Evaluator's collapse
     check), the default (serving_default), beam search (beam_search)."""
-    from trainer.decode_options import GREEDY, DecodeOptions
+    from common.decode_options import GREEDY, DecodeOptions
 
     default = DecodeOptions()
     return {
@@ -398,7 +399,7 @@ def run(
     """
     import tensorflow_transform as tft
 
-    progress = logging.getLogger(C.PROGRESS_LOGGER)  # the Trainer's epoch lines
+    progress = logging.getLogger(names.PROGRESS_LOGGER)  # the Trainer's epoch lines
     progress.setLevel(logging.INFO)
     progress.propagate = False  # printed once, here, not again by the root logger TFX configured
     progress.addHandler(logging.StreamHandler(sys.stdout))

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import regex
 
-from components import features as C
+from common import features as C
 from transforms.preprocessing import APOSTROPHES, CONTRACTIONS, CONTROL, NOT_WORD
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from components import features as C
+from common import features as C
+from common import names
+from common.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
 from pipeline.config import SAMPLE_DATA_DIR
-from trainer.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
 
 GOAL_P50_MS = 15.0
 GOAL_SPEEDUP = 30.0
@@ -90,7 +91,7 @@ class PythonLoopBaseline:
         status = tf.train.Checkpoint(model=net).read(str(Path(saved_model_dir) / "variables" / "variables"))
         status.assert_existing_objects_matched()
         status.expect_partial()  # the export also holds the optimizer's slots, the tables...
-        probe = loaded.signatures[C.SERVING_SIGNATURE](text=tf.constant(["hello"]))
+        probe = loaded.signatures[names.SERVING_SIGNATURE](text=tf.constant(["hello"]))
         self.max_len = int(probe["reply_ids"].shape[1])
         self.id_to_token = [t.decode() for t in loaded.id_to_token.numpy()]
         self.state_size = 2 * net.num_layers
@@ -116,7 +117,7 @@ class PythonLoopBaseline:
         raw = {name: feature(b"-") for name in (C.MOVIE_ID, C.CONVERSATION_ID, C.INPUT_LINE_ID, C.TARGET_LINE_ID, C.GENRES)}
         raw.update({C.INPUT_TEXT: feature(message.encode()), C.TARGET_TEXT: feature(b"")})
         example = tf.train.Example(features=tf.train.Features(feature=raw)).SerializeToString()
-        features = self._loaded.signatures[C.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
+        features = self._loaded.signatures[names.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
         return features[C.ENCODER_INPUT_IDS].numpy()
 
     def start(self, ids: np.ndarray):
@@ -218,7 +219,7 @@ def run(
 
     # Loaded here first: a corrupt model or one without the signatures is one clear error now,
     # not a server that never comes up.
-    version_dir, _ = load_checked(model_dir, (C.SERVING_SIGNATURE, C.BEAM_SIGNATURE, C.GENERATE_SIGNATURE))
+    version_dir, _ = load_checked(model_dir, (names.SERVING_SIGNATURE, names.BEAM_SIGNATURE, names.GENERATE_SIGNATURE))
     model_dir_path = version_dir.parent
     port = _free_port()
     proc, kind = _start_server(model_dir_path, port)

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from components import features as C
+from common import features as C
 from trainer.params import TrainerParams
 from transforms.params import TransformParams
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from components.settings import ConfigError
+from common.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH
+from common.settings import ConfigError
 from pipeline.config import REPO_ROOT, SAMPLE_DATA_DIR, PipelineConfig
 from s2s.cli.common import fail, int_in
 from s2s.cli.serve import DEFAULT_MODEL_DIR
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH
 from trainer.params import TrainerParams
 from transforms.params import TransformParams
 

@@ -8,9 +8,9 @@ import dataclasses
 import os
 import sys
 
-from components.features import MODEL_NAME
+from common.decode_options import DTYPES, DecodeOptions
+from common.names import MODEL_NAME
 from s2s.cli.common import bounded, fail, float_in, int_in
-from trainer.decode_options import DTYPES, DecodeOptions
 
 HISTORY_FILE = "~/.s2s_chat_history"
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from typing import Any
 
-from components.settings import ConfigError, bounds_text, check_value, coerce, kind
+from common.settings import ConfigError, bounds_text, check_value, coerce, kind
 from pipeline.config import PipelineConfig, load_config_file
 from trainer.params import BUILTIN_GLOVE
 
@@ -142,7 +142,7 @@ def add_flag(parser: Any, settings_class: type, field: dataclasses.Field, defaul
 
 
 def add_dataclass_flags(parser: Any, settings_class: type) -> None:
-    """A flag per field of a settings dataclass that has help (see :func:`components.settings.setting`);
+    """A flag per field of a settings dataclass that has help (see :func:`common.settings.setting`);
     the value (the default when absent) lands in ``dest=name``."""
     defaults = settings_class()
     for field in dataclasses.fields(settings_class):

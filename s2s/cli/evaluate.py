@@ -6,11 +6,11 @@ import argparse
 import os
 import time
 
+from common.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH
 from components.params import ENCODINGS
 from pipeline.config import DEFAULT_WORK_DIR, SAMPLE_DATA_DIR
 from s2s.cli.common import directory, fail, int_in, unwritable
 from s2s.cli.serve import DEFAULT_MODEL_DIR
-from trainer.decode_options import DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from components.cornell import CorpusError
-    from evaluator import offline
+    from s2s import evaluation as offline
 
     out = args.out or os.path.join(str(DEFAULT_WORK_DIR), "evaluation", time.strftime("%Y%m%d-%H%M%S"))
     problem = unwritable(out)

@@ -7,8 +7,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from components.features import PIPELINE_NAME
-from components.settings import ConfigError
+from common.names import PIPELINE_NAME
+from common.settings import ConfigError
 from s2s.cli.common import add_dataclass_flags, add_settings_flags, fail, settings_from_args
 
 

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from common.settings import ConfigError
     from components.cornell import CorpusError, check_corpus_dir
-    from components.settings import ConfigError
 
     try:
         cfg = settings_from_args(args)

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from components.features import MODEL_NAME
+from common.names import MODEL_NAME
 from pipeline.config import DEFAULT_WORK_DIR
 from s2s.cli.common import fail, float_in, int_in
 

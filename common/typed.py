@@ -22,7 +22,7 @@ from tfx.dsl.components.base import base_component
 from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-from components.settings import exec_type
+from common.settings import exec_type
 
 
 def properties(settings_class: type) -> dict[str, type]:

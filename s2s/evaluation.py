@@ -2,7 +2,7 @@
 
 Every pair of the corpus is evaluated (no split). The pairs are read by the ExampleGen's
 own loader (:mod:`components.cornell`) and turned into the same tf.Examples
-(:func:`components.example_gen.pair_to_example`); preprocessing is the model's own
+(:func:`common.examples.pair_to_example`); preprocessing is the model's own
 Transform graph, through its ``transform_features`` and ``serving_tf_example`` signatures;
 the token metrics are :mod:`evaluator.sequence_metrics`, the code the Evaluator's TFMA
 metrics use. Replies come from the model's ``serving_default`` (the default decoder) and, where the
@@ -26,14 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from components import features as C
+from common import features as C
+from common import names
+from common.decode_options import DEFAULT_BEAM_WIDTH
+from common.ids import token_counts, until_eos
 from components.cornell import load_corpus
 from evaluator import sequence_metrics as sm
-from trainer.decode_options import DEFAULT_BEAM_WIDTH
-from transforms.ids import token_counts, until_eos
 
 SHUFFLE_SEED = 20_161_127  # the fixed permutation of inputs behind the input-dependence figure
-REQUIRED_SIGNATURES = (C.SERVING_SIGNATURE, C.TF_EXAMPLE_SIGNATURE, C.TRANSFORM_SIGNATURE)
+REQUIRED_SIGNATURES = (names.SERVING_SIGNATURE, names.TF_EXAMPLE_SIGNATURE, names.TRANSFORM_SIGNATURE)
 
 
 class EvaluationError(ValueError):
@@ -72,18 +73,18 @@ def evaluate(
 ) -> dict:
     import tensorflow as tf
 
-    from components.example_gen import pair_to_example
+    from common.examples import pair_to_example
 
     model_dir, model = _load_model(model_path)
     pairs, report = load_corpus(data_dir, encoding)
     if not pairs:
         raise EvaluationError(f"{data_dir}: the corpus holds no utterance pair to evaluate\n{report.summary()}")
     id_to_token = [t.decode() for t in model.id_to_token.numpy()]
-    transform = model.signatures[C.TRANSFORM_SIGNATURE]
+    transform = model.signatures[names.TRANSFORM_SIGNATURE]
     # Teacher forcing only; models exported before score_tf_example existed decode as well (slower).
-    scorer = model.signatures.get(C.SCORE_SIGNATURE) or model.signatures[C.TF_EXAMPLE_SIGNATURE]
-    default = model.signatures[C.SERVING_SIGNATURE]
-    beam = model.signatures.get(C.BEAM_SIGNATURE) if beam_width > 0 else None
+    scorer = model.signatures.get(names.SCORE_SIGNATURE) or model.signatures[names.TF_EXAMPLE_SIGNATURE]
+    default = model.signatures[names.SERVING_SIGNATURE]
+    beam = model.signatures.get(names.BEAM_SIGNATURE) if beam_width > 0 else None
 
     # Teacher-forced pass: token statistics overall and per genre, OOV shares, references.
     # A second pass scores every reply against another pair's input (a fixed permutation):
@@ -121,7 +122,7 @@ def evaluate(
     teacher_forced_s = time.perf_counter() - started
 
     # Replies. Messages the serving signature refuses (over MAX_INPUT_BYTES) are counted.
-    replyable = [i for i, p in enumerate(pairs) if len(p.input_text.encode()) <= C.MAX_INPUT_BYTES]
+    replyable = [i for i, p in enumerate(pairs) if len(p.input_text.encode()) <= names.MAX_INPUT_BYTES]
     figures_replies: dict[str, dict] = {}
     replies_text: dict[str, list[str]] = {}
     reply_lengths: list[int] = []
@@ -266,8 +267,8 @@ def _plots(figures: dict, out: Path) -> dict[str, Path]:
     genres = figures["per_genre"]
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(genres) + 1)))
     if genres:
-        names = sorted(genres, key=lambda g: genres[g]["perplexity"])
-        ax.barh(names, [genres[g]["perplexity"] for g in names], color="#4c72b0")
+        ordered = sorted(genres, key=lambda g: genres[g]["perplexity"])
+        ax.barh(ordered, [genres[g]["perplexity"] for g in ordered], color="#4c72b0")
         ax.axvline(figures["perplexity"], color="#c44e52", linestyle="--", label=f"all pairs: {figures['perplexity']:.1f}")
         ax.legend(loc="lower right")
     else:

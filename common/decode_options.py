@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.settings import check, kind, setting
+from common.settings import check, kind, setting
 
 MAX_BEAM_WIDTH = 16
 # Rows one request may decode at once (messages x hypotheses, twice with MMI-antiLM): the

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from components import features as C
+from common import features as C
 
 
 def until_eos(row: Iterable[int]) -> list[int]:

@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("components", "transforms", "trainer", "evaluator", "serving", "pipeline")
+PACKAGES = ("common", "components", "transforms", "trainer", "evaluator", "serving", "pipeline")
 
 
 def _path(module: str) -> Path | None:

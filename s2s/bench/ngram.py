@@ -18,7 +18,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from components import features as C
+from common import features as C
 
 Reply = Sequence[int]  # reply token ids, closed by <eos>
 
