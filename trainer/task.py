@@ -16,6 +16,7 @@ The export (signatures, warm-up requests) is described in :mod:`trainer.export`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging as std_logging
 import os
@@ -200,6 +201,110 @@ def float32_copy(model: Seq2Seq, params: ModelParams) -> Seq2Seq:
     return copy
 
 
+def _write_json(path: str, value: Any) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(value, indent=2))
+
+
+def _embedding(cfg: TrainerParams, tft_output: tft.TFTransformOutput, model_run_dir: str):
+    """The initial embedding: (matrix or None, its size, GloVe's report or None). GloVe fixes
+    the embedding size; its report goes to ``glove.json`` in the model-run directory."""
+    if not cfg.glove_path:
+        return None, cfg.embedding_dim, None
+    glove = aligned_matrix(resolve(cfg.glove_path), export.vocabulary(tft_output), seed=cfg.seed)
+    report = {**glove.summary(), "path": cfg.glove_path, "trainable": cfg.glove_trainable}
+    logging.info("GloVe: %s", report)
+    _write_json(os.path.join(model_run_dir, "glove.json"), report)
+    return glove.matrix, glove.dim, report
+
+
+def _precision(cfg: TrainerParams, gpus: list) -> tuple[bool, str]:
+    """(mixed precision on, what the data report says): mixed_float16 only where a GPU runs it."""
+    if cfg.mixed_precision and not gpus:
+        logging.warning("mixed_precision is set but no GPU is visible: training in float32")
+        return False, "float32 (mixed precision was asked for, but no GPU is visible)"
+    return cfg.mixed_precision, "mixed_float16" if cfg.mixed_precision else "float32"
+
+
+def _callbacks(cfg: TrainerParams, model_run_dir: str, epochs: int) -> list[keras.callbacks.Callback]:
+    """NaN stop, TensorBoard, the latest and the best checkpoint, learning-rate decay and early
+    stopping on the eval loss (when set), and the progress line of each epoch."""
+    checkpoints = os.path.join(model_run_dir, "checkpoints")
+    tf.io.gfile.makedirs(checkpoints)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(checkpoints, "best.weights.h5"), save_weights_only=True, monitor="val_loss", save_best_only=True
+        ),
+    ]
+    if cfg.lr_decay < 1.0:  # halve (say) the step size whenever an epoch did not improve the eval loss
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_decay, patience=0))
+    if cfg.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True)
+        )
+    return [*callbacks, EpochLog(epochs)]
+
+
+def _training_report(cfg: TrainerParams, history: dict[str, list[float]]) -> dict[str, Any]:
+    """The ``training`` section of the data report: epochs run, the best epoch, what was exported."""
+    val = history.get("val_loss", [])
+    best = int(np.argmin(val)) if val else -1
+    return {
+        "epochs_run": len(history.get("loss", [])),
+        "epochs_max": 1 if cfg.train_steps else cfg.epochs,
+        "best_epoch": best + 1,
+        "best_val_perplexity": float(history["val_perplexity"][best]) if val else None,
+        "exported": "best epoch" if cfg.early_stopping_patience and val else "last epoch",
+    }
+
+
+def _datasets(cfg: TrainerParams, tft_output, train_files, eval_files, batch_size: int, data: dict[str, Any]):
+    """(train, eval, train steps, eval steps): repeated datasets with known steps per epoch, so
+    Keras never runs out of data (no warning at every epoch's end) and every evaluation reads
+    the same batches."""
+    drop_long = cfg.long_pairs == "drop"
+    train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long, seed=cfg.seed)
+    eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
+    train_steps = cfg.train_steps or _batches(data["train"]["pairs"], batch_size)
+    eval_steps = cfg.eval_steps or _batches(data["eval"]["pairs"], batch_size)
+    return train_ds.repeat(), eval_ds.repeat().take(eval_steps).repeat(), train_steps, eval_steps
+
+
+def _fit(cfg: TrainerParams, params: ModelParams, embedding_matrix, strategy, datasets, model_run_dir: str, verbose: int):
+    """Builds the model in the distribution strategy's scope and fits it; returns (model in
+    float32, history). Mixed precision, when on, is the global policy only while it trains."""
+    train_ds, eval_ds, train_steps, eval_steps = datasets
+    epochs = 1 if cfg.train_steps else cfg.epochs
+    previous_policy = keras.mixed_precision.global_policy()
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with strategy.scope():
+            model = build_model(
+                params,
+                learning_rate=cfg.learning_rate,
+                embedding_matrix=embedding_matrix,
+                train_embedding=embedding_matrix is None or cfg.glove_trainable,
+                clipnorm=cfg.clipnorm,
+            )
+        fit = model.fit(
+            train_ds,
+            steps_per_epoch=train_steps,
+            epochs=epochs,
+            validation_data=eval_ds,
+            validation_steps=eval_steps,
+            callbacks=_callbacks(cfg, model_run_dir, epochs),
+            verbose=verbose,
+        )
+        history = {k: [float(x) for x in v] for k, v in fit.history.items()}
+        return (float32_copy(model, params) if cfg.mixed_precision else model), history
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
 def train(
     cfg: TrainerParams,
     tft_output: tft.TFTransformOutput,
@@ -211,126 +316,38 @@ def train(
     """Builds and trains the model described by ``cfg``; returns (model, params, history).
 
     With ``train_steps`` > 0 it trains that many steps as one epoch; otherwise ``epochs``
-    passes over the train split, stopped early when the eval loss stops improving."""
+    passes over the train split, stopped early when the eval loss stops improving. Writes the
+    data report (``data.json``: data, devices, training), ``history.json`` and the loss curves."""
     tf.io.gfile.makedirs(model_run_dir)
     keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow: weights, dropout, word dropout
     vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    embedding_matrix, embedding_dim, glove_report = None, cfg.embedding_dim, None
-    if cfg.glove_path:
-        glove = aligned_matrix(resolve(cfg.glove_path), export.vocabulary(tft_output), seed=cfg.seed)
-        embedding_matrix, embedding_dim = glove.matrix, glove.dim  # GloVe fixes the embedding size
-        glove_report = {**glove.summary(), "path": cfg.glove_path, "trainable": cfg.glove_trainable}
-        logging.info("GloVe: %s", glove_report)
-        with tf.io.gfile.GFile(os.path.join(model_run_dir, "glove.json"), "w") as f:
-            f.write(json.dumps(glove_report, indent=2))
-    train_embedding = embedding_matrix is None or cfg.glove_trainable
-    params = model_params(cfg, vocab_size, embedding_dim, frozen_embedding=not train_embedding)
-
-    strategy = distribution_strategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    mixed = cfg.mixed_precision
-    precision = "mixed_float16" if mixed else "float32"
-    if mixed and not gpus:
-        precision = "float32 (mixed precision was asked for, but no GPU is visible)"
-        logging.warning("mixed_precision is set but no GPU is visible: training in float32")
-        mixed = False
-    previous_policy = keras.mixed_precision.global_policy()
-    if mixed:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    devices = [d.name for d in gpus] or ["CPU"]
-    logging.info(
-        "Trainer: %s on %s (%s, %d replica(s), policy %s), keras %s, config %s",
-        params,
-        devices,
-        type(strategy).__name__,
-        strategy.num_replicas_in_sync,
-        keras.mixed_precision.global_policy().name,
-        keras.__version__,
-        cfg,
+    embedding_matrix, embedding_dim, glove_report = _embedding(cfg, tft_output, model_run_dir)
+    params = model_params(
+        cfg, vocab_size, embedding_dim, frozen_embedding=embedding_matrix is not None and not cfg.glove_trainable
     )
-
-    # batch_size is per device: each replica gets that many pairs per step.
-    batch_size = cfg.batch_size * strategy.num_replicas_in_sync
-    drop_long = cfg.long_pairs == "drop"
+    strategy, gpus = distribution_strategy(), tf.config.list_logical_devices("GPU")
+    mixed, precision = _precision(cfg, gpus)
+    cfg = dataclasses.replace(cfg, mixed_precision=mixed)
+    batch_size = cfg.batch_size * strategy.num_replicas_in_sync  # batch_size is per device
     data = {
         "vocabulary_size": vocab_size,
-        "long_pairs": "dropped" if drop_long else "truncated",
+        "long_pairs": "dropped" if cfg.long_pairs == "drop" else "truncated",
         "train": data_report(train_files, tft_output),
         "eval": data_report(eval_files, tft_output),
         "glove": glove_report,
-        "devices": devices,
+        "devices": [d.name for d in gpus] or ["CPU"],
         "strategy": type(strategy).__name__,
-        "dtype_policy": keras.mixed_precision.global_policy().name,
+        "dtype_policy": "mixed_float16" if mixed else keras.mixed_precision.global_policy().name,
         "precision": precision,
         "global_batch_size": batch_size,
         "seed": cfg.seed,
     }
-    logging.info("Trainer data: %s", data)
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, names.DATA_REPORT_FILE), "w") as f:
-        f.write(json.dumps(data, indent=2))
-    train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long, seed=cfg.seed)
-    eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
-    # Repeated datasets with known steps per epoch: Keras never runs out of data (no warning
-    # at every epoch's end), and every evaluation reads the same batches.
-    train_epoch_steps = cfg.train_steps or _batches(data["train"]["pairs"], batch_size)
-    eval_epoch_steps = cfg.eval_steps or _batches(data["eval"]["pairs"], batch_size)
-    eval_ds = eval_ds.repeat().take(eval_epoch_steps).repeat()
-
-    try:
-        with strategy.scope():
-            model = build_model(
-                params,
-                learning_rate=cfg.learning_rate,
-                embedding_matrix=embedding_matrix,
-                train_embedding=train_embedding,
-                clipnorm=cfg.clipnorm,
-            )
-        checkpoints = os.path.join(model_run_dir, "checkpoints")
-        tf.io.gfile.makedirs(checkpoints)
-        callbacks = [
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
-            keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),
-            keras.callbacks.ModelCheckpoint(
-                os.path.join(checkpoints, "best.weights.h5"), save_weights_only=True, monitor="val_loss", save_best_only=True
-            ),
-        ]
-        decay = cfg.lr_decay
-        if decay < 1.0:  # halve (say) the step size whenever an epoch did not improve the eval loss
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=decay, patience=0))
-        patience = cfg.early_stopping_patience
-        if patience:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True))
-        epochs = 1 if cfg.train_steps else cfg.epochs
-        callbacks.append(EpochLog(epochs))
-        fit = model.fit(
-            train_ds.repeat(),
-            steps_per_epoch=train_epoch_steps,
-            epochs=epochs,
-            validation_data=eval_ds,
-            validation_steps=eval_epoch_steps,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-        history = {k: [float(x) for x in v] for k, v in fit.history.items()}
-        if mixed:
-            model = float32_copy(model, params)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
-        f.write(json.dumps(history, indent=2))
+    logging.info("Trainer: %s on %s, keras %s, config %s; data %s", params, data["devices"], keras.__version__, cfg, data)
+    datasets = _datasets(cfg, tft_output, train_files, eval_files, batch_size, data)
+    model, history = _fit(cfg, params, embedding_matrix, strategy, datasets, model_run_dir, verbose)
+    _write_json(os.path.join(model_run_dir, "history.json"), history)
     plot_loss_curves(history, os.path.join(model_run_dir, "loss_curves.png"))
-    val = history.get("val_loss", [])
-    best = int(np.argmin(val)) if val else -1
-    data["training"] = {
-        "epochs_run": len(history.get("loss", [])),
-        "epochs_max": 1 if cfg.train_steps else cfg.epochs,
-        "best_epoch": best + 1,
-        "best_val_perplexity": float(history["val_perplexity"][best]) if val else None,
-        "exported": "best epoch" if patience and val else "last epoch",
-    }
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, names.DATA_REPORT_FILE), "w") as f:
-        f.write(json.dumps(data, indent=2))
+    _write_json(os.path.join(model_run_dir, names.DATA_REPORT_FILE), {**data, "training": _training_report(cfg, history)})
     return model, params, history
 
 
