@@ -62,6 +62,119 @@ def _tokens(ids: np.ndarray, id_to_token: list[str]) -> list[list[str]]:
     return [[id_to_token[i] for i in until_eos(row)] for row in ids]
 
 
+@dataclasses.dataclass
+class TeacherForced:
+    """What the teacher-forced pass gathered: token statistics overall, with every input
+    swapped for another pair's, and per genre; unknown-token counts; the references."""
+
+    total: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
+    shuffled: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
+    by_genre: dict = dataclasses.field(default_factory=lambda: defaultdict(lambda: np.zeros(3)))
+    pairs_by_genre: Counter = dataclasses.field(default_factory=Counter)
+    unk: Counter = dataclasses.field(default_factory=Counter)
+    references: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _score(model, pairs: list, batch_size: int) -> TeacherForced:
+    """Teacher-forced pass: token statistics overall and per genre, OOV shares, references. A
+    second pass scores every reply against another pair's input (a fixed permutation): how much
+    worse that is measures how much the model uses what it is told."""
+    import tensorflow as tf
+
+    from common.examples import pair_to_example
+
+    def examples(batch):
+        return tf.constant([pair_to_example(p).SerializeToString() for p in batch])
+
+    transform = model.signatures[names.TRANSFORM_SIGNATURE]
+    # Teacher forcing only; models exported before score_tf_example existed decode as well (slower).
+    scorer = model.signatures.get(names.SCORE_SIGNATURE) or model.signatures[names.TF_EXAMPLE_SIGNATURE]
+    id_to_token = [t.decode() for t in model.id_to_token.numpy()]
+    out, permutation, started = TeacherForced(), np.random.default_rng(SHUFFLE_SEED).permutation(len(pairs)), time.perf_counter()
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[start : start + batch_size]
+        features, scored = transform(examples=examples(batch)), scorer(examples=examples(batch))
+        labels = features[C.DECODER_TARGET_IDS].numpy()
+        for side, ids in (("input", features[C.ENCODER_INPUT_IDS].numpy()), ("target", labels)):
+            tokens, unknown = token_counts(ids)
+            out.unk[f"{side}_tokens"] += tokens
+            out.unk[f"{side}_unk"] += unknown
+        for pair, stats in zip(
+            batch, map(sm.token_stats, labels, scored["target_log_probs"].numpy(), scored["predicted_ids"].numpy())
+        ):
+            out.total += stats
+            for genre in pair.genres:
+                out.by_genre[genre] += stats
+                out.pairs_by_genre[genre] += 1
+        others = [pairs[i] for i in permutation[start : start + batch_size]]
+        swapped = scorer(examples=examples([dataclasses.replace(p, input_text=o.input_text) for p, o in zip(batch, others)]))
+        out.shuffled += sm.token_stats(labels, swapped["target_log_probs"].numpy(), swapped["predicted_ids"].numpy())
+        out.references += _tokens(labels, id_to_token)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _generate(model, messages: list[str], references: list, batch_size: int, beam_width: int):
+    """Replies of the default decoder and, when asked and exported, beam search: (figures per
+    decoder, reply texts per decoder)."""
+    import tensorflow as tf
+
+    decoders = {"default": model.signatures[names.SERVING_SIGNATURE]}
+    if beam_width > 0 and names.BEAM_SIGNATURE in model.signatures:
+        beam = model.signatures[names.BEAM_SIGNATURE]
+        decoders[f"beam{beam_width}"] = lambda text: beam(text=text, beam_width=tf.constant(beam_width, tf.int32))
+    figures, texts = {}, {}
+    for name, decoder in decoders.items():
+        started = time.perf_counter()
+        texts[name] = [
+            t.decode() for batch in _batches(messages, batch_size) for t in decoder(text=tf.constant(batch))["reply"].numpy()
+        ]
+        elapsed = time.perf_counter() - started
+        figures[name] = {
+            **sm.reply_measures([t.split() for t in texts[name]], references),
+            "replies_per_second": len(texts[name]) / elapsed if elapsed else float("nan"),
+        }
+    return figures, texts
+
+
+def _length_figures(reply_lengths: list[int]) -> dict:
+    lengths = np.asarray(reply_lengths)
+    return {
+        "mean": float(lengths.mean()) if lengths.size else 0.0,
+        "p50": float(np.percentile(lengths, 50)) if lengths.size else 0.0,
+        "p90": float(np.percentile(lengths, 90)) if lengths.size else 0.0,
+        "max": int(lengths.max()) if lengths.size else 0,
+        "histogram": {int(k): int(v) for k, v in sorted(Counter(reply_lengths).items())},
+    }
+
+
+def _skipped(counts: dict, not_replied: int) -> dict:
+    """What the corpus loader skipped, and the messages too long to reply to."""
+    return {
+        "pairs_with_a_missing_line": counts["pairs_skipped_missing_line"],
+        "pairs_with_an_empty_utterance": counts["pairs_skipped_empty_utterance"],
+        "malformed_lines": counts["lines_malformed"],
+        "blank_lines": counts["lines_blank"] + counts["conversations_blank"],
+        "duplicate_line_ids": counts["lines_duplicate_id"],
+        "malformed_conversations": counts["conversations_malformed"],
+        "replies_not_generated_input_too_long": not_replied,
+    }
+
+
+def _token_figures(scored: TeacherForced) -> dict:
+    unk = scored.unk
+    return {
+        "oov_share_input": unk["input_unk"] / unk["input_tokens"] if unk["input_tokens"] else 0.0,
+        "oov_share_target": unk["target_unk"] / unk["target_tokens"] if unk["target_tokens"] else 0.0,
+        "perplexity": sm.perplexity(scored.total),
+        "perplexity_inputs_shuffled": sm.perplexity(scored.shuffled),
+        "input_dependence": sm.perplexity(scored.shuffled) / sm.perplexity(scored.total),
+        "masked_token_accuracy": sm.masked_accuracy(scored.total),
+        "target_tokens": int(scored.total[sm.TOKENS]),
+    }
+
+
 def evaluate(
     model_path: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -71,119 +184,44 @@ def evaluate(
     beam_width: int = DEFAULT_BEAM_WIDTH,
     samples: int = 15,
 ) -> dict:
-    import tensorflow as tf
+    """Scores the model at ``model_path`` on every pair of the corpus in ``data_dir`` and writes
+    the report to ``out_dir``: load, score (teacher forced), generate, write.
 
-    from common.examples import pair_to_example
-
+    Returns:
+        Every figure (what ``evaluation.json`` holds).
+    """
     model_dir, model = _load_model(model_path)
     pairs, report = load_corpus(data_dir, encoding)
     if not pairs:
         raise EvaluationError(f"{data_dir}: the corpus holds no utterance pair to evaluate\n{report.summary()}")
-    id_to_token = [t.decode() for t in model.id_to_token.numpy()]
-    transform = model.signatures[names.TRANSFORM_SIGNATURE]
-    # Teacher forcing only; models exported before score_tf_example existed decode as well (slower).
-    scorer = model.signatures.get(names.SCORE_SIGNATURE) or model.signatures[names.TF_EXAMPLE_SIGNATURE]
-    default = model.signatures[names.SERVING_SIGNATURE]
-    beam = model.signatures.get(names.BEAM_SIGNATURE) if beam_width > 0 else None
-
-    # Teacher-forced pass: token statistics overall and per genre, OOV shares, references.
-    # A second pass scores every reply against another pair's input (a fixed permutation):
-    # how much worse that is measures how much the model uses what it is told.
-    total, shuffled_total = np.zeros(3), np.zeros(3)
-    by_genre: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(3))
-    pairs_by_genre: Counter = Counter()
-    unk = Counter()
-    references: list[list[str]] = []
-    permutation = np.random.default_rng(SHUFFLE_SEED).permutation(len(pairs))
-    started = time.perf_counter()
-    for start in range(0, len(pairs), batch_size):
-        batch = pairs[start : start + batch_size]
-        serialized = tf.constant([pair_to_example(p).SerializeToString() for p in batch])
-        features = transform(examples=serialized)
-        scored = scorer(examples=serialized)
-        labels = features[C.DECODER_TARGET_IDS].numpy()
-        log_probs, predicted = scored["target_log_probs"].numpy(), scored["predicted_ids"].numpy()
-        encoder = features[C.ENCODER_INPUT_IDS].numpy()
-        for side, ids in (("input", encoder), ("target", labels)):
-            tokens, unknown = token_counts(ids)
-            unk[f"{side}_tokens"] += tokens
-            unk[f"{side}_unk"] += unknown
-        for pair, lab, lp, pr in zip(batch, labels, log_probs, predicted):
-            stats = sm.token_stats(lab, lp, pr)
-            total += stats
-            for genre in pair.genres:
-                by_genre[genre] += stats
-                pairs_by_genre[genre] += 1
-        others = [pairs[i] for i in permutation[start : start + batch_size]]
-        swapped = [dataclasses.replace(p, input_text=o.input_text) for p, o in zip(batch, others)]
-        scored = scorer(examples=tf.constant([pair_to_example(p).SerializeToString() for p in swapped]))
-        shuffled_total += sm.token_stats(labels, scored["target_log_probs"].numpy(), scored["predicted_ids"].numpy())
-        references += _tokens(labels, id_to_token)
-    teacher_forced_s = time.perf_counter() - started
-
-    # Replies. Messages the serving signature refuses (over MAX_INPUT_BYTES) are counted.
+    scored = _score(model, pairs, batch_size)
+    # Messages the serving signature refuses (over MAX_INPUT_BYTES) are counted, not replied to.
     replyable = [i for i, p in enumerate(pairs) if len(p.input_text.encode()) <= names.MAX_INPUT_BYTES]
-    figures_replies: dict[str, dict] = {}
-    replies_text: dict[str, list[str]] = {}
-    reply_lengths: list[int] = []
-    for name, fn in (("default", default), (f"beam{beam_width}", beam)):
-        if fn is None:
-            continue
-        texts: list[str] = []
-        started = time.perf_counter()
-        for batch in _batches(replyable, max(1, batch_size // 4)):
-            inputs = tf.constant([pairs[i].input_text for i in batch])
-            out = fn(text=inputs) if name == "default" else fn(text=inputs, beam_width=tf.constant(beam_width, tf.int32))
-            texts += [t.decode() for t in out["reply"].numpy()]
-        elapsed = time.perf_counter() - started
-        hyp_tokens = [t.split() for t in texts]
-        figures_replies[name] = {
-            **sm.reply_measures(hyp_tokens, [references[i] for i in replyable]),
-            "replies_per_second": len(texts) / elapsed if elapsed else float("nan"),
-        }
-        replies_text[name] = texts
-        if name == "default":
-            reply_lengths = [len(t) for t in hyp_tokens]
-
-    lengths = np.asarray(reply_lengths)
+    figures_replies, replies_text = _generate(
+        model,
+        [pairs[i].input_text for i in replyable],
+        [scored.references[i] for i in replyable],
+        max(1, batch_size // 4),
+        beam_width,
+    )
     counts = report.as_dict()
     figures = {
         "model": str(model_dir),
         "data": str(Path(data_dir).resolve()),
         "pairs_read": counts["pairs"],
         "pairs_evaluated": len(pairs),
-        "skipped": {
-            "pairs_with_a_missing_line": counts["pairs_skipped_missing_line"],
-            "pairs_with_an_empty_utterance": counts["pairs_skipped_empty_utterance"],
-            "malformed_lines": counts["lines_malformed"],
-            "blank_lines": counts["lines_blank"] + counts["conversations_blank"],
-            "duplicate_line_ids": counts["lines_duplicate_id"],
-            "malformed_conversations": counts["conversations_malformed"],
-            "replies_not_generated_input_too_long": len(pairs) - len(replyable),
-        },
-        "oov_share_input": unk["input_unk"] / unk["input_tokens"] if unk["input_tokens"] else 0.0,
-        "oov_share_target": unk["target_unk"] / unk["target_tokens"] if unk["target_tokens"] else 0.0,
-        "perplexity": sm.perplexity(total),
-        "perplexity_inputs_shuffled": sm.perplexity(shuffled_total),
-        "input_dependence": sm.perplexity(shuffled_total) / sm.perplexity(total),
-        "masked_token_accuracy": sm.masked_accuracy(total),
-        "target_tokens": int(total[sm.TOKENS]),
+        "skipped": _skipped(counts, len(pairs) - len(replyable)),
+        **_token_figures(scored),
         "replies": figures_replies,
-        "reply_length": {
-            "mean": float(lengths.mean()) if lengths.size else 0.0,
-            "p50": float(np.percentile(lengths, 50)) if lengths.size else 0.0,
-            "p90": float(np.percentile(lengths, 90)) if lengths.size else 0.0,
-            "max": int(lengths.max()) if lengths.size else 0,
-            "histogram": {int(k): int(v) for k, v in sorted(Counter(reply_lengths).items())},
-        },
-        "throughput": {"teacher_forced_pairs_per_second": len(pairs) / teacher_forced_s},
+        "reply_length": _length_figures([len(t.split()) for t in replies_text["default"]]),
+        "throughput": {"teacher_forced_pairs_per_second": len(pairs) / scored.seconds},
         "per_genre": {
             genre: {
-                "pairs": pairs_by_genre[genre],
+                "pairs": scored.pairs_by_genre[genre],
                 "perplexity": sm.perplexity(stats),
                 "masked_token_accuracy": sm.masked_accuracy(stats),
             }
-            for genre, stats in sorted(by_genre.items())
+            for genre, stats in sorted(scored.by_genre.items())
         },
     }
     step = max(1, len(replyable) // max(samples, 1))
