@@ -171,7 +171,13 @@ def decode_file(path: Path, encoding: str = "auto") -> tuple[list[str], str]:
     try:
         return _split_lines(raw.decode("utf-8")), "utf-8"
     except UnicodeDecodeError:
-        pass
+        _refuse_mixed_encodings(path, raw)
+    return _split_lines(raw.decode("latin-1")), "latin-1"
+
+
+def _refuse_mixed_encodings(path: Path, raw: bytes) -> None:
+    """Raises a CorpusError naming a multi-byte UTF-8 line and a line that is not UTF-8, when
+    ``raw`` has both (reading it either way would garble one of them)."""
     first_utf8 = first_latin1 = None
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if line.isascii():
@@ -187,7 +193,6 @@ def decode_file(path: Path, encoding: str = "auto") -> tuple[list[str], str]:
                 f"{first_latin1} is not valid UTF-8 (ISO-8859-1?); choose how to read the "
                 "file with --encoding latin-1 or --encoding utf-8"
             )
-    return _split_lines(raw.decode("latin-1")), "latin-1"
 
 
 def _split_lines(text: str) -> list[str]:

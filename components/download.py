@@ -69,6 +69,29 @@ def _hostile(name: str) -> bool:
     return path.is_absolute() or ".." in path.parts or bool(re.match(r"^[A-Za-z]:", name))
 
 
+def _corpus_members(zf: zipfile.ZipFile, archive_name: str) -> dict[str, zipfile.ZipInfo]:
+    """file name -> the archive's member of that corpus file; refuses two members of one name
+    and a missing required file. The official zip holds "cornell movie-dialogs corpus/<file>"
+    (and __MACOSX junk): the corpus files are taken by base name."""
+    copies: dict[str, list[zipfile.ZipInfo]] = {}
+    for info in zf.infolist():
+        name = Path(info.filename).name
+        if name in CORPUS_FILES and "__MACOSX" not in info.filename and not info.is_dir():
+            copies.setdefault(name, []).append(info)
+    ambiguous = {name: infos for name, infos in copies.items() if len(infos) > 1}
+    if ambiguous:
+        name, infos = next(iter(ambiguous.items()))
+        raise DownloadError(
+            f"{archive_name}: refused, {len(infos)} members named {name} ({', '.join(i.filename for i in infos[:3])}): "
+            "which one is the corpus is ambiguous"
+        )
+    members = {name: infos[0] for name, infos in copies.items()}
+    missing = [n for n in REQUIRED if n not in members]
+    if missing:
+        raise DownloadError(f"{archive_name}: no {', '.join(missing)} in the archive")
+    return members
+
+
 def _unpack(archive: Path, into: Path, limit: int) -> dict[str, str]:
     """Unpacks the corpus files of ``archive`` into ``into``; returns file name -> member name."""
     try:
@@ -82,24 +105,7 @@ def _unpack(archive: Path, into: Path, limit: int) -> dict[str, str]:
         bad = zf.testzip()
         if bad is not None:
             raise DownloadError(f"{archive.name}: member {bad} is corrupt (CRC mismatch)")
-        # The official zip holds "cornell movie-dialogs corpus/<file>" (and __MACOSX junk):
-        # take the corpus files by base name.
-        copies: dict[str, list[zipfile.ZipInfo]] = {}
-        for info in zf.infolist():
-            name = Path(info.filename).name
-            if name in CORPUS_FILES and "__MACOSX" not in info.filename and not info.is_dir():
-                copies.setdefault(name, []).append(info)
-        ambiguous = {name: infos for name, infos in copies.items() if len(infos) > 1}
-        if ambiguous:
-            name, infos = next(iter(ambiguous.items()))
-            raise DownloadError(
-                f"{archive.name}: refused, {len(infos)} members named {name} ({', '.join(i.filename for i in infos[:3])}): "
-                "which one is the corpus is ambiguous"
-            )
-        members = {name: infos[0] for name, infos in copies.items()}
-        missing = [n for n in REQUIRED if n not in members]
-        if missing:
-            raise DownloadError(f"{archive.name}: no {', '.join(missing)} in the archive")
+        members = _corpus_members(zf, archive.name)
         written = 0
         for name, info in members.items():
             with zf.open(info) as src, open(into / name, "wb") as dst:

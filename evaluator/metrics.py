@@ -73,7 +73,7 @@ class _TokenStatsCombiner(beam.CombineFn):
 
 def _computations(
     name: str,
-    eval_config=None,  # pylint: disable=unused-argument
+    eval_config=None,
     model_name: str = "",
     output_name: str = "",
     kind: str = MASKED_TOKEN_ACCURACY,
@@ -148,7 +148,7 @@ def _reply_computations(
     model_name: str = "",
     output_name: str = "",
     kind: str = "bleu",
-    order: int = 2,  # pylint: disable=unused-argument
+    order: int = 2,
 ) -> metric_types.MetricComputations:
     key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
     return [

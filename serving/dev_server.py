@@ -410,12 +410,12 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if rows > self.admission.light_rows:
                 release_memory()
 
-    def Predict(self, request, context):  # noqa: N802 - gRPC method name
+    def Predict(self, request, context):
         try:
             servable, outputs = self._outputs(request, context)
         except RequestError as exc:
             context.abort(exc.code, str(exc))
-        except Exception as exc:  # noqa: BLE001 - one line a client can read, never an empty UNKNOWN
+        except Exception as exc:
             log.exception("Predict failed")
             context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
         response = predict_pb2.PredictResponse()
@@ -431,7 +431,7 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, repository: ModelRepository):
         self.repository = repository
 
-    def GetModelStatus(self, request, context):  # noqa: N802 - gRPC method name
+    def GetModelStatus(self, request, context):
         """The served version (AVAILABLE) and every version that failed to load (END, with its
         error), as TF Serving reports them; a requested version alone."""
         spec = request.model_spec

@@ -120,7 +120,7 @@ def test_size_limits_refuse_large_downloads_and_archives(server, tiny_corpus, tm
 
 def test_a_body_shorter_than_its_content_length_is_refused(tmp_path):
     class Short(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Length", "100000")
             self.end_headers()
@@ -162,7 +162,7 @@ def test_a_body_without_content_length_is_capped_while_it_streams(tmp_path):
     class Endless(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
 
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             self.send_response(200)
             self.end_headers()
             try:
@@ -282,7 +282,7 @@ def test_the_download_is_staged_beside_its_destination(tiny_corpus, tmp_path):
     staged = []
 
     class Watching(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             staged.extend(p.name for p in dest.parent.glob(".download-*"))
             body = payload.read_bytes()
             self.send_response(200)

@@ -69,7 +69,7 @@ def _argv(executor_input: dict) -> list[str]:
 
 def _tfx_parses(argv: list[str]) -> dict:
     """What TFX's launcher does with the invocation before running the executor."""
-    args, _ = kubeflow_v2_run_executor._parse_flags(argv)  # noqa: SLF001
+    args, _ = kubeflow_v2_run_executor._parse_flags(argv)
     message = json_format.Parse(
         args.json_serialized_invocation_args, pipeline_spec_pb2.ExecutorInput(), ignore_unknown_fields=True
     )

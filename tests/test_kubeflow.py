@@ -213,11 +213,11 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.requests.append(("GET", self.path, None))
         self._send({})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         self.requests.append(("POST", self.path, body))
         if self.path.startswith("/apis/v2beta1/experiments"):

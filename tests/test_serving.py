@@ -178,7 +178,7 @@ class _FlakyService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, failures, upstream):
         self.failures, self.calls, self.upstream = failures, 0, upstream
 
-    def Predict(self, request, context):  # noqa: N802
+    def Predict(self, request, context):
         self.calls += 1
         if self.calls <= self.failures:
             context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
@@ -216,7 +216,7 @@ def test_deadline_is_enforced():
     release = threading.Event()
 
     class Stuck(prediction_service_pb2_grpc.PredictionServiceServicer):
-        def Predict(self, request, context):  # noqa: N802
+        def Predict(self, request, context):
             release.wait(5)
             context.abort(grpc.StatusCode.INTERNAL, "late")
 

@@ -26,7 +26,7 @@ class Seq2SeqTrainer(Trainer):
     SPEC_CLASS = Seq2SeqTrainerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Seq2SeqTrainerExecutor)
 
-    def __init__(self, *, hparams: Mapping[str, Any], **trainer_kwargs: Any):  # pylint: disable=super-init-not-called
+    def __init__(self, *, hparams: Mapping[str, Any], **trainer_kwargs: Any):
         """Args: hparams: a value (or RuntimeParameter) per setting; the rest: the stock Trainer's."""
         spec = respec(Trainer(**trainer_kwargs), Seq2SeqTrainerSpec, hparams)
         base_component.BaseComponent.__init__(self, spec=spec)

@@ -332,6 +332,21 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
     return seqs, lengths, scores, model_scores, (ran, row_steps, sampled, fallbacks)
 
 
+def _best_continuations(adjusted, scores, finished, pad_only):
+    """The best k of each input's k beams x vocabulary continuations: (their scores [inputs, k],
+    the beam each continues, the token each adds). They are among each beam's own best k: a
+    selection per row, then one over the k x k, instead of passes over [inputs, k x vocab].
+    A finished beam continues with <pad> alone, at no cost."""
+    n, k = tf.shape(scores)[0], tf.shape(scores)[1]
+    values, ids = tf.math.top_k(adjusted, k=k)
+    done = tf.reshape(finished, [-1, 1])
+    values = tf.where(done, pad_only, values)
+    ids = tf.where(done, tf.constant(C.PAD_ID, tf.int32), ids)
+    total = tf.reshape(scores[:, :, tf.newaxis] + tf.reshape(values, [n, k, k]), [n, k * k])
+    best, top = tf.math.top_k(total, k=k)
+    return best, top // k, tf.cast(tf.gather(tf.reshape(ids, [n, k * k]), top, batch_dims=1), tf.int64)
+
+
 def _decode_beams(model, encoder_ids, steps: int, opts):
     """Beam search of width ``beam_width`` (> 1): each step keeps the best ``beam_width`` of every
     input's hypotheses x tokens. Only the inputs with a beam still open run: an input whose beams
@@ -364,18 +379,8 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
         adjusted, lm_state = _adjusted(
             model, log_probs, token, lm_state, lm_memory, tf.reshape(live_seqs, [n * k, steps]), t, opts, use_lm
         )
-        # The best k of an input's k x vocab continuations are among each beam's own best k: a
-        # selection per row, then one over the k x k, instead of passes over [inputs, k x vocab].
-        # A finished beam continues with <pad> alone, at no cost.
         live_finished = tf.gather(finished, live)
-        values, ids = tf.math.top_k(adjusted, k=k)
-        done = tf.reshape(live_finished, [-1, 1])
-        values = tf.where(done, pad_only, values)
-        ids = tf.where(done, tf.constant(C.PAD_ID, tf.int32), ids)
-        total = tf.reshape(tf.gather(scores, live)[:, :, tf.newaxis] + tf.reshape(values, [n, k, k]), [n, k * k])
-        live_scores, top = tf.math.top_k(total, k=k)
-        parent = top // k
-        new_token = tf.cast(tf.gather(tf.reshape(ids, [n, k * k]), top, batch_dims=1), tf.int64)
+        live_scores, parent, new_token = _best_continuations(adjusted, tf.gather(scores, live), live_finished, pad_only)
         parent_finished = tf.gather(live_finished, parent, batch_dims=1)
         rows = tf.reshape(parent + (tf.range(n) * k)[:, tf.newaxis], [-1])
         chosen = tf.stack([rows, tf.cast(tf.reshape(new_token, [-1]), tf.int32)], axis=1)

@@ -74,22 +74,26 @@ def read_glove(path: str | os.PathLike[str], wanted: set | None = None) -> dict[
             if not line.strip():
                 continue
             word, *values = line.split(" ")
-            if dim is None:
-                dim = len(values)
-                if dim == 0:
-                    raise GloveError(f"{name}:{lineno}: no vector after the word {word!r}")
-            if len(values) != dim:
-                raise GloveError(f"{name}:{lineno}: {len(values)} values for {word!r}, expected {dim} (as on line 1)")
-            try:
-                vector = np.asarray(values, dtype=np.float32)
-            except ValueError:
-                bad = next(v for v in values if not _is_number(v))
-                raise GloveError(f"{name}:{lineno}: {bad!r} is not a number (word {word!r})") from None
+            dim = dim or len(values)
+            vector = _vector(values, dim, f"{name}:{lineno}", word)
             if wanted is None or word in wanted:
                 vectors.setdefault(word, vector)
     if dim is None:
         raise GloveError(f"{name}: empty GloVe file")
     return vectors
+
+
+def _vector(values: list[str], dim: int, where: str, word: str) -> np.ndarray:
+    """The vector of one line, checked: ``dim`` numbers (the first line's count)."""
+    if dim == 0:
+        raise GloveError(f"{where}: no vector after the word {word!r}")
+    if len(values) != dim:
+        raise GloveError(f"{where}: {len(values)} values for {word!r}, expected {dim} (as on line 1)")
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except ValueError:
+        bad = next(v for v in values if not _is_number(v))
+        raise GloveError(f"{where}: {bad!r} is not a number (word {word!r})") from None
 
 
 def _is_number(value: str) -> bool:

@@ -317,7 +317,7 @@ class KerasTokenAccuracy(keras.metrics.Metric):
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):  # pylint: disable=unused-argument
+    def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.cast(y_true, tf.int64)
         mask = tf.cast(tf.not_equal(y_true, C.PAD_ID), tf.float32)
         hit = tf.cast(tf.equal(tf.argmax(y_pred, axis=-1), y_true), tf.float32)
@@ -336,7 +336,7 @@ class KerasPerplexity(keras.metrics.Metric):
         self.nll = self.add_variable(shape=(), initializer="zeros", name="nll")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):  # pylint: disable=unused-argument
+    def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.cast(y_true, tf.int64)
         mask = tf.cast(tf.not_equal(y_true, C.PAD_ID), tf.float32)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_true, logits=tf.cast(y_pred, tf.float32))

@@ -26,7 +26,7 @@ class Seq2SeqTransform(Transform):
     SPEC_CLASS = Seq2SeqTransformSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Seq2SeqTransformExecutor)
 
-    def __init__(self, *, hparams: Mapping[str, Any], **transform_kwargs: Any):  # pylint: disable=super-init-not-called
+    def __init__(self, *, hparams: Mapping[str, Any], **transform_kwargs: Any):
         """Args: hparams: a value (or RuntimeParameter) per setting; the rest: the stock Transform's."""
         spec = respec(Transform(**transform_kwargs), Seq2SeqTransformSpec, hparams)
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -50,7 +50,7 @@ class UnigramLM:
         self.outcomes = vocab_size - 2  # every id but <pad> and <bos>
         self.total = sum(self.counts.values())
 
-    def prob(self, token: int, history: tuple[int, ...] = ()) -> float:  # pylint: disable=unused-argument
+    def prob(self, token: int, history: tuple[int, ...] = ()) -> float:
         return (self.counts[token] + 1.0) / (self.total + self.outcomes)
 
 

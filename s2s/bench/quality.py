@@ -190,7 +190,7 @@ def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: 
         name: sm.reply_measures(replies(exporter, evaluation["encoder"], options), references, fluency)
         for name, options in decoders().items()
     }
-    sample_ids = exporter._encoder_ids(tf.constant(SAMPLE_INPUTS)).numpy()
+    sample_ids = exporter._encoder_ids(tf.constant(SAMPLE_INPUTS)).numpy()  # noqa: SLF001 - the export's own tokenizer
     result["samples"] = {
         name: [" ".join(r) for r in replies(exporter, sample_ids, options)] for name, options in decoders().items()
     }
@@ -259,11 +259,9 @@ def seed_spread(
     return out
 
 
-def report(
-    results: dict[str, dict[str, Any]], base: dict[str, dict[str, float]], labels: dict[str, str], seeds: list[str] | None = None
-) -> dict[str, bool]:
-    """Prints the tables and the goal lines; returns the goals. ``seeds``: the runs of the default
-    settings with other seeds; perplexity and input dependence are then judged on their mean."""
+def _print_perplexities(results: dict[str, dict[str, Any]], base: dict[str, dict[str, float]], labels: dict[str, str]) -> None:
+    """The baselines' perplexities, then each model's perplexity, ratio to the trigram's, input
+    dependence and masked accuracy on eval and test."""
     trigram, unigram = base["trigram"], base["unigram"]
     print("\nbaselines (reply language models that never see the input; train replies; same token space):")
     for split in (C.EVAL_SPLIT, C.TEST_SPLIT):
@@ -278,6 +276,10 @@ def report(
                 f"{labels[key][:39]:<40}{split:>6}{r['params']:>11,}{r['epochs_run']:>7}{s['perplexity']:>11.2f}"
                 f"{s['perplexity'] / trigram[split]:>9.3f}{s['input_dependence']:>11.3f}{s['masked_accuracy']:>11.4f}"
             )
+
+
+def _print_replies(results: dict[str, dict[str, Any]]) -> None:
+    """The reply measures of every model and decoder on the eval split, and the references'."""
     print(f"\nreplies on the eval split ({next(iter(results.values()))[C.EVAL_SPLIT]['pairs']:,} inputs):")
     print(
         f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'rep w':>7}"
@@ -297,6 +299,10 @@ def report(
         f"{m['reference_word_repeat_share']:>7.1%}{m.get('reference_fluency', float('nan')):>9.3f}"
     )
     print("  fluency: mean log-probability per token under the Kneser-Ney trigram of the train replies")
+
+
+def _print_samples(results: dict[str, dict[str, Any]]) -> None:
+    """The most frequent replies, the eval perplexity by epoch and the sample replies."""
     for key, r in results.items():
         print(f"most frequent replies, {key}: " + "; ".join(f"{name}: {m['top_reply']!r}" for name, m in r["decoders"].items()))
         print(f"eval perplexity by epoch, {key}: " + " ".join(f"{x:.1f}" for x in r["val_perplexity_by_epoch"]))
@@ -307,6 +313,16 @@ def report(
             for name, texts in r["samples"].items():
                 print(f"    {name:<16} {texts[i] or '(empty)'}")
 
+
+def report(
+    results: dict[str, dict[str, Any]], base: dict[str, dict[str, float]], labels: dict[str, str], seeds: list[str] | None = None
+) -> dict[str, bool]:
+    """Prints the tables and the goal lines; returns the goals. ``seeds``: the runs of the default
+    settings with other seeds; perplexity and input dependence are then judged on their mean."""
+    _print_perplexities(results, base, labels)
+    _print_replies(results)
+    _print_samples(results)
+    trigram = base["trigram"]
     d = results["default"]
     ev, m = d[C.EVAL_SPLIT], d["decoders"]["default decoder"]
     greedy = d["decoders"]["greedy (plain)"]

@@ -211,18 +211,123 @@ def cost_attack(address: str, messages: list[str], polite: int = 20) -> dict[str
     return {"heavy_ms": heavy, "alone_ms": alone, "p50_ms": p50, "max_ms": max(times), "heavy_served": len(served)}
 
 
+def _single_requests(decoders: dict, next_message, requests: int, beam_name: str) -> dict[str, float]:
+    """p50 (and p99) of one message per request, per decoder; returns the p50s."""
+    for _ in range(20):  # warm-up beyond the model's own warm-up requests
+        for call in decoders.values():
+            call([next_message()])
+    p50 = {}
+    for name, call in decoders.items():
+        times = _timed(lambda call=call: call([next_message()]), requests if name != beam_name else max(requests // 2, 10))
+        p50[name], p99 = _percentiles(times)
+        print(f"single request, {name:8s}: p50 {p50[name]:7.2f} ms   p99 {p99:7.2f} ms   (n={len(times)})")
+    return p50
+
+
+def _throughput(decoders: dict, messages: list[str]) -> dict[tuple[str, int], float]:
+    """Replies per second of each decoder at batch 1, 8 and 64."""
+    throughput = {}
+    for name, call in decoders.items():
+        row = []
+        for batch in (1, 8, 64):
+            n_calls = max(3, min(200, 512 // batch))
+            batches = [messages[(i * batch) % len(messages) :][:batch] for i in range(n_calls)]
+            batches = [b if len(b) == batch else messages[:batch] for b in batches]
+            start = time.perf_counter()
+            for b in batches:
+                call(b)
+            throughput[(name, batch)] = n_calls * batch / (time.perf_counter() - start)
+            row.append(f"batch {batch:2d}: {throughput[(name, batch)]:7.0f} replies/s")
+        print(f"throughput, {name:8s}: " + "   ".join(row))
+    return throughput
+
+
+def _python_loop(version_dir, client, messages: list[str], loop_replies: int) -> float:
+    """The tutorial's Python loop on the same weights; prints the model's size and returns the
+    loop's p50 per reply (ms)."""
+    baseline = PythonLoopBaseline(version_dir)
+    a = baseline.architecture
+    print(
+        f"model size: vocabulary {a['vocab_size']}, LSTM units {a['units']} x {a['layers']} layer(s), "
+        f"attention {a['attention']}, bidirectional {a.get('bidirectional', False)}, copy {a.get('copy', False)}, "
+        f"tied embeddings {a['tie_embeddings']}, max_len {baseline.max_len}"
+    )
+    loop_inputs = [baseline.encoder_ids(m) for m in messages[:loop_replies]]
+    baseline.reply(loop_inputs[0])  # build the predict functions
+    loop_ms, same = [], 0
+    served = client.generate(messages[:loop_replies], PLAIN_GREEDY)
+    for ids, reply in zip(loop_inputs, served):
+        start = time.perf_counter()
+        text = baseline.reply(ids)
+        loop_ms.append((time.perf_counter() - start) * 1e3)
+        same += text == reply.text
+    l50, _ = _percentiles(loop_ms)
+    print(
+        f"python loop (tutorial: encoder.predict + decoder.predict per token, same weights): "
+        f"p50 {l50:.1f} ms per reply (n={len(loop_ms)}; {same}/{len(loop_ms)} replies identical to the served ones)"
+    )
+    return l50
+
+
+def _load(address: str, messages: list[str], load_requests: int, concurrency: int) -> int:
+    """``load_requests`` default-decoder requests from ``concurrency`` clients; returns the errors."""
+    from serving.client import ChatbotClient, ChatbotError
+
+    def worker(n: int):
+        local_errors, local_lat = 0, []
+        with ChatbotClient(address, timeout=30, retries=0) as c:
+            for i in range(n):
+                start = time.perf_counter()
+                try:
+                    c.reply([messages[i % len(messages)]])  # the default decoder, as users get it
+                    local_lat.append((time.perf_counter() - start) * 1e3)
+                except ChatbotError:
+                    local_errors += 1
+        return local_errors, local_lat
+
+    errors, latencies = 0, []
+    per_client = [load_requests // concurrency + (1 if i < load_requests % concurrency else 0) for i in range(concurrency)]
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        for e, lat in pool.map(worker, per_client):
+            errors += e
+            latencies += lat
+    elapsed = time.perf_counter() - start
+    p50, p99 = _percentiles(latencies) if latencies else (float("nan"), float("nan"))
+    print(
+        f"load: {load_requests} requests from {concurrency} concurrent clients: {errors} errors, "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {load_requests / elapsed:.0f} requests/s"
+    )
+    return errors
+
+
+def _goals(g50: float, speedup: float, greedy_b64: float, errors: int, attacked_p50: float) -> None:
+    goals = [
+        (f"greedy p50 <= {GOAL_P50_MS:g} ms", g50 <= GOAL_P50_MS, f"{g50:.2f} ms"),
+        (f">= {GOAL_SPEEDUP:g}x faster than the python loop", speedup >= GOAL_SPEEDUP, f"{speedup:.1f}x"),
+        (f">= {GOAL_BATCH64_RPS:g} replies/s at batch 64 (greedy)", greedy_b64 >= GOAL_BATCH64_RPS, f"{greedy_b64:.0f}/s"),
+        ("0 errors under load", errors == 0, f"{errors}"),
+        (
+            f"'hello' p50 <= {GOAL_ATTACKED_P50_MS:g} ms under the cost attack",
+            attacked_p50 <= GOAL_ATTACKED_P50_MS,
+            f"{attacked_p50:.1f} ms",
+        ),
+    ]
+    for text, ok, value in goals:
+        print(f"goal {'MET ' if ok else 'MISS'}: {text} ({value})")
+
+
 def run(
     model_dir: str, requests: int = 200, load_requests: int = 10_000, concurrency: int = 16, beam: int = 4, loop_replies: int = 20
 ) -> int:
-    from serving.client import ChatbotClient, ChatbotError
+    from serving.client import ChatbotClient
     from serving.saved_model import load_checked
 
     # Loaded here first: a corrupt model or one without the signatures is one clear error now,
     # not a server that never comes up.
     version_dir, _ = load_checked(model_dir, (names.SERVING_SIGNATURE, names.BEAM_SIGNATURE, names.GENERATE_SIGNATURE))
-    model_dir_path = version_dir.parent
     port = _free_port()
-    proc, kind = _start_server(model_dir_path, port)
+    proc, kind = _start_server(version_dir.parent, port)
     address = f"127.0.0.1:{port}"
     try:
         client = ChatbotClient(address, timeout=60)
@@ -230,9 +335,11 @@ def run(
         messages = _messages(max(requests, 64 * 4))
         print(f"s2s bench serve: {kind} on {address}")
         print(f"model: {version_dir} (version {max(v.version for v in versions)}); {os.cpu_count()} CPU cores")
+        counter = iter(range(10**9))
 
-        it = iter(range(10**9))
-        next_message = lambda: messages[next(it) % len(messages)]  # noqa: E731
+        def next_message() -> str:
+            return messages[next(counter) % len(messages)]
+
         # Plain greedy decoding (the tutorial's, for a like-for-like comparison with its loop)
         # through the generate signature; the default decoder through serving_default.
         decoders = {
@@ -240,107 +347,18 @@ def run(
             "default": client.reply,
             f"beam {beam}": lambda m: client.beam_reply(m, width=beam),
         }
-        for _ in range(20):  # warm-up beyond the model's own warm-up requests
-            for call in decoders.values():
-                call([next_message()])
-
-        p50 = {}
-        for name, call in decoders.items():
-            times = _timed(
-                lambda call=call: call([next_message()]), requests if name != f"beam {beam}" else max(requests // 2, 10)
-            )
-            p50[name], p99 = _percentiles(times)
-            print(f"single request, {name:8s}: p50 {p50[name]:7.2f} ms   p99 {p99:7.2f} ms   (n={len(times)})")
-        g50 = p50["greedy"]
-
-        throughput = {}
-        for name, call in decoders.items():
-            row = []
-            for batch in (1, 8, 64):
-                n_calls = max(3, min(200, 512 // batch))
-                batches = [messages[(i * batch) % len(messages) :][:batch] for i in range(n_calls)]
-                batches = [b if len(b) == batch else messages[:batch] for b in batches]
-                start = time.perf_counter()
-                for b in batches:
-                    call(b)
-                rps = n_calls * batch / (time.perf_counter() - start)
-                throughput[(name, batch)] = rps
-                row.append(f"batch {batch:2d}: {rps:7.0f} replies/s")
-            print(f"throughput, {name:8s}: " + "   ".join(row))
-
-        baseline = PythonLoopBaseline(version_dir)
-        a = baseline.architecture
-        print(
-            f"model size: vocabulary {a['vocab_size']}, LSTM units {a['units']} x {a['layers']} layer(s), "
-            f"attention {a['attention']}, bidirectional {a.get('bidirectional', False)}, copy {a.get('copy', False)}, "
-            f"tied embeddings {a['tie_embeddings']}, max_len {baseline.max_len}"
-        )
-        loop_inputs = [baseline.encoder_ids(m) for m in messages[:loop_replies]]
-        baseline.reply(loop_inputs[0])  # build the predict functions
-        loop_ms, same = [], 0
-        served = client.generate(messages[:loop_replies], PLAIN_GREEDY)
-        for ids, reply in zip(loop_inputs, served):
-            start = time.perf_counter()
-            text = baseline.reply(ids)
-            loop_ms.append((time.perf_counter() - start) * 1e3)
-            same += text == reply.text
-        l50, _ = _percentiles(loop_ms)
-        speedup = l50 / g50
-        print(
-            f"python loop (tutorial: encoder.predict + decoder.predict per token, same weights): "
-            f"p50 {l50:.1f} ms per reply (n={len(loop_ms)}; {same}/{len(loop_ms)} replies identical to the served ones)"
-        )
+        g50 = _single_requests(decoders, next_message, requests, f"beam {beam}")["greedy"]
+        throughput = _throughput(decoders, messages)
+        speedup = _python_loop(version_dir, client, messages, loop_replies) / g50
         print(f"speed-up of the served greedy reply over the python loop: {speedup:.1f}x")
-
-        errors, latencies = 0, []
-
-        def worker(n: int):
-            local_errors, local_lat = 0, []
-            with ChatbotClient(address, timeout=30, retries=0) as c:
-                for i in range(n):
-                    start = time.perf_counter()
-                    try:
-                        c.reply([messages[i % len(messages)]])  # the default decoder, as users get it
-                        local_lat.append((time.perf_counter() - start) * 1e3)
-                    except ChatbotError:
-                        local_errors += 1
-            return local_errors, local_lat
-
-        per_client = [load_requests // concurrency + (1 if i < load_requests % concurrency else 0) for i in range(concurrency)]
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-            for e, lat in pool.map(worker, per_client):
-                errors += e
-                latencies += lat
-        elapsed = time.perf_counter() - start
-        p50, p99 = _percentiles(latencies) if latencies else (float("nan"), float("nan"))
-        print(
-            f"load: {load_requests} requests from {concurrency} concurrent clients: {errors} errors, "
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {load_requests / elapsed:.0f} requests/s"
-        )
+        errors = _load(address, messages, load_requests, concurrency)
         attack = cost_attack(address, messages, polite=min(requests, 20))
         print(
             f"cost attack: 2 clients loop the heaviest requests allowed (1,024 rows each; one alone "
             f"{attack['heavy_ms']:.0f} ms): 'hello' p50 {attack['p50_ms']:.1f} ms, max {attack['max_ms']:.1f} ms "
             f"(alone {attack['alone_ms']:.1f} ms; {attack['heavy_served']} heavy requests served meanwhile)"
         )
-        goals = [
-            (f"greedy p50 <= {GOAL_P50_MS:g} ms", g50 <= GOAL_P50_MS, f"{g50:.2f} ms"),
-            (f">= {GOAL_SPEEDUP:g}x faster than the python loop", speedup >= GOAL_SPEEDUP, f"{speedup:.1f}x"),
-            (
-                f">= {GOAL_BATCH64_RPS:g} replies/s at batch 64 (greedy)",
-                throughput[("greedy", 64)] >= GOAL_BATCH64_RPS,
-                f"{throughput[('greedy', 64)]:.0f}/s",
-            ),
-            ("0 errors under load", errors == 0, f"{errors}"),
-            (
-                f"'hello' p50 <= {GOAL_ATTACKED_P50_MS:g} ms under the cost attack",
-                attack["p50_ms"] <= GOAL_ATTACKED_P50_MS,
-                f"{attack['p50_ms']:.1f} ms",
-            ),
-        ]
-        for text, ok, value in goals:
-            print(f"goal {'MET ' if ok else 'MISS'}: {text} ({value})")
+        _goals(g50, speedup, throughput[("greedy", 64)], errors, attack["p50_ms"])
         return 0
     finally:
         proc.terminate()

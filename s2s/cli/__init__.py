@@ -26,11 +26,12 @@ def make_parser() -> argparse.ArgumentParser:
 def _every_command_has_verbose(sub: argparse._SubParsersAction, path: str) -> None:
     """``-v`` on every command (and bench's subcommands), and each command's own name for hints."""
     for name, parser in sub.choices.items():
-        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        # argparse has no public way to list a parser's subcommands or options.
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
         if nested:
             _every_command_has_verbose(nested[0], f"{path} {name}")
             continue
-        if "-v" not in parser._option_string_actions:
+        if "-v" not in parser._option_string_actions:  # noqa: SLF001
             parser.add_argument(
                 "-v", "--verbose", action="store_true", help="show everything: third-party logs and warnings, tracebacks"
             )

@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
         result = local_runner.run(cfg, console=not args.verbose)
     except local_runner.WorkDirBusyError as exc:
         return fail(str(exc))
-    except Exception as exc:  # noqa: BLE001 - known input errors become one clear line
+    except Exception as exc:
         cause = root_cause(exc, (CorpusError, ConfigError))
         if cause is None:
             raise
