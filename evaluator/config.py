@@ -17,76 +17,88 @@ from evaluator.params import EvaluatorParams
 CANDIDATE, BASELINE = "candidate", "baseline"
 
 
+MODULE = seq_metrics.__name__
+
+
+def _spec(name: str, signature: str, baseline: bool = False) -> tfma.ModelSpec:
+    return tfma.ModelSpec(
+        name=name,
+        signature_name=signature,
+        label_key=C.LABEL_KEY,
+        preprocessing_function_names=[names.TRANSFORM_SIGNATURE],
+        is_baseline=baseline,
+    )
+
+
+def _both_models(cfg: EvaluatorParams) -> tfma.MetricsSpec:
+    """Token metrics of candidate and baseline: the absolute bounds, and perplexity's change
+    threshold against the baseline."""
+    return tfma.MetricsSpec(
+        metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(
+                class_name="MaskedTokenAccuracy",
+                module=MODULE,
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.min_masked_accuracy})
+                ),
+            ),
+            tfma.MetricConfig(
+                class_name="Perplexity",
+                module=MODULE,
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_perplexity}),
+                    change_threshold=tfma.GenericChangeThreshold(
+                        direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                        relative={"value": cfg.max_perplexity_increase},
+                    ),
+                ),
+            ),
+        ],
+    )
+
+
+def _candidate_replies(cfg: EvaluatorParams) -> tfma.MetricsSpec:
+    """The candidate's reply metrics: BLEU-2, distinct-1/2 and the most frequent reply's share,
+    bounded over all test replies only (a genre slice of a few dozen pairs is too small to call
+    a model collapsed)."""
+    top_reply_bound = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_top_reply_share})
+    )
+    return tfma.MetricsSpec(
+        model_names=[CANDIDATE],
+        metrics=[
+            tfma.MetricConfig(class_name="CorpusBleu", module=MODULE, config='"max_order": 2'),
+            tfma.MetricConfig(class_name="DistinctN", module=MODULE, config='"n": 1'),
+            tfma.MetricConfig(class_name="DistinctN", module=MODULE, config='"n": 2'),
+            tfma.MetricConfig(
+                class_name="TopReplyShare",
+                module=MODULE,
+                config=f'"code_version": "{code_version(MODULE + ".TopReplyShare")}"',
+                per_slice_thresholds=[
+                    tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=top_reply_bound)
+                ],
+            ),
+        ],
+    )
+
+
 def eval_config(cfg: EvaluatorParams) -> tfma.EvalConfig:
     """Sequence metrics overall and per movie genre; blessing needs the absolute bounds
     (masked token accuracy, perplexity, the most frequent reply's share) and, once a model was blessed before, a perplexity
     at most ``max_perplexity_increase`` (relative) worse than that baseline's. The reply metrics
-    (BLEU, distinct-n, the most frequent reply) are the candidate's alone."""
-    module = seq_metrics.__name__
+    (BLEU, distinct-n, the most frequent reply) are the candidate's alone.
 
-    def spec(name: str, signature: str, baseline: bool = False) -> tfma.ModelSpec:
-        return tfma.ModelSpec(
-            name=name,
-            signature_name=signature,
-            label_key=C.LABEL_KEY,
-            preprocessing_function_names=[names.TRANSFORM_SIGNATURE],
-            is_baseline=baseline,
-        )
+    Args:
+        cfg: the blessing bounds.
 
+    Returns:
+        The Evaluator's config.
+    """
     # The baseline only answers the change threshold (perplexity): it is teacher-forced
     # (score_tf_example) and decodes nothing; the candidate's replies are scored as well.
     return tfma.EvalConfig(
-        model_specs=[
-            spec(CANDIDATE, names.TF_EXAMPLE_SIGNATURE),
-            spec(BASELINE, names.SCORE_SIGNATURE, baseline=True),
-        ],
+        model_specs=[_spec(CANDIDATE, names.TF_EXAMPLE_SIGNATURE), _spec(BASELINE, names.SCORE_SIGNATURE, baseline=True)],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[C.GENRES])],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="MaskedTokenAccuracy",
-                        module=module,
-                        threshold=tfma.MetricThreshold(
-                            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.min_masked_accuracy})
-                        ),
-                    ),
-                    tfma.MetricConfig(
-                        class_name="Perplexity",
-                        module=module,
-                        threshold=tfma.MetricThreshold(
-                            value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_perplexity}),
-                            change_threshold=tfma.GenericChangeThreshold(
-                                direction=tfma.MetricDirection.LOWER_IS_BETTER,
-                                relative={"value": cfg.max_perplexity_increase},
-                            ),
-                        ),
-                    ),
-                ],
-            ),
-            tfma.MetricsSpec(
-                model_names=[CANDIDATE],
-                metrics=[
-                    tfma.MetricConfig(class_name="CorpusBleu", module=module, config='"max_order": 2'),
-                    tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 1'),
-                    tfma.MetricConfig(class_name="DistinctN", module=module, config='"n": 2'),
-                    # Over all test replies only: a genre slice of a few dozen pairs is too
-                    # small to call a model collapsed.
-                    tfma.MetricConfig(
-                        class_name="TopReplyShare",
-                        module=module,
-                        config=f'"code_version": "{code_version(module + ".TopReplyShare")}"',
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(
-                                slicing_specs=[tfma.SlicingSpec()],
-                                threshold=tfma.MetricThreshold(
-                                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_top_reply_share})
-                                ),
-                            )
-                        ],
-                    ),
-                ],
-            ),
-        ],
+        metrics_specs=[_both_models(cfg), _candidate_replies(cfg)],
     )

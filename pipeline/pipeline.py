@@ -30,36 +30,19 @@ PREPROCESSING_FN = "transforms.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
 
 
-def create_pipeline(
-    cfg: PipelineConfig,
-    pipeline_root: str,
-    metadata_connection_config=None,
-    beam_pipeline_args: list[str] | None = None,
-    runtime_parameters: bool = False,
-    trainer_resources=None,
-    step_resources=None,
-    preprocessing_only: bool = False,
-    serving_model_dir: str | None = None,
-    serving_on_volume: bool = False,
-) -> tfx.dsl.Pipeline:
-    """The pipeline. With ``runtime_parameters`` every hyperparameter is a RuntimeParameter
-    (a run parameter in the Kubeflow UI) defaulting to its value in ``cfg``;
-    ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow);
-    ``preprocessing_only`` stops after the Transform (the preprocessing benchmark);
-    ``serving_model_dir`` is where the Pusher writes (default: the work dir's, ``cfg.serving_model_dir``);
-    ``serving_on_volume``: it is a volume of the task pods (Kubeflow), which must be mounted when
-    ServedBaseline and the Pusher run."""
-    serving_model_dir = serving_model_dir or cfg.serving_model_dir
+def _hparams(settings, runtime_parameters: bool) -> dict:
+    """A component's settings as execution properties: values, or RuntimeParameters (Kubeflow
+    run parameters) defaulting to them."""
+    values = as_properties(settings)
+    if not runtime_parameters:
+        return values
+    return {
+        name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=type(value), default=value) for name, value in values.items()
+    }
 
-    def hparams(settings):
-        values = as_properties(settings)
-        if not runtime_parameters:
-            return values
-        return {
-            name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=type(value), default=value)
-            for name, value in values.items()
-        }
 
+def _data(cfg: PipelineConfig, runtime_parameters: bool) -> list:
+    """ExampleGen, StatisticsGen, SchemaGen and the Transform."""
     example_gen = CornellExampleGen(
         cfg.run.data_dir,
         train_buckets=cfg.example_gen.train_buckets,
@@ -70,7 +53,7 @@ def create_pipeline(
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     transform = Seq2SeqTransform(
-        hparams=hparams(cfg.transform),
+        hparams=_hparams(cfg.transform, runtime_parameters),
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -78,8 +61,14 @@ def create_pipeline(
         splits_config=transform_pb2.SplitsConfig(analyze=[C.TRAIN_SPLIT], transform=[C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT]),
         disable_statistics=True,
     )
+    return [example_gen, statistics_gen, schema_gen, transform]
+
+
+def _model(cfg: PipelineConfig, data: list, runtime_parameters: bool, serving_model_dir: str, serving_on_volume: bool) -> list:
+    """Trainer, ServedBaseline, Evaluator and Pusher."""
+    example_gen, _, schema_gen, transform = data
     trainer = Seq2SeqTrainer(
-        hparams=hparams(cfg.trainer),
+        hparams=_hparams(cfg.trainer, runtime_parameters),
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -110,16 +99,40 @@ def create_pipeline(
         custom_config={**as_properties(cfg.pusher), REQUIRE_VOLUME_KEY: int(serving_on_volume)},
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
     )
+    return [trainer, baseline, evaluator, pusher]
+
+
+def create_pipeline(
+    cfg: PipelineConfig,
+    pipeline_root: str,
+    metadata_connection_config=None,
+    beam_pipeline_args: list[str] | None = None,
+    runtime_parameters: bool = False,
+    trainer_resources=None,
+    step_resources=None,
+    preprocessing_only: bool = False,
+    serving_model_dir: str | None = None,
+    serving_on_volume: bool = False,
+) -> tfx.dsl.Pipeline:
+    """The pipeline. With ``runtime_parameters`` every hyperparameter is a RuntimeParameter
+    (a run parameter in the Kubeflow UI) defaulting to its value in ``cfg``;
+    ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow);
+    ``preprocessing_only`` stops after the Transform (the preprocessing benchmark);
+    ``serving_model_dir`` is where the Pusher writes (default: the work dir's, ``cfg.serving_model_dir``);
+    ``serving_on_volume``: it is a volume of the task pods (Kubeflow), which must be mounted when
+    ServedBaseline and the Pusher run."""
+    data = _data(cfg, runtime_parameters)
+    model = _model(cfg, data, runtime_parameters, serving_model_dir or cfg.serving_model_dir, serving_on_volume)
+    trainer, _, evaluator, pusher = model
     if trainer_resources is not None:
         trainer.with_platform_config(trainer_resources)
-    if step_resources is not None:
-        for component in (example_gen, statistics_gen, schema_gen, transform, evaluator, pusher):
+    if step_resources is not None:  # not ServedBaseline: it only reads a directory
+        for component in (*data, evaluator, pusher):
             component.with_platform_config(step_resources)
-    components = [example_gen, statistics_gen, schema_gen, transform, trainer, baseline, evaluator, pusher]
     return tfx.dsl.Pipeline(
         pipeline_name=names.PIPELINE_NAME,
         pipeline_root=pipeline_root,
-        components=components[:4] if preprocessing_only else components,
+        components=data if preprocessing_only else [*data, *model],
         enable_cache=cfg.run.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

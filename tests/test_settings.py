@@ -178,6 +178,18 @@ def test_the_house_is_a_comb_contracts_at_the_bottom_stages_side_by_side_the_com
     assert graph["pipeline"] <= {"common", *STAGES}, "pipeline/ wires the stages and never imports the command line"
 
 
+def test_no_function_outside_the_tests_is_longer_than_a_screen():
+    long = []
+    for package in (*PACKAGES, "s2s", "scripts"):
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                    long.append(
+                        f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+                    )
+    assert not long, "functions over 60 lines: " + ", ".join(long)
+
+
 def test_the_contracts_import_no_beam_and_no_tfx_but_the_settings_plumbing():
     for path in (REPO_ROOT / "common").glob("*.py"):
         text = path.read_text(encoding="utf-8")

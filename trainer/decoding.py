@@ -347,6 +347,29 @@ def _best_continuations(adjusted, scores, finished, pad_only):
     return best, top // k, tf.cast(tf.gather(tf.reshape(ids, [n, k * k]), top, batch_dims=1), tf.int64)
 
 
+def _empty_beams(batch, k, steps: int):
+    """(scores, model scores, finished, lengths [batch, k], seqs [batch, k, steps]) before the
+    first step: only beam 0 is live (the others would duplicate it)."""
+    scores = tf.tile(tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :], [batch, 1])
+    return (
+        scores,
+        tf.zeros([batch, k]),
+        tf.zeros([batch, k], tf.bool),
+        tf.zeros([batch, k], tf.int32),
+        tf.zeros([batch, k, steps], tf.int64),
+    )
+
+
+def _still_open(finished, rows):
+    """The live inputs with a beam still open (``going``), the rows their beams continue (reordered
+    by parent) and the rows of their attention memory (the same for every beam of an input)."""
+    n, k = tf.shape(finished)[0], tf.shape(finished)[1]
+    going = tf.where(tf.logical_not(tf.reduce_all(finished, axis=1)))[:, 0]
+    kept = tf.reshape(tf.gather(tf.reshape(rows, [n, k]), going), [-1])
+    same_input = tf.reshape(tf.cast(going, tf.int32)[:, tf.newaxis] * k + tf.range(k)[tf.newaxis, :], [-1])
+    return going, kept, same_input
+
+
 def _decode_beams(model, encoder_ids, steps: int, opts):
     """Beam search of width ``beam_width`` (> 1): each step keeps the best ``beam_width`` of every
     input's hypotheses x tokens. Only the inputs with a beam still open run: an input whose beams
@@ -357,12 +380,7 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
     state, memory, lm_state, lm_memory = _start(model, encoder_ids, k)
     live = tf.range(batch)  # the inputs still decoding
     token = tf.fill([batch * k], tf.constant(C.BOS_ID, tf.int64))
-    # Only beam 0 is live at step 0 (the others would duplicate it).
-    scores = tf.tile(tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :], [batch, 1])
-    model_scores = tf.zeros([batch, k])
-    finished = tf.zeros([batch, k], tf.bool)
-    lengths = tf.zeros([batch, k], tf.int32)
-    seqs = tf.zeros([batch, k, steps], tf.int64)
+    scores, model_scores, finished, lengths, seqs = _empty_beams(batch, k, steps)
     pad_only = tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :]  # a finished beam's k continuations
     ran, row_steps = tf.constant(0), tf.constant(0)
     for t in tf.range(steps):
@@ -396,11 +414,7 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
         lengths = tf.tensor_scatter_nd_update(lengths, at, live_lengths + tf.cast(tf.logical_not(parent_finished), tf.int32))
         live_finished = tf.logical_or(parent_finished, tf.equal(new_token, C.EOS_ID))
         finished = tf.tensor_scatter_nd_update(finished, at, live_finished)
-        # The inputs with a beam still open, and their rows (reordered by parent; the attention
-        # memory is the same for every beam of an input).
-        going = tf.where(tf.logical_not(tf.reduce_all(live_finished, axis=1)))[:, 0]
-        kept = tf.reshape(tf.gather(tf.reshape(rows, [n, k]), going), [-1])
-        same_input = tf.reshape(tf.cast(going, tf.int32)[:, tf.newaxis] * k + tf.range(k)[tf.newaxis, :], [-1])
+        going, kept, same_input = _still_open(live_finished, rows)
         live, token = tf.gather(live, going), tf.reshape(tf.gather(new_token, going), [-1])
         state, memory = _rows(kept, state), _rows(same_input, memory)
         if use_lm:

@@ -391,6 +391,48 @@ def _fluency_goals(decoders: dict[str, dict[str, Any]]) -> dict[str, bool]:
     return goals
 
 
+def _prepare(data_dir: str, work: Path, vocab_size: int, max_len: int):
+    """ExampleGen and Transform (reused when done before); returns (the Transform's output,
+    split -> file patterns, split -> loaded ids) and prints what it took."""
+    import tensorflow_transform as tft
+
+    started = time.perf_counter()
+    graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
+    files = dict(zip((C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT), patterns))
+    tft_output = tft.TFTransformOutput(graph)
+    vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
+    splits = {name: load_split(f, tft_output) for name, f in files.items()}
+    print(
+        f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len}); "
+        + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()),
+        flush=True,
+    )
+    return tft_output, files, splits
+
+
+def _show_progress() -> None:
+    """The Trainer's epoch lines on stdout, once (not again by the root logger TFX configured)."""
+    progress = logging.getLogger(names.PROGRESS_LOGGER)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+    progress.addHandler(logging.StreamHandler(sys.stdout))
+
+
+def _configs(base, seeds: int, glove_path: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(name -> Trainer settings, name -> label): the default model, its other seeds, and the
+    tutorial's configuration when ``glove_path`` is given."""
+    shown = ("embedding_dim", "units", "attention", "copy", "bidirectional", "word_dropout", "dropout")
+    configs = {"default": base}
+    labels = {"default": "(a) default: " + ", ".join(f"{k}={getattr(base, k)}" for k in shown)}
+    for i in range(1, seeds):
+        configs[f"default, seed {base.seed + i}"] = dataclasses.replace(base, seed=base.seed + i)
+        labels[f"default, seed {base.seed + i}"] = f"(a) default, seed {base.seed + i}"
+    if glove_path:
+        configs["tutorial"] = dataclasses.replace(base, **TUTORIAL, glove_path=os.path.abspath(glove_path))
+        labels["tutorial"] = "(b) tutorial: GloVe 50d frozen, LSTM 300"
+    return configs, labels
+
+
 def run(
     data_dir: str,
     glove_path: str,
@@ -413,47 +455,19 @@ def run(
     Returns:
         The exit code (0).
     """
-    import tensorflow_transform as tft
-
-    progress = logging.getLogger(names.PROGRESS_LOGGER)  # the Trainer's epoch lines
-    progress.setLevel(logging.INFO)
-    progress.propagate = False  # printed once, here, not again by the root logger TFX configured
-    progress.addHandler(logging.StreamHandler(sys.stdout))
+    _show_progress()
     work = Path(work_dir or os.path.join(DEFAULT_WORK_DIR, "bench-quality")).resolve()
     if tutorial and (not glove_path or not Path(glove_path).is_file()):
         raise FileNotFoundError(
             f"the tutorial configuration needs a GloVe 50d text file: {glove_path!r} not found (--glove, or --no-tutorial)"
         )
-    started = time.perf_counter()
     settings = PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})})
-    vocab_size, max_len = settings.transform.vocab_size, settings.transform.max_len
-    graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
-    files = dict(zip((C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT), patterns))
-    tft_output = tft.TFTransformOutput(graph)
+    max_len = settings.transform.max_len
+    tft_output, files, splits = _prepare(data_dir, work, settings.transform.vocab_size, max_len)
     vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    splits = {name: load_split(f, tft_output) for name, f in files.items()}
-    print(
-        f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len}); "
-        + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()),
-        flush=True,
-    )
     base_line = baselines(splits, vocab)
 
-    base = settings.trainer
-    configs = {"default": base}
-    labels = {
-        "default": "(a) default: "
-        + ", ".join(
-            f"{k}={getattr(base, k)}"
-            for k in ("embedding_dim", "units", "attention", "copy", "bidirectional", "word_dropout", "dropout")
-        )
-    }
-    for i in range(1, seeds):
-        configs[f"default, seed {base.seed + i}"] = dataclasses.replace(base, seed=base.seed + i)
-        labels[f"default, seed {base.seed + i}"] = f"(a) default, seed {base.seed + i}"
-    if tutorial:
-        configs["tutorial"] = dataclasses.replace(base, **TUTORIAL, glove_path=os.path.abspath(glove_path))
-        labels["tutorial"] = "(b) tutorial: GloVe 50d frozen, LSTM 300"
+    configs, labels = _configs(settings.trainer, seeds, glove_path if tutorial else None)
     runs = work / "runs"
     from trainer.export import vocabulary
 
@@ -466,11 +480,7 @@ def run(
         "data_dir": os.path.abspath(data_dir),
         "max_epochs": epochs,
         "seeds": [configs[k].seed for k in configs if k.startswith("default")],
-        "vocabulary": vocab,
-        "max_len": max_len,
-        "baselines": base_line,
-        "results": results,
-        "goals": goals,
+        **{"vocabulary": vocab, "max_len": max_len, "baselines": base_line, "results": results, "goals": goals},
         "sample_inputs": list(SAMPLE_INPUTS),
     }
     (work / "quality.json").write_text(json.dumps(summary, indent=2))

@@ -103,32 +103,9 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _child_train(pipeline_root: str, steps: int) -> dict:
+def _clock(steps: int):
+    """A Keras callback timing each training step and sampling the RSS six times."""
     import keras
-    import numpy as np
-    import tensorflow_transform as tft
-
-    from s2s.bench.quality import transform_outputs
-    from trainer.model import build_model
-    from trainer.task import distribution_strategy, make_dataset, model_params
-
-    matmul = matmul_flops_per_second()
-    graph, train_files, _, _ = transform_outputs(pipeline_root)
-    tft_output = tft.TFTransformOutput(graph)
-    cfg = TrainerParams()
-    vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
-    params = model_params(cfg, vocab)
-    strategy = distribution_strategy()
-    batch = cfg.batch_size * strategy.num_replicas_in_sync
-
-    pairs, target_tokens = 0, 0
-    for _, target in make_dataset(train_files, tft_output, 4096, shuffle=False):
-        t = target.numpy()
-        pairs += t.shape[0]
-        target_tokens += int(np.count_nonzero(t))
-    with strategy.scope():
-        model = build_model(params, learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
 
     class Clock(keras.callbacks.Callback):
         def __init__(self):
@@ -143,28 +120,72 @@ def _child_train(pipeline_root: str, steps: int) -> dict:
             if (batch + 1) % max(1, steps // 6) == 0:
                 self.rss.append((batch + 1, _rss_bytes()))
 
-    clock = Clock()
-    train = make_dataset(train_files, tft_output, batch, shuffle=True).repeat()
+    return Clock()
+
+
+def _count_targets(train_files, tft_output) -> tuple[int, int]:
+    """(pairs, target tokens) of the train split."""
+    import numpy as np
+
+    from trainer.task import make_dataset
+
+    pairs, target_tokens = 0, 0
+    for _, target in make_dataset(train_files, tft_output, 4096, shuffle=False):
+        t = target.numpy()
+        pairs += t.shape[0]
+        target_tokens += int(np.count_nonzero(t))
+    return pairs, target_tokens
+
+
+def _timed_fit(params, cfg: TrainerParams, strategy, train, steps: int):
+    """Fits a fresh model of ``params`` for ``steps`` steps; returns (median step seconds after
+    the warm-up, wall seconds, RSS samples)."""
+    import numpy as np
+
+    from trainer.model import build_model
+
+    with strategy.scope():
+        model = build_model(params, learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
+    clock = _clock(steps)
     started = time.perf_counter()
     model.fit(train, steps_per_epoch=steps, epochs=1, callbacks=[clock], verbose=0)
     wall = time.perf_counter() - started
-    measured = clock.times[WARMUP_STEPS:] or clock.times
-    step_s = float(np.median(measured))
+    return float(np.median(clock.times[WARMUP_STEPS:] or clock.times)), wall, clock.rss
 
-    def flops_at(v: int) -> int:
-        return step_flops(
-            batch,
-            vocab_size=v,
-            embedding_dim=params.embedding_dim,
-            units=params.units,
-            layers=params.layers,
-            attention=params.attention,
-            max_len=max_len,
-            tie_embeddings=params.tie_embeddings,
-            bidirectional=params.bidirectional,
-            copy=params.copy,
-        )
 
+def _flops(params, batch: int, vocab: int, max_len: int) -> int:
+    return step_flops(
+        batch,
+        vocab_size=vocab,
+        embedding_dim=params.embedding_dim,
+        units=params.units,
+        layers=params.layers,
+        attention=params.attention,
+        max_len=max_len,
+        tie_embeddings=params.tie_embeddings,
+        bidirectional=params.bidirectional,
+        copy=params.copy,
+    )
+
+
+def _child_train(pipeline_root: str, steps: int) -> dict:
+    import tensorflow_transform as tft
+
+    from s2s.bench.quality import transform_outputs
+    from trainer.task import distribution_strategy, make_dataset, model_params
+
+    matmul = matmul_flops_per_second()
+    graph, train_files, _, _ = transform_outputs(pipeline_root)
+    tft_output = tft.TFTransformOutput(graph)
+    cfg = TrainerParams()
+    vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
+    max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
+    params = model_params(cfg, vocab)
+    strategy = distribution_strategy()
+    batch = cfg.batch_size * strategy.num_replicas_in_sync
+    pairs, target_tokens = _count_targets(train_files, tft_output)
+    train = make_dataset(train_files, tft_output, batch, shuffle=True).repeat()
+    step_s, wall, rss = _timed_fit(params, cfg, strategy, train, steps)
     result = {
         "pairs": pairs,
         "target_tokens_per_pair": target_tokens / pairs,
@@ -175,9 +196,9 @@ def _child_train(pipeline_root: str, steps: int) -> dict:
         "steps": steps,
         "wall_s": wall,
         "step_s": step_s,
-        "step_flops": flops_at(vocab),
+        "step_flops": _flops(params, batch, vocab, max_len),
         "matmul_flops": matmul,
-        "rss_by_step": clock.rss,
+        "rss_by_step": rss,
         "steps_per_epoch": -(-pairs // batch),
     }
     # The generated corpus re-uses the sample's words, so its vocabulary is far smaller than
@@ -185,40 +206,19 @@ def _child_train(pipeline_root: str, steps: int) -> dict:
     # size, on the same batches (cost depends on shapes, not on which ids occur):
     full_vocab = TransformParams().vocab_size + C.NUM_RESERVED
     if full_vocab > vocab:
-        with strategy.scope():
-            wide = build_model(
-                dataclasses.replace(params, vocab_size=full_vocab), learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm
-            )
-        clock_wide = Clock()
-        wide.fit(train, steps_per_epoch=min(steps, 100), epochs=1, callbacks=[clock_wide], verbose=0)
+        wide_steps = min(steps, 100)
+        wide_s, _, _ = _timed_fit(dataclasses.replace(params, vocab_size=full_vocab), cfg, strategy, train, wide_steps)
         result["full_vocab"] = {
             "vocab": full_vocab,
-            "step_s": float(np.median(clock_wide.times[WARMUP_STEPS:] or clock_wide.times)),
-            "step_flops": flops_at(full_vocab),
-            "steps": min(steps, 100),
+            "step_s": wide_s,
+            "step_flops": _flops(params, batch, full_vocab, max_len),
+            "steps": wide_steps,
         }
     return result
 
 
-def run(steps: int = 300, lines: int | None = None, conversations: int | None = None, keep: str | None = None) -> int:
-    from s2s.bench import preprocess
-
-    lines = lines or preprocess.FULL_LINES
-    conversations = conversations or preprocess.FULL_CONVERSATIONS
-    tmp = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="s2s-bench-train-"))
-    data, work = tmp / "corpus", tmp / "work"
-    started = time.perf_counter()
-    if not (data / "movie_lines.txt").exists():
-        preprocess.generate_corpus(data, lines, conversations)
-    transform = TransformParams()
-    prep = preprocess.run_child(["pipeline", str(data), str(work), str(transform.vocab_size), str(transform.max_len)])
-    print(
-        f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "
-        f"preprocessed by the pipeline in {prep['seconds']:.0f} s (separate process, peak RSS {prep['peak_rss_mb']:,.0f} MB); "
-        f"{os.cpu_count()} CPU cores",
-        flush=True,
-    )
-    r = preprocess.run_child(["train", str(work / "pipeline_root"), str(steps)], module="s2s.bench.train")
+def _print_figures(r: dict) -> None:
+    """The training child's figures and the goal lines."""
     r["peak_rss_bytes"] = r["peak_rss_mb"] * 2**20
     tokens_per_step = r["batch"] * r["target_tokens_per_pair"]
     achieved = r["step_flops"] / r["step_s"]
@@ -262,6 +262,28 @@ def run(steps: int = 300, lines: int | None = None, conversations: int | None = 
     print(
         f"goal {'MET ' if ok_rss else 'MISS'}: peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB on the full-scale corpus (goal <= 4 GiB)"
     )
+
+
+def run(steps: int = 300, lines: int | None = None, conversations: int | None = None, keep: str | None = None) -> int:
+    from s2s.bench import preprocess
+
+    lines = lines or preprocess.FULL_LINES
+    conversations = conversations or preprocess.FULL_CONVERSATIONS
+    tmp = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="s2s-bench-train-"))
+    data, work = tmp / "corpus", tmp / "work"
+    started = time.perf_counter()
+    if not (data / "movie_lines.txt").exists():
+        preprocess.generate_corpus(data, lines, conversations)
+    transform = TransformParams()
+    prep = preprocess.run_child(["pipeline", str(data), str(work), str(transform.vocab_size), str(transform.max_len)])
+    print(
+        f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "
+        f"preprocessed by the pipeline in {prep['seconds']:.0f} s (separate process, peak RSS {prep['peak_rss_mb']:,.0f} MB); "
+        f"{os.cpu_count()} CPU cores",
+        flush=True,
+    )
+    r = preprocess.run_child(["train", str(work / "pipeline_root"), str(steps)], module="s2s.bench.train")
+    _print_figures(r)
     print(f"bench wall time: {time.perf_counter() - started:.0f} s")
     if not keep:
         import shutil

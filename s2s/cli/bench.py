@@ -18,6 +18,12 @@ SHARED_GLOVE = REPO_ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.to
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks that print their figures (see `s2s bench -h`)")
     benches = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for add in (_serve, _decode, _quality, _train, _preprocess):
+        add(benches)
+
+
+def _serve(benches: argparse._SubParsersAction) -> None:
+    """s2s bench serve."""
     bserve = benches.add_parser("serve", help="gRPC latency/throughput vs the tutorial's Python decoding loop, and a load run")
     bserve.add_argument(
         "--model-dir", default=DEFAULT_MODEL_DIR, help="pushed model (default: the newest under artifacts/serving/chatbot)"
@@ -37,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bserve.set_defaults(func=serve_main)
 
+
+def _decode(benches: argparse._SubParsersAction) -> None:
+    """s2s bench decode."""
     bdecode = benches.add_parser("decode", help="the exported decoders timed in process: default, greedy, beam; batch 1 and 64")
     bdecode.add_argument(
         "--model-dir", default=DEFAULT_MODEL_DIR, help="pushed model (default: the newest under artifacts/serving/chatbot)"
@@ -47,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bdecode.set_defaults(func=decode_main)
 
+
+def _quality(benches: argparse._SubParsersAction) -> None:
+    """s2s bench quality."""
     epochs = TrainerParams().epochs
     bqual = benches.add_parser(
         "quality",
@@ -80,6 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bqual.set_defaults(func=quality_main)
 
+
+def _train(benches: argparse._SubParsersAction) -> None:
+    """s2s bench train."""
     btrain = benches.add_parser(
         "train", help="training tokens/s, step time, FLOP/s vs matmul FLOP/s, peak RSS at the full corpus's size"
     )
@@ -88,6 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     btrain.add_argument("--keep", help="keep the generated corpus and pipeline outputs in this directory (and reuse the corpus)")
     btrain.set_defaults(func=train_main)
 
+
+def _preprocess(benches: argparse._SubParsersAction) -> None:
+    """s2s bench preprocess."""
     transform = TransformParams()
     bprep = benches.add_parser(
         "preprocess", help="ExampleGen+Transform at the full corpus's size vs the tutorial's in-memory Python"
