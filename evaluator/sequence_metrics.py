@@ -29,6 +29,22 @@ def token_stats(labels, target_log_probs, predicted_ids) -> np.ndarray:
     return np.array([np.sum((predicted == labels) & mask), np.sum(mask), -np.sum(log_probs[mask])], dtype=np.float64)
 
 
+# Input dependence: the perplexity of the references with every input swapped for another pair's
+# (one fixed permutation), over the perplexity with their own inputs. 1 means the model ignores
+# what it is told.
+SHUFFLE_SEED = 20_161_127
+
+
+def shuffled_order(pairs: int) -> np.ndarray:
+    """The fixed permutation of ``pairs`` inputs behind the input-dependence figure."""
+    return np.random.default_rng(SHUFFLE_SEED).permutation(pairs)
+
+
+def input_dependence(stats: np.ndarray, shuffled: np.ndarray) -> float:
+    """Perplexity with the inputs shuffled (:func:`shuffled_order`) over perplexity with their own."""
+    return perplexity(shuffled) / perplexity(stats)
+
+
 def masked_accuracy(stats: np.ndarray) -> float:
     return float(stats[RIGHT] / stats[TOKENS]) if stats[TOKENS] else float("nan")
 

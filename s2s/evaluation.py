@@ -33,7 +33,6 @@ from common.ids import token_counts, until_eos
 from components.cornell import load_corpus
 from evaluator import sequence_metrics as sm
 
-SHUFFLE_SEED = 20_161_127  # the fixed permutation of inputs behind the input-dependence figure
 REQUIRED_SIGNATURES = (names.SERVING_SIGNATURE, names.TF_EXAMPLE_SIGNATURE, names.TRANSFORM_SIGNATURE)
 
 
@@ -91,7 +90,7 @@ def _score(model, pairs: list, batch_size: int) -> TeacherForced:
     # Teacher forcing only; models exported before score_tf_example existed decode as well (slower).
     scorer = model.signatures.get(names.SCORE_SIGNATURE) or model.signatures[names.TF_EXAMPLE_SIGNATURE]
     id_to_token = [t.decode() for t in model.id_to_token.numpy()]
-    out, permutation, started = TeacherForced(), np.random.default_rng(SHUFFLE_SEED).permutation(len(pairs)), time.perf_counter()
+    out, permutation, started = TeacherForced(), sm.shuffled_order(len(pairs)), time.perf_counter()
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
         features, scored = transform(examples=examples(batch)), scorer(examples=examples(batch))
@@ -169,7 +168,7 @@ def _token_figures(scored: TeacherForced) -> dict:
         "oov_share_target": unk["target_unk"] / unk["target_tokens"] if unk["target_tokens"] else 0.0,
         "perplexity": sm.perplexity(scored.total),
         "perplexity_inputs_shuffled": sm.perplexity(scored.shuffled),
-        "input_dependence": sm.perplexity(scored.shuffled) / sm.perplexity(scored.total),
+        "input_dependence": sm.input_dependence(scored.total, scored.shuffled),
         "masked_token_accuracy": sm.masked_accuracy(scored.total),
         "target_tokens": int(scored.total[sm.TOKENS]),
     }

@@ -113,3 +113,13 @@ def test_fluency_is_the_mean_log_probability_under_the_reply_model_beside_the_re
     assert ngram.mean_log_prob(lm, [4, 5, C.EOS_ID]) > ngram.mean_log_prob(lm, [5, 4, C.EOS_ID])  # salad scores lower
     assert got["reference_fluency"] > got["fluency"]
     assert math.exp(-ngram.mean_log_prob(lm, [4, 5, C.EOS_ID])) == pytest.approx(ngram.perplexity(lm, [[4, 5, C.EOS_ID]]))
+
+
+def test_input_dependence_is_the_perplexity_with_shuffled_inputs_over_the_true_one():
+    labels = [[5, 6, 0]]
+    true = sm.token_stats(labels, np.log([[0.5, 0.25, 1.0]]), [[5, 1, 0]])
+    shuffled = sm.token_stats(labels, np.log([[0.25, 0.125, 1.0]]), [[1, 1, 0]])
+    assert sm.input_dependence(true, shuffled) == pytest.approx(2.0)  # sqrt(32) / sqrt(8)
+    order = sm.shuffled_order(50)
+    assert sorted(order) == list(range(50)) and list(order) != list(range(50))
+    assert list(order) == list(sm.shuffled_order(50))  # one fixed permutation: figures comparable across runs

@@ -54,7 +54,6 @@ TUTORIAL = {
     "dropout": 0.0,
     "glove_trainable": False,
 }
-SHUFFLE_SEED = 20_161_127  # the fixed permutation behind the input-dependence figure
 SAMPLE_INPUTS = (
     "Where are you going?",
     "I love you.",
@@ -174,13 +173,13 @@ def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: 
     words = vocabulary(tft_output)
     result: dict[str, Any] = {}
     for name, split in splits.items():
-        permutation = np.random.default_rng(SHUFFLE_SEED).permutation(len(split["encoder"]))
+        permutation = sm.shuffled_order(len(split["encoder"]))
         true, shuffled = teacher_forced(model, split), teacher_forced(model, split, split["encoder"][permutation])
         result[name] = {
             "pairs": len(split["encoder"]),
             "perplexity": sm.perplexity(true),
             "perplexity_inputs_shuffled": sm.perplexity(shuffled),
-            "input_dependence": sm.perplexity(shuffled) / sm.perplexity(true),
+            "input_dependence": sm.input_dependence(true, shuffled),
             "masked_accuracy": sm.masked_accuracy(true),
         }
     exporter = ChatbotExport(model, tft_output, max_len)
