@@ -1,18 +1,22 @@
 """A dialogue pair as the tf.Example the pipeline carries: the raw-feature contract between the
-corpus (ExampleGen) and everything that feeds the exported model examples. No Beam or TFX."""
+corpus (ExampleGen) and everything that feeds the exported model examples. No Beam or TFX; TensorFlow only when an example is built, so the corpus
+loader imports :class:`Pair` without it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
-import tensorflow as tf
+import dataclasses
+from typing import TYPE_CHECKING
 
 from common import features as C
 
+if TYPE_CHECKING:
+    import tensorflow as tf
 
-class PairLike(Protocol):
-    """What a pair must carry (``components.cornell.Pair`` does)."""
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One training example: an utterance and the reply that follows it, with where they come
+    from (the Cornell loader, :mod:`components.cornell`, reads them)."""
 
     input_text: str
     target_text: str
@@ -20,14 +24,16 @@ class PairLike(Protocol):
     conversation_id: str
     input_line_id: str
     target_line_id: str
-    genres: Sequence[str]
+    genres: tuple[str, ...] = ()
 
 
 def _bytes_feature(*values: str) -> tf.train.Feature:
+    import tensorflow as tf
+
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
 
 
-def pair_to_example(pair: PairLike) -> tf.train.Example:
+def pair_to_example(pair: Pair) -> tf.train.Example:
     """The tf.Example of one pair, its raw features named by :mod:`common.features` (what the
     ExampleGen writes and what `s2s evaluate` feeds the exported signatures).
 
@@ -37,6 +43,8 @@ def pair_to_example(pair: PairLike) -> tf.train.Example:
     Returns:
         The example.
     """
+    import tensorflow as tf
+
     return tf.train.Example(
         features=tf.train.Features(
             feature={

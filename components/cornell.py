@@ -26,6 +26,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from common.examples import Pair
+
 SEPARATOR = " +++$+++ "
 LINES_FILE = "movie_lines.txt"
 CONVERSATIONS_FILE = "movie_conversations.txt"
@@ -44,19 +46,6 @@ MAX_EXAMPLES_PER_REASON = 5
 
 class CorpusError(ValueError):
     """The corpus cannot be read at all: missing files, wrong format, mixed encodings."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Pair:
-    """One training example: an utterance and the reply that follows it."""
-
-    input_text: str
-    target_text: str
-    movie_id: str
-    conversation_id: str
-    input_line_id: str
-    target_line_id: str
-    genres: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
