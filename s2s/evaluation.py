@@ -93,7 +93,8 @@ def _score(model, pairs: list, batch_size: int) -> TeacherForced:
     out, permutation, started = TeacherForced(), sm.shuffled_order(len(pairs)), time.perf_counter()
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
-        features, scored = transform(examples=examples(batch)), scorer(examples=examples(batch))
+        serialized = examples(batch)  # once: the Transform and the scorer read the same examples
+        features, scored = transform(examples=serialized), scorer(examples=serialized)
         labels = features[C.DECODER_TARGET_IDS].numpy()
         for side, ids in (("input", features[C.ENCODER_INPUT_IDS].numpy()), ("target", labels)):
             tokens, unknown = token_counts(ids)

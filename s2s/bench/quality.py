@@ -392,7 +392,8 @@ def _fluency_goals(decoders: dict[str, dict[str, Any]]) -> dict[str, bool]:
 
 def _prepare(data_dir: str, work: Path, vocab_size: int, max_len: int):
     """ExampleGen and Transform (reused when done before); returns (the Transform's output,
-    split -> file patterns, split -> loaded ids) and prints what it took."""
+    split -> file patterns, split -> loaded ids, vocabulary size with the reserved ids) and
+    prints what it took."""
     import tensorflow_transform as tft
 
     started = time.perf_counter()
@@ -406,7 +407,7 @@ def _prepare(data_dir: str, work: Path, vocab_size: int, max_len: int):
         + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()),
         flush=True,
     )
-    return tft_output, files, splits
+    return tft_output, files, splits, vocab
 
 
 def _show_progress() -> None:
@@ -462,8 +463,7 @@ def run(
         )
     settings = PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})})
     max_len = settings.transform.max_len
-    tft_output, files, splits = _prepare(data_dir, work, settings.transform.vocab_size, max_len)
-    vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
+    tft_output, files, splits, vocab = _prepare(data_dir, work, settings.transform.vocab_size, max_len)
     base_line = baselines(splits, vocab)
 
     configs, labels = _configs(settings.trainer, seeds, glove_path if tutorial else None)
