@@ -4,35 +4,39 @@ The stock Pusher copies files straight into ``<base>/<version>/``, so a model se
 the directory can see a half-written version. This executor copies into
 ``<base>/.incoming-<version>/`` (TF Serving ignores names that are not numbers) and renames
 it to ``<base>/<version>/`` in one step: a version appears complete or not at all. Then only
-the newest ``keep_versions`` versions (``custom_config``) are kept. The rename is atomic on a
-local or mounted POSIX file system; object stores (gs://, s3://) have no atomic rename.
+the newest ``keep_versions`` versions (a setting, :class:`components.params.PusherParams`) are
+kept. The rename is atomic on a local or mounted POSIX file system; object stores (gs://, s3://)
+have no atomic rename. :class:`AtomicPusher` is the component: the stock Pusher's spec plus its
+settings as typed execution properties (see :mod:`common.typed`).
 """
 
 from __future__ import annotations
 
 import errno
 import itertools
-import json
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from absl import logging
 from tfx import types
 from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, proto_utils
 
 from common.serving_layout import versions
-from common.settings import from_properties
+from common.typed import settings_arguments, spec_with, split_settings
 from components.params import PusherParams
 from components.volumes import require_volume
 
 INCOMING_PREFIX = ".incoming-"
-# custom_config key: 1 where the serving directory must be a mounted volume (the Kubeflow package
+# Execution property: 1 where the serving directory must be a mounted volume (the Kubeflow package
 # sets it; on a pod's own disk a push would be lost with the pod and never served).
 REQUIRE_VOLUME_KEY = "require_volume"
 _STAGING = itertools.count()
@@ -81,6 +85,8 @@ def _claim_version(staging: str, base: str, attempts: int = 100) -> str:
 
 
 class AtomicPushExecutor(pusher_executor.Executor):
+    """The stock Pusher's blessing check and output, an atomic push with retention to a file system."""
+
     def Do(
         self,
         input_dict: dict[str, list[types.Artifact]],
@@ -96,14 +102,53 @@ class AtomicPushExecutor(pusher_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError(f"only filesystem push destinations are supported, got {destination}")
-        raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
-        config = json.loads(raw) if isinstance(raw, str) else raw
-        params = from_properties(PusherParams, config)
+        params, _ = split_settings(exec_properties, PusherParams)
         base = destination.filesystem.base_directory
-        if config.get(REQUIRE_VOLUME_KEY):
+        if exec_properties.get(REQUIRE_VOLUME_KEY):
             logging.info("serving directory %s is on the volume mounted at %s", base, require_volume(base, "serving directory"))
         model_path = self.GetModelPath(input_dict)
         serving_path = push_atomically(model_path, base, params.keep_versions)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=os.path.basename(serving_path))
         logging.info("Model pushed to %s (keeping %d versions)", serving_path, params.keep_versions)
+
+
+AtomicPusherSpec = spec_with(
+    standard_component_specs.PusherSpec,
+    PusherParams,
+    "AtomicPusherSpec",
+    **{REQUIRE_VOLUME_KEY: ExecutionParameter(type=int, optional=True)},
+)
+
+
+class AtomicPusher(base_component.BaseComponent):
+    """The Pusher: a blessed model to ``<base directory>/<version>/``, atomically (:class:`AtomicPushExecutor`)."""
+
+    SPEC_CLASS = AtomicPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPushExecutor)
+
+    def __init__(
+        self,
+        *,
+        model: types.BaseChannel,
+        model_blessing: types.BaseChannel,
+        base_directory: str,
+        settings: Mapping[str, Any],
+        require_volume: bool = False,
+    ):
+        """Args:
+        model, model_blessing: the Trainer's model and the Evaluator's blessing of it.
+        base_directory: the serving directory of the model (``<serving dir>/<model name>``).
+        settings: a value (or RuntimeParameter) per field of PusherParams.
+        require_volume: the directory must be on a mounted volume (the task pods' on Kubeflow).
+        """
+        destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base_directory))
+        spec = AtomicPusherSpec(
+            model=model,
+            model_blessing=model_blessing,
+            push_destination=destination,
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+            **{REQUIRE_VOLUME_KEY: int(require_volume)},
+            **settings_arguments(AtomicPusherSpec, settings),
+        )
+        super().__init__(spec=spec)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from common.settings import ConfigError, check, replace, setting
+from common.settings import ConfigError, as_properties, check, replace, setting
 from components.params import ExampleGenParams, PusherParams
 from evaluator.params import EvaluatorParams
 from trainer.params import TrainerParams
@@ -76,6 +76,12 @@ class PipelineConfig:
             except (TypeError, ValueError) as exc:
                 raise ConfigError(str(exc)) from None
         return dataclasses.replace(self, **sections)
+
+    def component_properties(self) -> dict[str, Any]:
+        """Every component's settings as execution properties (Kubeflow run parameters) by name:
+        all but the run's own (where it reads and writes, caching)."""
+        sections = (f.name for f in dataclasses.fields(self) if f.name != "run")
+        return {name: value for section in sections for name, value in as_properties(getattr(self, section)).items()}
 
     def flat(self) -> dict[str, Any]:
         """Every setting by its flat name."""

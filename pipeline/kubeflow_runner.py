@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 
 from common import names
-from common.settings import ConfigError, as_properties, setting
+from common.settings import ConfigError, setting
 from pipeline.config import PipelineConfig
 
 DEFAULT_IMAGE = "seq2seq-tfx:latest"
@@ -242,7 +242,7 @@ def compile_pipeline(cfg: PipelineConfig, settings: KubeflowSettings, output_dir
     # Vertex reads it; the open-source backend does not (s2s submit passes the root with every run).
     spec["defaultPipelineRoot"] = settings.pipeline_root
     # TFX declares the run parameters without their defaults; the UI should show them.
-    defaults = {**as_properties(cfg.transform), **as_properties(cfg.trainer)}
+    defaults = cfg.component_properties()
     for name, parameter in spec["root"]["inputDefinitions"]["parameters"].items():
         parameter["defaultValue"] = defaults[name]
         parameter["isOptional"] = True
@@ -255,9 +255,6 @@ def compile_pipeline(cfg: PipelineConfig, settings: KubeflowSettings, output_dir
     for label, executor in spec["deploymentSpec"]["executors"].items():
         container = executor.get("container", {})
         container["command"] = list(command)
-        # TFX's builder for FileBasedExampleGen (which our ExampleGen is) drops the platform
-        # config: give its container the same CPU/memory request as the other steps.
-        container.setdefault("resources", {"cpuLimit": settings.step_cpu, "memoryLimit": settings.step_memory_gb})
         if label == _executor(spec, "Seq2SeqTrainer"):
             container["image"] = settings.trainer_image
     docs = [spec] + ([platform_spec(spec, settings)] if on_kfp else [])

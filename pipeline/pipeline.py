@@ -11,7 +11,6 @@ cache entry that older code produced.
 from __future__ import annotations
 
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 from tfx.proto import transform_pb2
 
 from common import features as C
@@ -20,8 +19,8 @@ from common.code_version import code_version
 from common.settings import as_properties
 from components.baseline import ServedBaseline
 from components.example_gen import CornellExampleGen
-from components.pusher import REQUIRE_VOLUME_KEY, AtomicPushExecutor
-from evaluator.config import eval_config
+from components.pusher import AtomicPusher
+from evaluator.component import Seq2SeqEvaluator
 from pipeline.config import PipelineConfig
 from trainer.component import Seq2SeqTrainer
 from transforms.component import Seq2SeqTransform
@@ -30,9 +29,9 @@ PREPROCESSING_FN = "transforms.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
 
 
-def _hparams(settings, runtime_parameters: bool) -> dict:
+def _settings(settings, runtime_parameters: bool) -> dict:
     """A component's settings as execution properties: values, or RuntimeParameters (Kubeflow
-    run parameters) defaulting to them."""
+    run parameters) defaulting to them. Every component takes its settings this one way."""
     values = as_properties(settings)
     if not runtime_parameters:
         return values
@@ -43,23 +42,16 @@ def _hparams(settings, runtime_parameters: bool) -> dict:
 
 def _data(cfg: PipelineConfig, runtime_parameters: bool) -> list:
     """ExampleGen, StatisticsGen, SchemaGen and the Transform."""
-    example_gen = CornellExampleGen(
-        cfg.run.data_dir,
-        train_buckets=cfg.example_gen.train_buckets,
-        eval_buckets=cfg.example_gen.eval_buckets,
-        test_buckets=cfg.example_gen.test_buckets,
-        encoding=cfg.example_gen.corpus_encoding,
-    )
+    example_gen = CornellExampleGen(data_dir=cfg.run.data_dir, settings=_settings(cfg.example_gen, runtime_parameters))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     transform = Seq2SeqTransform(
-        hparams=_hparams(cfg.transform, runtime_parameters),
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
+        settings=_settings(cfg.transform, runtime_parameters),
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"code_version": code_version(PREPROCESSING_FN)},
         splits_config=transform_pb2.SplitsConfig(analyze=[C.TRAIN_SPLIT], transform=[C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT]),
-        disable_statistics=True,
+        custom_config={"code_version": code_version(PREPROCESSING_FN)},
     )
     return [example_gen, statistics_gen, schema_gen, transform]
 
@@ -68,11 +60,11 @@ def _model(cfg: PipelineConfig, data: list, runtime_parameters: bool, serving_mo
     """Trainer, ServedBaseline, Evaluator and Pusher."""
     example_gen, _, schema_gen, transform = data
     trainer = Seq2SeqTrainer(
-        hparams=_hparams(cfg.trainer, runtime_parameters),
-        run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        settings=_settings(cfg.trainer, runtime_parameters),
+        run_fn=RUN_FN,
         train_args=tfx.proto.TrainArgs(splits=[C.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[C.EVAL_SPLIT]),
         custom_config={"code_version": code_version(RUN_FN)},
@@ -83,22 +75,20 @@ def _model(cfg: PipelineConfig, data: list, runtime_parameters: bool, serving_mo
     # The model being served (the newest push: only blessed models are pushed) is the baseline
     # of the change threshold; the first run compares the candidate with itself.
     baseline = ServedBaseline(model=trainer.outputs["model"], serving_model_dir=serving_model_dir, on_volume=serving_on_volume)
-    evaluator = tfx.components.Evaluator(
+    evaluator = Seq2SeqEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],
-        eval_config=eval_config(cfg.evaluator),
+        settings=_settings(cfg.evaluator, runtime_parameters),
         example_splits=[C.TEST_SPLIT],
-    )
-    pusher = tfx.components.Pusher(
+    ).with_id("Evaluator")
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
-        ),
-        custom_config={**as_properties(cfg.pusher), REQUIRE_VOLUME_KEY: int(serving_on_volume)},
-        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
-    )
+        base_directory=serving_model_dir,
+        settings=_settings(cfg.pusher, runtime_parameters),
+        require_volume=serving_on_volume,
+    ).with_id("Pusher")
     return [trainer, baseline, evaluator, pusher]
 
 
@@ -114,7 +104,7 @@ def create_pipeline(
     serving_model_dir: str | None = None,
     serving_on_volume: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """The pipeline. With ``runtime_parameters`` every hyperparameter is a RuntimeParameter
+    """The pipeline. With ``runtime_parameters`` every component setting is a RuntimeParameter
     (a run parameter in the Kubeflow UI) defaulting to its value in ``cfg``;
     ``trainer_resources`` / ``step_resources`` are platform ResourceSpecs (Kubeflow);
     ``preprocessing_only`` stops after the Transform (the preprocessing benchmark);
@@ -123,11 +113,11 @@ def create_pipeline(
     ServedBaseline and the Pusher run."""
     data = _data(cfg, runtime_parameters)
     model = _model(cfg, data, runtime_parameters, serving_model_dir or cfg.serving_model_dir, serving_on_volume)
-    trainer, _, evaluator, pusher = model
+    trainer, baseline, evaluator, pusher = model
     if trainer_resources is not None:
         trainer.with_platform_config(trainer_resources)
-    if step_resources is not None:  # not ServedBaseline: it only reads a directory
-        for component in (*data, evaluator, pusher):
+    if step_resources is not None:
+        for component in (*data, baseline, evaluator, pusher):
             component.with_platform_config(step_resources)
     return tfx.dsl.Pipeline(
         pipeline_name=names.PIPELINE_NAME,

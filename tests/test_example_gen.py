@@ -12,8 +12,10 @@ from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
 from common.names import LOAD_REPORT_FILE as REPORT_FILE
+from common.settings import as_properties
 from components.cornell import CorpusError
 from components.example_gen import CornellExampleGen, Executor
+from components.params import ExampleGenParams
 
 
 def _exec_properties(component) -> dict:
@@ -26,7 +28,7 @@ def _exec_properties(component) -> dict:
 def _run(data_dir, out_dir, **kwargs):
     examples = standard_artifacts.Examples()
     examples.uri = str(out_dir)
-    component = CornellExampleGen(str(data_dir), **kwargs)
+    component = CornellExampleGen(data_dir=str(data_dir), settings=as_properties(ExampleGenParams(**kwargs)))
     Executor().Do({}, {specs.EXAMPLES_KEY: [examples]}, _exec_properties(component))
     return examples
 

@@ -181,12 +181,12 @@ def test_the_cache_key_of_a_task_with_constant_inputs_never_changes(tmp_path):
     task = spec["root"]["dag"]["tasks"]["CornellExampleGen"]
     container = spec["deploymentSpec"]["executors"]["CornellExampleGen_executor"]["container"]
     component = spec["components"]["CornellExampleGen"]
+    run_parameters = {k: v["defaultValue"] for k, v in spec["root"]["inputDefinitions"]["parameters"].items()}
 
     def key(artifacts: dict) -> str:
         outputs = _provision_outputs("minio://b/r", "CornellExampleGen", component, publish_logs=True)
-        return _fingerprint(
-            {"inputs": {"parameterValues": _parameters(task, {}), "artifacts": artifacts}, "outputs": outputs}, container
-        )
+        values = _parameters(task, run_parameters)
+        return _fingerprint({"inputs": {"parameterValues": values, "artifacts": artifacts}, "outputs": outputs}, container)
 
     assert key({}) == key({})  # run after run: a cache hit, however the corpus changed
     assert key({"examples": {"artifacts": [{"name": "7"}]}}) != key({"examples": {"artifacts": [{"name": "8"}]}})

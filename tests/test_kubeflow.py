@@ -14,6 +14,8 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from common import names
+from evaluator.config import eval_config
+from evaluator.params import EvaluatorParams
 from pipeline.config import REPO_ROOT
 from s2s import cli
 
@@ -81,10 +83,21 @@ def test_every_component_in_dependency_order(compiled):
     assert tasks["Pusher"]["dependentTasks"] == ["Evaluator", "Seq2SeqTrainer"]
 
 
-def test_hyperparameters_are_run_parameters_with_defaults(compiled):
+def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
     spec = _spec(compiled[0])
     params = spec["root"]["inputDefinitions"]["parameters"]
+    # The 25 of the Transform and the Trainer, and since session 10 the ExampleGen's, the
+    # Evaluator's and the Pusher's (they were compiled into constants before).
     assert set(params) == {
+        "corpus_encoding",
+        "train_buckets",
+        "eval_buckets",
+        "test_buckets",
+        "min_masked_accuracy",
+        "max_perplexity",
+        "max_perplexity_increase",
+        "max_top_reply_share",
+        "keep_versions",
         "vocab_size",
         "max_len",
         "min_frequency",
@@ -116,6 +129,8 @@ def test_hyperparameters_are_run_parameters_with_defaults(compiled):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["Seq2SeqTransform"]["inputs"]["parameters"]["vocab_size"] == {"componentInputParameter": "vocab_size"}
     assert tasks["Seq2SeqTrainer"]["inputs"]["parameters"]["train_steps"] == {"componentInputParameter": "train_steps"}
+    assert tasks["Evaluator"]["inputs"]["parameters"]["max_perplexity"] == {"componentInputParameter": "max_perplexity"}
+    assert params["keep_versions"]["defaultValue"] == 3 and params["corpus_encoding"]["defaultValue"] == "auto"
 
 
 def test_only_the_trainer_requests_gpus(compiled):
@@ -142,11 +157,11 @@ def _import_paths(spec) -> set:
             value = task.get("inputs", {}).get("parameters", {}).get(key, {}).get("runtimeValue", {}).get("constant")
             if value:
                 paths.add(value)
-    eval_config = json.loads(tasks["Evaluator"]["inputs"]["parameters"]["eval_config"]["runtimeValue"]["constant"])
-    for metrics_spec in eval_config["metrics_specs"]:
-        for metric in metrics_spec["metrics"]:
-            if metric.get("module"):
-                paths.add(f"{metric['module']}.{metric['class_name']}")
+    # The Evaluator's executor builds its eval_config from the bounds when it runs.
+    for metrics_spec in eval_config(EvaluatorParams()).metrics_specs:
+        for metric in metrics_spec.metrics:
+            if metric.module:
+                paths.add(f"{metric.module}.{metric.class_name}")
     return paths
 
 

@@ -4,18 +4,20 @@ atomically (a version appears complete or not at all), the newest N versions kep
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import shutil
 
 import pytest
+from tfx import types
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
-from tfx.v1.proto import PushDestination
 
 from common import names
 from common.serving_layout import versions
+from common.settings import as_properties
 from components import pusher as atomic
+from components.params import PusherParams
+from components.pusher import AtomicPusher
 from components.pusher import AtomicPushExecutor as PusherExecutor
 from pipeline.config import PipelineConfig
 from serving.saved_model import Chatbot, resolve_model_path
@@ -32,14 +34,19 @@ def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3, require_volume: in
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / f"pushed-{len(list(tmp_path.glob('pushed-*')))}")
     cfg = PipelineConfig.of(work_dir=str(tmp_path / "work"))
-    destination = PushDestination(filesystem=PushDestination.Filesystem(base_directory=cfg.serving_model_dir))
+    # The execution properties the component hands its executor (settings included).
+    component = AtomicPusher(
+        model=types.Channel(type=standard_artifacts.Model),
+        model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+        base_directory=cfg.serving_model_dir,
+        settings=as_properties(PusherParams(keep_versions=keep)),
+        require_volume=bool(require_volume),
+    )
+    props = {k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v for k, v in component.exec_properties.items()}
     PusherExecutor().Do(
         {specs.MODEL_KEY: [model], specs.MODEL_BLESSING_KEY: [blessing]},
         {specs.PUSHED_MODEL_KEY: [pushed]},
-        {
-            specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
-            specs.CUSTOM_CONFIG_KEY: json.dumps({"keep_versions": keep, atomic.REQUIRE_VOLUME_KEY: require_volume}),
-        },
+        props,
     )
     return cfg, pushed
 

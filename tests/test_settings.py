@@ -15,11 +15,10 @@ import pytest
 
 from common.code_version import PACKAGES, code_version, module_closure
 from common.settings import ConfigError, exec_type, kind
+from common.typed import settings_arguments
 from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s import cli
 from s2s.cli.common import flag_of, settings_from_args
-from trainer.params import TrainerParams
-from transforms.params import TransformParams
 
 SETTINGS = list(PipelineConfig.settings())
 IDS = [field.name for _, _, field in SETTINGS]
@@ -60,25 +59,49 @@ def test_every_setting_has_help_a_flag_a_config_key_and_validation(section, sett
             parser.parse_args(["run", flag_of(field), str(bad)])
 
 
-@pytest.mark.parametrize("settings_class", [TransformParams, TrainerParams])
-def test_component_settings_are_typed_execution_properties(settings_class):
+def _component_specs() -> dict:
+    from components.example_gen import CornellExampleGenSpec
+    from components.pusher import AtomicPusherSpec
+    from evaluator.component import Seq2SeqEvaluatorSpec
     from trainer.component import Seq2SeqTrainerSpec
     from transforms.component import Seq2SeqTransformSpec
 
-    spec = {TransformParams: Seq2SeqTransformSpec, TrainerParams: Seq2SeqTrainerSpec}[settings_class]
-    for field in dataclasses.fields(settings_class):
-        assert spec.PARAMETERS[field.name].type == exec_type(settings_class, field.name)
+    specs = (CornellExampleGenSpec, Seq2SeqTransformSpec, Seq2SeqTrainerSpec, Seq2SeqEvaluatorSpec, AtomicPusherSpec)
+    return {spec.SETTINGS: spec for spec in specs}
+
+
+def test_every_component_setting_is_a_typed_execution_property_of_its_component():
+    specs = _component_specs()
+    sections = {section: cls for section, cls, _ in SETTINGS if section != "run"}
+    assert set(specs) == set(sections.values())  # one component per settings class, no other
+    for settings_class, spec in specs.items():
+        for field in dataclasses.fields(settings_class):
+            assert spec.PARAMETERS[field.name].type == exec_type(settings_class, field.name)
+
+
+def test_a_component_refuses_a_missing_or_unknown_setting():
+    from components.pusher import AtomicPusherSpec
+
+    assert settings_arguments(AtomicPusherSpec, {"keep_versions": 2}) == {"keep_versions": 2}
+    with pytest.raises(ConfigError, match=r"missing \['keep_versions'\], unknown \['keep'\]"):
+        settings_arguments(AtomicPusherSpec, {"keep": 2})
 
 
 def test_component_settings_are_kubeflow_run_parameters_with_their_defaults(tmp_path):
     assert cli.main(["compile", "--output-dir", str(tmp_path)]) == 0
     spec = json.loads((tmp_path / "seq2seq-tfx.json").read_text())
     params = spec["root"]["inputDefinitions"]["parameters"]
-    fields = [*dataclasses.fields(TransformParams), *dataclasses.fields(TrainerParams)]
-    assert set(params) == {f.name for f in fields}
-    defaults = {**dataclasses.asdict(TransformParams()), **dataclasses.asdict(TrainerParams())}
-    for name, value in defaults.items():
-        assert params[name]["defaultValue"] == (int(value) if isinstance(value, bool) else value), name
+    component_settings = [(cls, f) for section, cls, f in SETTINGS if section != "run"]
+    assert set(params) == {f.name for _, f in component_settings}
+    for cls, field in component_settings:
+        value = getattr(cls(), field.name)
+        assert params[field.name]["defaultValue"] == (int(value) if isinstance(value, bool) else value), field.name
+    # Each reaches its component's task, and no other.
+    tasks = spec["root"]["dag"]["tasks"]
+    for _, field in component_settings:
+        takers = [name for name, task in tasks.items() if field.name in task.get("inputs", {}).get("parameters", {})]
+        assert len(takers) == 1, (field.name, takers)
+        assert tasks[takers[0]]["inputs"]["parameters"][field.name] == {"componentInputParameter": field.name}
 
 
 def test_cross_field_rules_are_checked_after_every_flag_is_read():

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tfx.components import Trainer
+from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import standard_component_specs
+from tfx.proto import trainer_pb2
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.utils import json_utils
 
-from common.typed import respec, spec_with, typed_executor
+from common.typed import settings_arguments, spec_with, typed_executor
 from trainer.params import TrainerParams
 
 Seq2SeqTrainerSpec = spec_with(standard_component_specs.TrainerSpec, TrainerParams, "Seq2SeqTrainerSpec")
@@ -20,13 +22,42 @@ Seq2SeqTrainerSpec = spec_with(standard_component_specs.TrainerSpec, TrainerPara
 Seq2SeqTrainerExecutor = typed_executor(trainer_executor.GenericExecutor, TrainerParams, "Seq2SeqTrainerExecutor", __name__)
 
 
-class Seq2SeqTrainer(Trainer):
-    """Trainer whose settings are execution properties (Kubeflow run parameters)."""
+class Seq2SeqTrainer(base_component.BaseComponent):
+    """The stock (generic) Trainer's executor and outputs, its settings execution properties
+    (Kubeflow run parameters)."""
 
     SPEC_CLASS = Seq2SeqTrainerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Seq2SeqTrainerExecutor)
 
-    def __init__(self, *, hparams: Mapping[str, Any], **trainer_kwargs: Any):
-        """Args: hparams: a value (or RuntimeParameter) per setting; the rest: the stock Trainer's."""
-        spec = respec(Trainer(**trainer_kwargs), Seq2SeqTrainerSpec, hparams)
-        base_component.BaseComponent.__init__(self, spec=spec)
+    def __init__(
+        self,
+        *,
+        examples: types.BaseChannel,
+        transform_graph: types.BaseChannel,
+        schema: types.BaseChannel,
+        settings: Mapping[str, Any],
+        run_fn: str,
+        train_args: trainer_pb2.TrainArgs,
+        eval_args: trainer_pb2.EvalArgs,
+        custom_config: Mapping[str, Any],
+    ):
+        """Args:
+        examples, transform_graph, schema: the Transform's and SchemaGen's outputs.
+        settings: a value (or RuntimeParameter) per field of TrainerParams.
+        run_fn: the import path of the run_fn.
+        train_args, eval_args: the splits it trains and validates on.
+        custom_config: handed to the run_fn, with the settings.
+        """
+        spec = Seq2SeqTrainerSpec(
+            examples=examples,
+            transform_graph=transform_graph,
+            schema=schema,
+            run_fn=run_fn,
+            train_args=train_args,
+            eval_args=eval_args,
+            custom_config=json_utils.dumps(dict(custom_config)),
+            model=types.Channel(type=standard_artifacts.Model),
+            model_run=types.Channel(type=standard_artifacts.ModelRun),
+            **settings_arguments(Seq2SeqTrainerSpec, settings),
+        )
+        super().__init__(spec=spec)

@@ -1,0 +1,68 @@
+"""The Evaluator component with its blessing bounds (:class:`evaluator.params.EvaluatorParams`)
+as typed execution properties (see :mod:`common.typed`).
+
+The stock Evaluator takes an ``eval_config`` built when the pipeline is compiled, so its
+thresholds could not be run parameters. This one's executor builds the config from the
+bounds when it runs (:func:`evaluator.config.eval_config`) and hands it to the stock executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tfx import types
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.utils import json_utils, proto_utils
+
+from common.typed import settings_arguments, spec_with, split_settings
+from evaluator.config import eval_config
+from evaluator.params import EvaluatorParams
+
+Seq2SeqEvaluatorSpec = spec_with(standard_component_specs.EvaluatorSpec, EvaluatorParams, "Seq2SeqEvaluatorSpec")
+
+
+class Seq2SeqEvaluatorExecutor(evaluator_executor.Executor):
+    """The stock Evaluator executor, its eval_config built from the bounds it was given."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        """The stock ``Do`` with ``eval_config`` = :func:`evaluator.config.eval_config` of the settings."""
+        bounds, props = split_settings(exec_properties, EvaluatorParams)
+        props[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(eval_config(bounds))
+        super().Do(input_dict, output_dict, props)
+
+
+class Seq2SeqEvaluator(base_beam_component.BaseBeamComponent):
+    """The stock Evaluator's executor and outputs, its blessing bounds execution properties
+    (Kubeflow run parameters)."""
+
+    SPEC_CLASS = Seq2SeqEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Seq2SeqEvaluatorExecutor)
+
+    def __init__(
+        self,
+        *,
+        examples: types.BaseChannel,
+        model: types.BaseChannel,
+        baseline_model: types.BaseChannel,
+        settings: Mapping[str, Any],
+        example_splits: list[str],
+    ):
+        """Args:
+        examples: the raw examples (the model's transform_features signature prepares the labels).
+        model, baseline_model: the candidate, and the model it is compared with.
+        settings: a value (or RuntimeParameter) per field of EvaluatorParams.
+        example_splits: the splits evaluated.
+        """
+        spec = Seq2SeqEvaluatorSpec(
+            examples=examples,
+            model=model,
+            baseline_model=baseline_model,
+            example_splits=json_utils.dumps(list(example_splits)),
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+            **settings_arguments(Seq2SeqEvaluatorSpec, settings),
+        )
+        super().__init__(spec=spec)
