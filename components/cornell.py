@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from common.examples import Pair
+from common.reports import CorpusCounts, CorpusReport
 
 SEPARATOR = " +++$+++ "
 LINES_FILE = "movie_lines.txt"
@@ -62,29 +63,16 @@ class LoadReport:
         if len(examples) < MAX_EXAMPLES_PER_REASON:
             examples.append(where)
 
+    def tally(self) -> CorpusCounts:
+        """The counts as the report's typed record (a reason that is not one of its fields is an error)."""
+        return CorpusCounts.of(self.counts)
+
     def as_dict(self) -> dict[str, int]:
-        keys = (
-            "lines_read",
-            "lines_valid",
-            "lines_malformed",
-            "lines_blank",
-            "lines_duplicate_id",
-            "utterances_empty",
-            "conversations_read",
-            "conversations_valid",
-            "conversations_malformed",
-            "conversations_blank",
-            "conversations_with_missing_lines",
-            "line_references",
-            "line_references_missing",
-            "pairs",
-            "pairs_skipped_missing_line",
-            "pairs_skipped_empty_utterance",
-            "titles_read",
-            "titles_valid",
-            "titles_malformed",
-        )
-        return {k: int(self.counts.get(k, 0)) for k in keys}
+        return dataclasses.asdict(self.tally())
+
+    def corpus_report(self, split_sizes: dict[str, int]) -> CorpusReport:
+        """The ExampleGen's report of this load, given the pairs per split."""
+        return CorpusReport(self.tally(), split_sizes, dict(self.encodings), dict(self.problems))
 
     def summary(self) -> str:
         c = self.as_dict()

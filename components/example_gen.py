@@ -13,7 +13,7 @@ output Examples artifact and in ``load_report.json`` beside the splits.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import random
 from collections.abc import Mapping
@@ -30,8 +30,8 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from common import features as C
-from common import names
 from common.examples import pair_to_example
+from common.reports import CorpusReport
 from common.typed import settings_arguments, spec_with, split_settings
 from components.cornell import CorpusError, Pair, load_corpus
 from components.params import ExampleGenParams
@@ -95,14 +95,13 @@ class Executor(base_executor.BaseExecutor):
             )
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         _write_splits(examples, dict(zip(splits, records)))
-        counts = report.as_dict()
-        for key, value in counts.items():
+        corpus = report.corpus_report(sizes)
+        for key, value in dataclasses.asdict(corpus.counts).items():
             examples.set_int_custom_property(PROPERTY_PREFIX + key, value)
         for split, n in sizes.items():
             examples.set_int_custom_property(f"{PROPERTY_PREFIX}pairs_{split}", n)
-        summary = {"counts": counts, "split_sizes": sizes, "encodings": report.encodings, "problems": report.problems}
-        with tf.io.gfile.GFile(os.path.join(examples.uri, names.LOAD_REPORT_FILE), "w") as f:
-            f.write(json.dumps(summary, indent=2, sort_keys=True))
+        with tf.io.gfile.GFile(os.path.join(examples.uri, CorpusReport.FILE), "w") as f:
+            f.write(corpus.to_json())
         logging.info("CornellExampleGen pairs per split: %s", sizes)
 
 

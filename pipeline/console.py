@@ -11,7 +11,6 @@ logger (:data:`PROGRESS`), which on Kubeflow reaches the step's log like any oth
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -22,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 from common import features as C
 from common import names
+from pipeline import runs
+from pipeline.runs import Step
 
 PROGRESS = logging.getLogger(names.PROGRESS_LOGGER)
 
@@ -123,55 +124,26 @@ def quiet(nodes: Sequence[str], figure: Callable[[str], str], out=sys.stdout) ->
         logging.root.setLevel(saved[4])
 
 
-def node_outputs(store, pipeline_name: str, node_id: str) -> dict[str, list]:
-    """The output artifacts of the newest execution of ``node_id``, by artifact type name."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
-    executions = store.get_executions_by_context(context.id) if context else []
-    if not executions:
-        return {}
-    newest = max(executions, key=lambda e: e.id)
-    events = store.get_events_by_execution_ids([newest.id])
-    ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
-    outputs: dict[str, list] = {}
-    for artifact in store.get_artifacts_by_id(ids) if ids else []:
-        outputs.setdefault(store.get_artifact_types_by_id([artifact.type_id])[0].name, []).append(artifact)
-    return outputs
-
-
-def _read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def figure(outputs: dict[str, list]) -> str:
-    """The key figure of a component's outputs, in a few words ("" when there is none)."""
-    if "Examples" in outputs and "cornell_pairs" in outputs["Examples"][0].custom_properties:
-        report = _read_json(os.path.join(outputs["Examples"][0].uri, names.LOAD_REPORT_FILE))
-        sizes = ", ".join(f"{k} {v}" for k, v in sorted(report["split_sizes"].items()))
-        return f"{report['counts']['pairs']} pairs ({sizes})"
-    if "TransformGraph" in outputs:
-        vocabulary = os.path.join(outputs["TransformGraph"][0].uri, "transform_fn", "assets", C.VOCABULARY_NAME)
+def figure(step: Step | None) -> str:
+    """The key figure of a step's outputs, in a few words ("" when there is none)."""
+    if step is None:
+        return ""
+    if step.corpus:
+        return step.corpus.figure()
+    if step.artifacts(runs.TRANSFORM_GRAPH):
+        vocabulary = os.path.join(step.output(runs.TRANSFORM_GRAPH).uri, "transform_fn", "assets", C.VOCABULARY_NAME)
         with open(vocabulary, encoding="utf-8") as f:
             words = sum(1 for _ in f)
         return f"vocabulary {words + C.NUM_RESERVED} ids"
-    if "ModelRun" in outputs:
-        training = _read_json(os.path.join(outputs["ModelRun"][0].uri, names.DATA_REPORT_FILE)).get("training", {})
-        if training.get("best_val_perplexity") is None:
-            return f"{training.get('epochs_run', '?')} epoch(s)"
-        return (
-            f"{training['epochs_run']} of {training['epochs_max']} epochs, best eval perplexity "
-            f"{training['best_val_perplexity']:.1f} at epoch {training['best_epoch']}"
-        )
-    if "ModelBlessing" in outputs:
-        return "BLESSED" if outputs["ModelBlessing"][0].custom_properties["blessed"].int_value else "NOT blessed"
-    if "PushedModel" in outputs:
-        pushed = outputs["PushedModel"][0].custom_properties
-        return f"pushed version {pushed['pushed_version'].string_value}" if pushed["pushed"].int_value else "not pushed"
-    if "Model" in outputs and "baseline_source" in outputs["Model"][0].custom_properties:
-        props = outputs["Model"][0].custom_properties
-        if props["baseline_source"].string_value == "served":
-            return f"baseline: the served version {props['served_version'].int_value}"
+    if step.data:
+        return step.data.figure()
+    if step.artifacts(runs.BLESSING):
+        return "BLESSED" if step.output(runs.BLESSING).custom_properties["blessed"].int_value else "NOT blessed"
+    if step.artifacts(runs.PUSHED_MODEL):
+        return f"pushed version {step.pushed_version}" if step.pushed_version else "not pushed"
+    model = step.output(runs.MODEL)
+    if model is not None and "baseline_source" in model.custom_properties:
+        if model.custom_properties["baseline_source"].string_value == "served":
+            return f"baseline: the served version {model.custom_properties['served_version'].int_value}"
         return "baseline: none served yet, the candidate itself (absolute bounds only)"
     return ""

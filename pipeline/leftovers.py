@@ -101,7 +101,7 @@ def find(cfg: PipelineConfig, writable: bool = False) -> tuple[Leftovers, object
     if not os.path.isfile(cfg.metadata_path):
         paths = sorted(glob.glob(os.path.join(cfg.run.work_dir, "tmp-*")))
         return Leftovers(paths=tuple(paths), size=sum(map(_size, paths))), None, []
-    from pipeline.status import open_store  # here: status reads this module's lock and note
+    from pipeline.runs import open_store  # here: runs reads this module's note
 
     store = open_store(cfg.metadata_path, writable)
     abandoned = _abandoned(store)

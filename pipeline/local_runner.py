@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
-import json
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 
-from common import names
-from pipeline import leftovers
+from pipeline import leftovers, runs
 from pipeline.config import PipelineConfig
-from pipeline.status import eval_metrics, format_metrics, open_store
 
 # DirectRunner in one process: on 2 cores multi-processing was measured slower (PLATFORM.md).
 # --sdk_container_image names the image docker/ builds, which remote Beam runners use; the
@@ -28,66 +24,10 @@ LOCAL_BEAM_ARGS = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
-class PushResult:
-    blessed: bool
-    pushed: bool
-    pushed_dir: str | None
-    metrics: dict
-    corpus_report: dict
-    data_report: dict
-
-    def summary(self) -> list[str]:
-        """What the run produced, a line per step: corpus, vocabulary, training, evaluation."""
-        lines = []
-        report = self.corpus_report
-        if report:
-            c = report["counts"]
-            lines.append(
-                f"corpus: {c['pairs']} pairs {report['split_sizes']}; skipped: "
-                f"{c['lines_malformed']} malformed lines, {c['lines_blank']} blank lines, "
-                f"{c['conversations_malformed']} malformed conversations, "
-                f"{c['pairs_skipped_missing_line']} pairs with a missing line "
-                f"({c['conversations_with_missing_lines']} conversations), "
-                f"{c['pairs_skipped_empty_utterance']} pairs with an empty utterance; "
-                f"{c.get('titles_malformed', 0)} malformed movie metadata lines"
-                + (
-                    " (no genres: the Evaluator's genre slices are empty)"
-                    if c.get("titles_read") and not c.get("titles_valid")
-                    else ""
-                )
-            )
-        data = self.data_report
-        if data:
-            glove = data.get("glove")
-            embedding = (
-                f"; GloVe {glove['dim']}d for {glove['found']} of {glove['vocabulary_words']} words "
-                f"({glove['coverage']:.1%}), {'fine-tuned' if glove['trainable'] else 'frozen'}"
-                if glove
-                else "; random embedding"
-            )
-            lines.append(
-                f"vocabulary: {data['vocabulary_size']} ids (reserved tokens included); out-of-vocabulary share of "
-                f"eval tokens {data['eval']['oov_share']:.2%}; pairs longer than max_len ({data['long_pairs']}): "
-                f"train {data['train']['pairs_longer_than_max_len']} of {data['train']['pairs']}, "
-                f"eval {data['eval']['pairs_longer_than_max_len']} of {data['eval']['pairs']}" + embedding
-            )
-            t = data.get("training")
-            if t:
-                lines.append(
-                    f"training: {t['epochs_run']} of {t['epochs_max']} epoch(s) on {', '.join(data['devices'])} "
-                    f"({data['strategy'].strip('_')}, {data['precision']}, global batch {data['global_batch_size']}); "
-                    f"best eval perplexity {t['best_val_perplexity']:.1f} at epoch {t['best_epoch']}, {t['exported']} exported"
-                )
-        if self.metrics:
-            lines.append(f"evaluation (test split): {format_metrics(self.metrics)}")
-        return lines
-
-
 def run(
     cfg: PipelineConfig, beam_args: list[str] | None = None, preprocessing_only: bool = False, console: bool = False
-) -> PushResult:
-    """Runs every component (cached ones are reused) and returns what the Pusher did.
+) -> runs.Run:
+    """Runs every component (cached ones are reused) and returns the run as the metadata store has it.
 
     Args:
         cfg: the run's settings.
@@ -97,7 +37,7 @@ def run(
             (:mod:`pipeline.console`) instead of leaving logging as it is.
 
     Returns:
-        What the newest Evaluator and Pusher did.
+        The run: its steps, reports, verdict and push (:class:`pipeline.runs.Run`).
     """
     nodes: list[str] = []  # filled in once the pipeline is built
     if not console:
@@ -105,8 +45,8 @@ def run(
     from pipeline import console as out
 
     def figure(node: str) -> str:
-        text = out.figure(out.node_outputs(open_store(cfg.metadata_path), names.PIPELINE_NAME, node))
-        return text
+        [current] = runs.latest_runs(cfg.metadata_path, limit=1, alive=True)
+        return out.figure(current.step(node))
 
     with out.quiet(nodes, figure):
         return _run(cfg, beam_args, preprocessing_only, nodes)
@@ -142,12 +82,12 @@ def work_dir_lock(work_dir: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _run(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_only: bool, nodes: list[str]) -> PushResult:
+def _run(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_only: bool, nodes: list[str]) -> runs.Run:
     with work_dir_lock(cfg.run.work_dir):
         return _run_locked(cfg, beam_args, preprocessing_only, nodes)
 
 
-def _run_locked(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_only: bool, nodes: list[str]) -> PushResult:
+def _run_locked(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_only: bool, nodes: list[str]) -> runs.Run:
     from tfx import v1 as tfx  # heavy import: only when a run is asked for
 
     from pipeline.pipeline import create_pipeline
@@ -181,36 +121,5 @@ def _run_locked(cfg: PipelineConfig, beam_args: list[str] | None, preprocessing_
             os.environ["TMPDIR"] = old_tmp
         tempfile.tempdir = None
         shutil.rmtree(tmp, ignore_errors=True)
-    return latest_push(cfg)
-
-
-def latest_push(cfg: PipelineConfig) -> PushResult:
-    """Reads the newest Evaluator blessing and Pusher output from the metadata store."""
-    store = open_store(cfg.metadata_path)
-
-    def newest(type_name: str, having: str = ""):
-        artifacts = [a for a in store.get_artifacts_by_type(type_name) if not having or having in a.custom_properties]
-        return max(artifacts, key=lambda a: a.id) if artifacts else None
-
-    blessing, pushed = newest("ModelBlessing"), newest("PushedModel")
-    evaluation, examples = newest("ModelEvaluation"), newest("Examples", "cornell_pairs")
-    model_run = newest("ModelRun")
-    is_blessed = bool(blessing and blessing.custom_properties["blessed"].int_value)
-    was_pushed = bool(pushed and pushed.custom_properties["pushed"].int_value)
-    pushed_dir = pushed.custom_properties["pushed_destination"].string_value if was_pushed else None
-    return PushResult(
-        is_blessed,
-        was_pushed,
-        pushed_dir,
-        eval_metrics(evaluation.uri).get("overall", {}) if evaluation else {},
-        _json(os.path.join(examples.uri, names.LOAD_REPORT_FILE)) if examples else {},
-        _json(os.path.join(model_run.uri, names.DATA_REPORT_FILE)) if model_run else {},
-    )
-
-
-def _json(path: str) -> dict:
-    """A JSON report a component wrote, or {} when it did not write one."""
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    [this_run] = runs.latest_runs(cfg.metadata_path, limit=1, alive=True)
+    return this_run

@@ -9,7 +9,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import PipelineConfig
-from pipeline.status import open_store
+from pipeline.runs import open_store
 
 # A 30-step model is no chatbot: the collapse bound is lifted here and tested on its own below.
 TINY = dict(
@@ -41,14 +41,15 @@ def test_run_pushes_a_served_model(first_run):
     from serving.saved_model import Chatbot
 
     cfg, result = first_run
-    assert result.blessed and result.pushed
-    assert re.fullmatch(re.escape(cfg.serving_model_dir) + r"/\d+", result.pushed_dir)
-    assert result.metrics["example_count"] == 559  # the test split: movies m31 and m39
-    assert result.corpus_report["counts"]["pairs"] == 3341
-    assert result.corpus_report["split_sizes"]["test"] == 559
-    assert 0.0 <= result.metrics["masked_token_accuracy"] <= 1.0
-    assert result.metrics["perplexity"] > 1.0
-    replies = Chatbot(result.pushed_dir).reply(["Hi, how are you?", "Where are you going?"])
+    assert result.evaluation.blessed and result.pushed_to
+    assert re.fullmatch(re.escape(cfg.serving_model_dir) + r"/\d+", result.pushed_to)
+    metrics = result.evaluation.overall
+    assert metrics["example_count"] == 559  # the test split: movies m31 and m39
+    assert result.corpus.counts.pairs == 3341
+    assert result.corpus.split_sizes["test"] == 559
+    assert 0.0 <= metrics["masked_token_accuracy"] <= 1.0
+    assert metrics["perplexity"] > 1.0
+    replies = Chatbot(result.pushed_to).reply(["Hi, how are you?", "Where are you going?"])
     assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
 
 
@@ -77,7 +78,7 @@ def test_second_run_reuses_cached_components(first_run):
     # since): it is now the first run's pushed model, a new input of the Evaluator, so the
     # Evaluator and the Pusher after it run again.
     not_cached = {k: metadata_store_pb2.Execution.State.Name(v[-1]) for k, v in states.items() if v[-1] != cached}
-    assert not_cached == {"ServedBaseline": "COMPLETE", "Evaluator": "COMPLETE", "Pusher": "COMPLETE"}, not_cached
+    assert not_cached == {"ServedBaseline": "COMPLETE", "Seq2SeqEvaluator": "COMPLETE", "AtomicPusher": "COMPLETE"}, not_cached
 
 
 def test_metrics_per_genre_slice_and_sequence_metrics(first_run):
@@ -85,7 +86,7 @@ def test_metrics_per_genre_slice_and_sequence_metrics(first_run):
 
     cfg, _ = first_run
     [run] = status.latest_runs(cfg, limit=1)
-    metrics = run["metrics"]
+    metrics = run.evaluation.metrics
     assert {"overall", "genres=thriller", "genres=comedy"} <= set(metrics)
     overall = metrics["overall"]
     assert {"masked_token_accuracy", "perplexity", "bleu2", "distinct1", "distinct2", "top_reply_share", "example_count"} <= set(
@@ -104,11 +105,11 @@ def test_model_that_says_one_thing_to_everyone_is_not_blessed(first_run):
 
     cfg, result = first_run
     before = sorted(p.name for p in Path(cfg.serving_model_dir).iterdir())
-    share = result.metrics["top_reply_share"]
+    share = result.evaluation.overall["top_reply_share"]
     strict = cfg.replace(max_top_reply_share=share / 2)
     judged = local_runner.run(strict)
-    assert judged.metrics["top_reply_share"] == pytest.approx(share)
-    assert not judged.blessed and not judged.pushed
+    assert judged.evaluation.overall["top_reply_share"] == pytest.approx(share)
+    assert not judged.evaluation.blessed and not judged.pushed_to
     assert sorted(p.name for p in Path(cfg.serving_model_dir).iterdir()) == before
 
 
@@ -120,13 +121,15 @@ def test_worse_model_is_not_blessed_and_serving_dir_is_unchanged(first_run, caps
     before = sorted(p.name for p in Path(cfg.serving_model_dir).iterdir())
     worse = cfg.replace(learning_rate=1e-7, train_steps=2)  # as good as untrained
     second = local_runner.run(worse)
-    assert not second.blessed and not second.pushed
+    assert not second.evaluation.blessed and not second.pushed_to
     after = sorted(p.name for p in Path(cfg.serving_model_dir).iterdir())
-    assert after == before and result.pushed_dir.endswith(before[-1])
+    assert after == before and result.pushed_version in before
     [latest] = status.latest_runs(cfg, limit=1)
-    states = {c["component"]: c["state"] for c in latest["components"]}
+    states = {step.component: step.state for step in latest.steps}
     assert states["CornellExampleGen"] == states["Seq2SeqTransform"] == "CACHED"
-    assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["blessed"] is False and latest["pushed_version"] is None
+    assert states["Seq2SeqTrainer"] == "COMPLETE" and latest.evaluation.blessed is False and latest.pushed_version is None
+    # The summary of a run whose first steps were cached still reads their reports.
+    assert second.corpus.counts.pairs == 3341 and second.data.training is not None
     assert cli.main(["status", "--work-dir", cfg.run.work_dir, "--runs", "3"]) == 0  # worse, collapsed, first
     out = capsys.readouterr().out
     assert "NOT blessed" in out and "BLESSED" in out and f"pushed: version {before[-1]}" in out

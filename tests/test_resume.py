@@ -58,15 +58,15 @@ def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):
     assert "removed what a killed run left: Seq2SeqTrainer (execution " in rerun.stdout, rerun.stdout
     assert not list(work.glob("tmp-*")) and not list(work.glob("pipeline_root/*/.system/stateful_working_dir/*"))
     killed, newest = status.latest_runs(PipelineConfig.of(work_dir=str(work)), limit=2)[::-1]
-    assert {c["component"]: c["state"] for c in killed["components"]}["Seq2SeqTrainer"] == "KILLED"
+    assert killed.step("Seq2SeqTrainer").state == "KILLED"
     runs = sorted(p.name for p in (work / "pipeline_root" / "Seq2SeqTrainer" / "model_run").iterdir())
     assert len(runs) == 1, runs  # the killed execution's partial outputs are gone
     _check_console(rerun.stdout, rerun.stderr)
     cfg = PipelineConfig.of(work_dir=str(work))
     [latest] = status.latest_runs(cfg, limit=1)
-    states = {c["component"]: c["state"] for c in latest["components"]}
+    states = {step.component: step.state for step in latest.steps}
     assert states["CornellExampleGen"] == "CACHED" and states["Seq2SeqTransform"] == "CACHED", states
-    assert states["Seq2SeqTrainer"] == "COMPLETE" and latest["pushed_version"], states
+    assert states["Seq2SeqTrainer"] == "COMPLETE" and latest.pushed_version, states
     assert list(Path(cfg.serving_model_dir).iterdir())
     # The same work dir again with -v (every step cached, so quick): every log line is shown, which
     # the quiet run above left out.

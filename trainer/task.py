@@ -32,6 +32,7 @@ from absl import logging
 from common import features as C
 from common import names
 from common.ids import token_counts
+from common.reports import DataReport, SplitData, Training
 from common.settings import from_properties
 from trainer import export
 from trainer.glove import aligned_matrix, resolve
@@ -81,7 +82,7 @@ def make_dataset(
     return ds.prefetch(AUTOTUNE)
 
 
-def data_report(file_patterns: list[str], tft_output: tft.TFTransformOutput) -> dict[str, float]:
+def data_report(file_patterns: list[str], tft_output: tft.TFTransformOutput) -> SplitData:
     """Pairs, pairs longer than MAX_LEN, and the out-of-vocabulary share of the tokens."""
     spec = tft_output.transformed_feature_spec()
     max_len = int(spec[C.DECODER_TARGET_IDS].shape[0])
@@ -97,7 +98,7 @@ def data_report(file_patterns: list[str], tft_output: tft.TFTransformOutput) -> 
             unknown,
         ]
     pairs, long_pairs, tokens, unk = (int(x) for x in totals)
-    return {"pairs": pairs, "pairs_longer_than_max_len": long_pairs, "oov_share": unk / tokens if tokens else 0.0}
+    return SplitData(pairs=pairs, pairs_longer_than_max_len=long_pairs, oov_share=unk / tokens if tokens else 0.0)
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -248,28 +249,28 @@ def _callbacks(cfg: TrainerParams, model_run_dir: str, epochs: int) -> list[kera
     return [*callbacks, EpochLog(epochs)]
 
 
-def _training_report(cfg: TrainerParams, history: dict[str, list[float]]) -> dict[str, Any]:
+def _training_report(cfg: TrainerParams, history: dict[str, list[float]]) -> Training:
     """The ``training`` section of the data report: epochs run, the best epoch, what was exported."""
     val = history.get("val_loss", [])
     best = int(np.argmin(val)) if val else -1
-    return {
-        "epochs_run": len(history.get("loss", [])),
-        "epochs_max": 1 if cfg.train_steps else cfg.epochs,
-        "best_epoch": best + 1,
-        "best_val_perplexity": float(history["val_perplexity"][best]) if val else None,
-        "exported": "best epoch" if cfg.early_stopping_patience and val else "last epoch",
-    }
+    return Training(
+        epochs_run=len(history.get("loss", [])),
+        epochs_max=1 if cfg.train_steps else cfg.epochs,
+        best_epoch=best + 1,
+        best_val_perplexity=float(history["val_perplexity"][best]) if val else None,
+        exported="best epoch" if cfg.early_stopping_patience and val else "last epoch",
+    )
 
 
-def _datasets(cfg: TrainerParams, tft_output, train_files, eval_files, batch_size: int, data: dict[str, Any]):
+def _datasets(cfg: TrainerParams, tft_output, train_files, eval_files, batch_size: int, data: DataReport):
     """(train, eval, train steps, eval steps): repeated datasets with known steps per epoch, so
     Keras never runs out of data (no warning at every epoch's end) and every evaluation reads
     the same batches."""
     drop_long = cfg.long_pairs == "drop"
     train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long, seed=cfg.seed)
     eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
-    train_steps = cfg.train_steps or _batches(data["train"]["pairs"], batch_size)
-    eval_steps = cfg.eval_steps or _batches(data["eval"]["pairs"], batch_size)
+    train_steps = cfg.train_steps or _batches(data.train.pairs, batch_size)
+    eval_steps = cfg.eval_steps or _batches(data.eval.pairs, batch_size)
     return train_ds.repeat(), eval_ds.repeat().take(eval_steps).repeat(), train_steps, eval_steps
 
 
@@ -329,25 +330,27 @@ def train(
     mixed, precision = _precision(cfg, gpus)
     cfg = dataclasses.replace(cfg, mixed_precision=mixed)
     batch_size = cfg.batch_size * strategy.num_replicas_in_sync  # batch_size is per device
-    data = {
-        "vocabulary_size": vocab_size,
-        "long_pairs": "dropped" if cfg.long_pairs == "drop" else "truncated",
-        "train": data_report(train_files, tft_output),
-        "eval": data_report(eval_files, tft_output),
-        "glove": glove_report,
-        "devices": [d.name for d in gpus] or ["CPU"],
-        "strategy": type(strategy).__name__,
-        "dtype_policy": "mixed_float16" if mixed else keras.mixed_precision.global_policy().name,
-        "precision": precision,
-        "global_batch_size": batch_size,
-        "seed": cfg.seed,
-    }
-    logging.info("Trainer: %s on %s, keras %s, config %s; data %s", params, data["devices"], keras.__version__, cfg, data)
+    data = DataReport(
+        vocabulary_size=vocab_size,
+        long_pairs="dropped" if cfg.long_pairs == "drop" else "truncated",
+        train=data_report(train_files, tft_output),
+        eval=data_report(eval_files, tft_output),
+        glove=glove_report,
+        devices=[d.name for d in gpus] or ["CPU"],
+        strategy=type(strategy).__name__,
+        dtype_policy="mixed_float16" if mixed else keras.mixed_precision.global_policy().name,
+        precision=precision,
+        global_batch_size=batch_size,
+        seed=cfg.seed,
+    )
+    logging.info("Trainer: %s on %s, keras %s, config %s; data %s", params, data.devices, keras.__version__, cfg, data)
     datasets = _datasets(cfg, tft_output, train_files, eval_files, batch_size, data)
     model, history = _fit(cfg, params, embedding_matrix, strategy, datasets, model_run_dir, verbose)
     _write_json(os.path.join(model_run_dir, "history.json"), history)
     plot_loss_curves(history, os.path.join(model_run_dir, "loss_curves.png"))
-    _write_json(os.path.join(model_run_dir, names.DATA_REPORT_FILE), {**data, "training": _training_report(cfg, history)})
+    report = dataclasses.replace(data, training=_training_report(cfg, history))
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, DataReport.FILE), "w") as f:
+        f.write(report.to_json())
     return model, params, history
 
 

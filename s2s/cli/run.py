@@ -49,16 +49,16 @@ def main(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     for line in result.summary():
         print(line)
-    if not result.pushed:
+    if not result.pushed_to:
         print(
             f"pipeline finished in {seconds:.0f} s; model NOT blessed: an Evaluator threshold was not met, nothing was pushed "
             f"({cfg.evaluator.describe()}); see `s2s status`"
         )
         return 1
-    print(f"pipeline finished in {seconds:.0f} s; pushed model: {result.pushed_dir}")
+    print(f"pipeline finished in {seconds:.0f} s; pushed model: {result.pushed_to}")
     from serving.saved_model import Chatbot
 
-    bot = Chatbot(result.pushed_dir)
+    bot = Chatbot(result.pushed_to)
     for message, reply in zip(SAMPLE_INPUTS, bot.reply(list(SAMPLE_INPUTS))):
         print(f"  > {message}  < {reply or '(empty reply)'}")
     return 0
