@@ -1,7 +1,7 @@
 """CornellExampleGen: raw Cornell corpus files in, tf.Example utterance pairs out.
 
 A custom component over the stock ExampleGen pieces: the FileBasedExampleGen spec with the
-settings (:class:`components.params.ExampleGenParams`) as typed execution properties (see
+settings (:class:`components.params.ExampleGenSettings`) as typed execution properties (see
 :mod:`common.typed`), and the stock file-based driver (it fingerprints the corpus files). The
 executor reads the corpus with :mod:`components.cornell` (plain Python, so a bad file fails
 with a message naming the file and line instead of a Beam stack trace), makes one tf.Example
@@ -34,7 +34,7 @@ from common.examples import pair_to_example
 from common.reports import CorpusReport
 from common.typed import settings_arguments, spec_with, split_settings
 from components.cornell import CorpusError, Pair, load_corpus
-from components.params import ExampleGenParams
+from components.params import ExampleGenSettings
 
 PROPERTY_PREFIX = "cornell_"
 
@@ -75,7 +75,7 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         """Writes the corpus's pairs to the splits of the settings' buckets, with the loader's counts."""
         self._log_startup(input_dict, output_dict, exec_properties)
-        settings, _ = split_settings(exec_properties, ExampleGenParams)
+        settings, _ = split_settings(exec_properties, ExampleGenSettings)
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         pairs, report = load_corpus(input_base, settings.corpus_encoding)
         logging.info("CornellExampleGen read %s:\n%s", input_base, report.summary())
@@ -121,7 +121,7 @@ def _write_splits(examples: types.Artifact, records: dict[str, list[bytes]]) -> 
     examples_utils.set_file_format(examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
 
 
-def output_config(settings: ExampleGenParams) -> example_gen_pb2.Output:
+def output_config(settings: ExampleGenSettings) -> example_gen_pb2.Output:
     """The train, eval and test splits: hash buckets of the movie id."""
     buckets = {C.TRAIN_SPLIT: settings.train_buckets, C.EVAL_SPLIT: settings.eval_buckets, C.TEST_SPLIT: settings.test_buckets}
     return example_gen_pb2.Output(
@@ -143,7 +143,7 @@ class _CorpusSpec(types.ComponentSpec):
     OUTPUTS = {standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
-CornellExampleGenSpec = spec_with(_CorpusSpec, ExampleGenParams, "CornellExampleGenSpec")
+CornellExampleGenSpec = spec_with(_CorpusSpec, ExampleGenSettings, "CornellExampleGenSpec")
 
 
 class CornellExampleGen(base_component.BaseComponent):
@@ -158,7 +158,7 @@ class CornellExampleGen(base_component.BaseComponent):
     def __init__(self, *, data_dir: str, settings: Mapping[str, Any]):
         """Args:
         data_dir: the corpus directory (a local path or a file-system URI).
-        settings: a value (or RuntimeParameter) per field of ExampleGenParams.
+        settings: a value (or RuntimeParameter) per field of ExampleGenSettings.
         """
         spec = CornellExampleGenSpec(
             input_base=data_dir if "://" in data_dir else os.path.abspath(data_dir),

@@ -10,7 +10,7 @@ ENCODINGS = ("auto", "latin-1", "utf-8")
 
 
 @dataclasses.dataclass(frozen=True)
-class ExampleGenParams:
+class ExampleGenSettings:
     """How the corpus is read and split (hash buckets of the movie id, so no movie is in two splits)."""
 
     corpus_encoding: str = setting("auto", "corpus encoding", choices=ENCODINGS, flag="--encoding")
@@ -23,7 +23,7 @@ class ExampleGenParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class PusherParams:
+class PusherSettings:
     """What the Pusher keeps in the serving directory."""
 
     keep_versions: int = setting(3, "model versions kept in the serving directory", low=1)

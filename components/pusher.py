@@ -4,7 +4,7 @@ The stock Pusher copies files straight into ``<base>/<version>/``, so a model se
 the directory can see a half-written version. This executor copies into
 ``<base>/.incoming-<version>/`` (TF Serving ignores names that are not numbers) and renames
 it to ``<base>/<version>/`` in one step: a version appears complete or not at all. Then only
-the newest ``keep_versions`` versions (a setting, :class:`components.params.PusherParams`) are
+the newest ``keep_versions`` versions (a setting, :class:`components.params.PusherSettings`) are
 kept. The rename is atomic on a local or mounted POSIX file system; object stores (gs://, s3://)
 have no atomic rename. :class:`AtomicPusher` is the component: the stock Pusher's spec plus its
 settings as typed execution properties (see :mod:`common.typed`).
@@ -32,7 +32,7 @@ from tfx.utils import io_utils, proto_utils
 
 from common.serving_layout import versions
 from common.typed import settings_arguments, spec_with, split_settings
-from components.params import PusherParams
+from components.params import PusherSettings
 from components.volumes import require_volume
 
 INCOMING_PREFIX = ".incoming-"
@@ -102,7 +102,7 @@ class AtomicPushExecutor(pusher_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError(f"only filesystem push destinations are supported, got {destination}")
-        params, _ = split_settings(exec_properties, PusherParams)
+        params, _ = split_settings(exec_properties, PusherSettings)
         base = destination.filesystem.base_directory
         if exec_properties.get(REQUIRE_VOLUME_KEY):
             logging.info("serving directory %s is on the volume mounted at %s", base, require_volume(base, "serving directory"))
@@ -115,7 +115,7 @@ class AtomicPushExecutor(pusher_executor.Executor):
 
 AtomicPusherSpec = spec_with(
     standard_component_specs.PusherSpec,
-    PusherParams,
+    PusherSettings,
     "AtomicPusherSpec",
     **{REQUIRE_VOLUME_KEY: ExecutionParameter(type=int, optional=True)},
 )
@@ -139,7 +139,7 @@ class AtomicPusher(base_component.BaseComponent):
         """Args:
         model, model_blessing: the Trainer's model and the Evaluator's blessing of it.
         base_directory: the serving directory of the model (``<serving dir>/<model name>``).
-        settings: a value (or RuntimeParameter) per field of PusherParams.
+        settings: a value (or RuntimeParameter) per field of PusherSettings.
         require_volume: the directory must be on a mounted volume (the task pods' on Kubeflow).
         """
         destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base_directory))

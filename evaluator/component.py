@@ -1,4 +1,4 @@
-"""The Evaluator component with its blessing bounds (:class:`evaluator.params.EvaluatorParams`)
+"""The Evaluator component with its blessing bounds (:class:`evaluator.params.EvaluatorSettings`)
 as typed execution properties (see :mod:`common.typed`).
 
 The stock Evaluator takes an ``eval_config`` built when the pipeline is compiled, so its
@@ -19,9 +19,9 @@ from tfx.utils import json_utils, proto_utils
 
 from common.typed import settings_arguments, spec_with, split_settings
 from evaluator.config import eval_config
-from evaluator.params import EvaluatorParams
+from evaluator.params import EvaluatorSettings
 
-Seq2SeqEvaluatorSpec = spec_with(standard_component_specs.EvaluatorSpec, EvaluatorParams, "Seq2SeqEvaluatorSpec")
+Seq2SeqEvaluatorSpec = spec_with(standard_component_specs.EvaluatorSpec, EvaluatorSettings, "Seq2SeqEvaluatorSpec")
 
 
 class Seq2SeqEvaluatorExecutor(evaluator_executor.Executor):
@@ -29,7 +29,7 @@ class Seq2SeqEvaluatorExecutor(evaluator_executor.Executor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """The stock ``Do`` with ``eval_config`` = :func:`evaluator.config.eval_config` of the settings."""
-        bounds, props = split_settings(exec_properties, EvaluatorParams)
+        bounds, props = split_settings(exec_properties, EvaluatorSettings)
         props[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(eval_config(bounds))
         super().Do(input_dict, output_dict, props)
 
@@ -53,7 +53,7 @@ class Seq2SeqEvaluator(base_beam_component.BaseBeamComponent):
         """Args:
         examples: the raw examples (the model's transform_features signature prepares the labels).
         model, baseline_model: the candidate, and the model it is compared with.
-        settings: a value (or RuntimeParameter) per field of EvaluatorParams.
+        settings: a value (or RuntimeParameter) per field of EvaluatorSettings.
         example_splits: the splits evaluated.
         """
         spec = Seq2SeqEvaluatorSpec(

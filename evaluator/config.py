@@ -1,7 +1,7 @@
 """The Evaluator's configuration: which model outputs it reads, how it slices, what blesses.
 
 The metrics themselves are in :mod:`evaluator.metrics` (TFMA) over the arithmetic of
-:mod:`evaluator.sequence_metrics`; the bounds are :class:`evaluator.params.EvaluatorParams`.
+:mod:`evaluator.sequence_metrics`; the bounds are :class:`evaluator.params.EvaluatorSettings`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from common import features as C
 from common import names
 from common.code_version import code_version
 from evaluator import metrics as seq_metrics
-from evaluator.params import EvaluatorParams
+from evaluator.params import EvaluatorSettings
 
 CANDIDATE, BASELINE = "candidate", "baseline"
 
@@ -30,7 +30,7 @@ def _spec(name: str, signature: str, baseline: bool = False) -> tfma.ModelSpec:
     )
 
 
-def _both_models(cfg: EvaluatorParams) -> tfma.MetricsSpec:
+def _both_models(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
     """Token metrics of candidate and baseline: the absolute bounds, and perplexity's change
     threshold against the baseline."""
     return tfma.MetricsSpec(
@@ -40,17 +40,17 @@ def _both_models(cfg: EvaluatorParams) -> tfma.MetricsSpec:
                 class_name="MaskedTokenAccuracy",
                 module=MODULE,
                 threshold=tfma.MetricThreshold(
-                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.min_masked_accuracy})
+                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": bounds.min_masked_accuracy})
                 ),
             ),
             tfma.MetricConfig(
                 class_name="Perplexity",
                 module=MODULE,
                 threshold=tfma.MetricThreshold(
-                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_perplexity}),
+                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": bounds.max_perplexity}),
                     change_threshold=tfma.GenericChangeThreshold(
                         direction=tfma.MetricDirection.LOWER_IS_BETTER,
-                        relative={"value": cfg.max_perplexity_increase},
+                        relative={"value": bounds.max_perplexity_increase},
                     ),
                 ),
             ),
@@ -58,12 +58,12 @@ def _both_models(cfg: EvaluatorParams) -> tfma.MetricsSpec:
     )
 
 
-def _candidate_replies(cfg: EvaluatorParams) -> tfma.MetricsSpec:
+def _candidate_replies(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
     """The candidate's reply metrics: BLEU-2, distinct-1/2 and the most frequent reply's share,
     bounded over all test replies only (a genre slice of a few dozen pairs is too small to call
     a model collapsed)."""
     top_reply_bound = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(upper_bound={"value": cfg.max_top_reply_share})
+        value_threshold=tfma.GenericValueThreshold(upper_bound={"value": bounds.max_top_reply_share})
     )
     return tfma.MetricsSpec(
         model_names=[CANDIDATE],
@@ -83,14 +83,14 @@ def _candidate_replies(cfg: EvaluatorParams) -> tfma.MetricsSpec:
     )
 
 
-def eval_config(cfg: EvaluatorParams) -> tfma.EvalConfig:
+def eval_config(bounds: EvaluatorSettings) -> tfma.EvalConfig:
     """Sequence metrics overall and per movie genre; blessing needs the absolute bounds
     (masked token accuracy, perplexity, the most frequent reply's share) and, once a model was blessed before, a perplexity
     at most ``max_perplexity_increase`` (relative) worse than that baseline's. The reply metrics
     (BLEU, distinct-n, the most frequent reply) are the candidate's alone.
 
     Args:
-        cfg: the blessing bounds.
+        bounds: the blessing bounds.
 
     Returns:
         The Evaluator's config.
@@ -100,5 +100,5 @@ def eval_config(cfg: EvaluatorParams) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[_spec(CANDIDATE, names.TF_EXAMPLE_SIGNATURE), _spec(BASELINE, names.SCORE_SIGNATURE, baseline=True)],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[C.GENRES])],
-        metrics_specs=[_both_models(cfg), _candidate_replies(cfg)],
+        metrics_specs=[_both_models(bounds), _candidate_replies(bounds)],
     )

@@ -8,7 +8,7 @@ from common.settings import check, setting
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluatorParams:
+class EvaluatorSettings:
     """Absolute bounds on the test split, and a change bound against the served baseline."""
 
     min_masked_accuracy: float = setting(

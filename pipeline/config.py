@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import ConfigError, as_properties, check, replace, setting
-from components.params import ExampleGenParams, PusherParams
-from evaluator.params import EvaluatorParams
-from trainer.params import TrainerParams
-from transforms.params import TransformParams
+from components.params import ExampleGenSettings, PusherSettings
+from evaluator.params import EvaluatorSettings
+from trainer.params import TrainerSettings
+from transforms.params import TransformSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"
@@ -26,7 +26,7 @@ DEFAULT_WORK_DIR = REPO_ROOT / "artifacts"
 
 
 @dataclasses.dataclass(frozen=True)
-class RunParams:
+class RunSettings:
     """Where a run reads its corpus and keeps its outputs."""
 
     data_dir: str = setting(str(SAMPLE_DATA_DIR), "corpus directory in the Cornell format", flag="--data")
@@ -41,12 +41,12 @@ class RunParams:
 class PipelineConfig:
     """Every setting of a pipeline run, by component. Flags and config files override the defaults."""
 
-    run: RunParams = dataclasses.field(default_factory=RunParams)
-    example_gen: ExampleGenParams = dataclasses.field(default_factory=ExampleGenParams)
-    transform: TransformParams = dataclasses.field(default_factory=TransformParams)
-    trainer: TrainerParams = dataclasses.field(default_factory=TrainerParams)
-    evaluator: EvaluatorParams = dataclasses.field(default_factory=EvaluatorParams)
-    pusher: PusherParams = dataclasses.field(default_factory=PusherParams)
+    run: RunSettings = dataclasses.field(default_factory=RunSettings)
+    example_gen: ExampleGenSettings = dataclasses.field(default_factory=ExampleGenSettings)
+    transform: TransformSettings = dataclasses.field(default_factory=TransformSettings)
+    trainer: TrainerSettings = dataclasses.field(default_factory=TrainerSettings)
+    evaluator: EvaluatorSettings = dataclasses.field(default_factory=EvaluatorSettings)
+    pusher: PusherSettings = dataclasses.field(default_factory=PusherSettings)
 
     # ------------------------------------------------------------ the settings
     @classmethod

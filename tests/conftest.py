@@ -84,7 +84,7 @@ def run_trainer(tiny_transform: Path, out: Path, settings: dict) -> Path:
 
     from common.settings import as_properties, from_properties
     from trainer.component import Seq2SeqTrainerExecutor
-    from trainer.params import TrainerParams
+    from trainer.params import TrainerSettings
 
     examples = standard_artifacts.Examples()
     examples.uri = str(out / "examples")
@@ -97,7 +97,7 @@ def run_trainer(tiny_transform: Path, out: Path, settings: dict) -> Path:
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri, model_run.uri = str(out / "model"), str(out / "model_run")
     properties = {
-        **as_properties(from_properties(TrainerParams, settings)),
+        **as_properties(from_properties(TrainerSettings, settings)),
         specs.RUN_FN_KEY: "trainer.task.run_fn",
         specs.TRAIN_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.TrainArgs(splits=["train"])),
         specs.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(splits=["eval"])),

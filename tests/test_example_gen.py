@@ -15,7 +15,7 @@ from common.names import LOAD_REPORT_FILE as REPORT_FILE
 from common.settings import as_properties
 from components.cornell import CorpusError
 from components.example_gen import CornellExampleGen, Executor
-from components.params import ExampleGenParams
+from components.params import ExampleGenSettings
 
 
 def _exec_properties(component) -> dict:
@@ -28,7 +28,7 @@ def _exec_properties(component) -> dict:
 def _run(data_dir, out_dir, **kwargs):
     examples = standard_artifacts.Examples()
     examples.uri = str(out_dir)
-    component = CornellExampleGen(data_dir=str(data_dir), settings=as_properties(ExampleGenParams(**kwargs)))
+    component = CornellExampleGen(data_dir=str(data_dir), settings=as_properties(ExampleGenSettings(**kwargs)))
     Executor().Do({}, {specs.EXAMPLES_KEY: [examples]}, _exec_properties(component))
     return examples
 

@@ -15,7 +15,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from common import names
 from evaluator.config import eval_config
-from evaluator.params import EvaluatorParams
+from evaluator.params import EvaluatorSettings
 from pipeline.config import REPO_ROOT
 from s2s import cli
 
@@ -158,7 +158,7 @@ def _import_paths(spec) -> set:
             if value:
                 paths.add(value)
     # The Evaluator's executor builds its eval_config from the bounds when it runs.
-    for metrics_spec in eval_config(EvaluatorParams()).metrics_specs:
+    for metrics_spec in eval_config(EvaluatorSettings()).metrics_specs:
         for metric in metrics_spec.metrics:
             if metric.module:
                 paths.add(f"{metric.module}.{metric.class_name}")

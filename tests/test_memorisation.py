@@ -35,7 +35,7 @@ def memorised(tmp_path_factory):
     files = [str(out / "transformed" / "*")]
     output = tft.TFTransformOutput(str(out / "transform"))
     # The default architecture, trained long enough to memorise 30 pairs.
-    cfg = task.hparams(
+    cfg = task.trainer_settings(
         {
             "embedding_dim": 32,
             "units": 64,

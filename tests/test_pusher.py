@@ -16,7 +16,7 @@ from common import names
 from common.serving_layout import versions
 from common.settings import as_properties
 from components import pusher as atomic
-from components.params import PusherParams
+from components.params import PusherSettings
 from components.pusher import AtomicPusher
 from components.pusher import AtomicPushExecutor as PusherExecutor
 from pipeline.config import PipelineConfig
@@ -39,7 +39,7 @@ def _push(tiny_model, tmp_path, blessed: bool, keep: int = 3, require_volume: in
         model=types.Channel(type=standard_artifacts.Model),
         model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         base_directory=cfg.serving_model_dir,
-        settings=as_properties(PusherParams(keep_versions=keep)),
+        settings=as_properties(PusherSettings(keep_versions=keep)),
         require_volume=bool(require_volume),
     )
     props = {k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v for k, v in component.exec_properties.items()}

@@ -107,7 +107,9 @@ def _train(tiny_transform, tmp_path, **overrides):
 
     from trainer import task
 
-    cfg = task.hparams({"embedding_dim": 8, "units": 16, "batch_size": 16, "eval_steps": 2, "train_steps": 0, **overrides})
+    cfg = task.trainer_settings(
+        {"embedding_dim": 8, "units": 16, "batch_size": 16, "eval_steps": 2, "train_steps": 0, **overrides}
+    )
     files = [str(tiny_transform / "transformed" / "*")]
     output = tft.TFTransformOutput(str(tiny_transform / "transform"))
     model, params, history = task.train(cfg, output, files, files, str(tmp_path / "run"), verbose=0)

@@ -1,4 +1,4 @@
-"""The Trainer component with its settings (:class:`trainer.params.TrainerParams`) as typed
+"""The Trainer component with its settings (:class:`trainer.params.TrainerSettings`) as typed
 execution properties (see :mod:`common.typed`)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
 from common.typed import settings_arguments, spec_with, typed_executor
-from trainer.params import TrainerParams
+from trainer.params import TrainerSettings
 
-Seq2SeqTrainerSpec = spec_with(standard_component_specs.TrainerSpec, TrainerParams, "Seq2SeqTrainerSpec")
+Seq2SeqTrainerSpec = spec_with(standard_component_specs.TrainerSpec, TrainerSettings, "Seq2SeqTrainerSpec")
 
 
-Seq2SeqTrainerExecutor = typed_executor(trainer_executor.GenericExecutor, TrainerParams, "Seq2SeqTrainerExecutor", __name__)
+Seq2SeqTrainerExecutor = typed_executor(trainer_executor.GenericExecutor, TrainerSettings, "Seq2SeqTrainerExecutor", __name__)
 
 
 class Seq2SeqTrainer(base_component.BaseComponent):
@@ -43,7 +43,7 @@ class Seq2SeqTrainer(base_component.BaseComponent):
     ):
         """Args:
         examples, transform_graph, schema: the Transform's and SchemaGen's outputs.
-        settings: a value (or RuntimeParameter) per field of TrainerParams.
+        settings: a value (or RuntimeParameter) per field of TrainerSettings.
         run_fn: the import path of the run_fn.
         train_args, eval_args: the splits it trains and validates on.
         custom_config: handed to the run_fn, with the settings.

@@ -47,7 +47,7 @@ _COPY_EPSILON = 1e-9  # added to the copy mixture before its log
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
     """The network's shape: what :class:`Seq2Seq` is built from. No defaults here: the Trainer
-    derives it from :class:`trainer.params.TrainerParams` (which validates the values) and the
+    derives it from :class:`trainer.params.TrainerSettings` (which validates the values) and the
     Transform's vocabulary (:func:`trainer.task.model_params`)."""
 
     vocab_size: int

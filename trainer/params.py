@@ -14,7 +14,7 @@ BUILTIN_GLOVE = "trainer/assets/glove.6B.50d.top20k.txt.gz"
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainerParams:
+class TrainerSettings:
     # The network (trainer.model.ModelParams takes its shape from these).
     embedding_dim: int = setting(128, "embedding size (a GloVe file sets it to its own dimension)", low=1)
     units: int = setting(256, "LSTM units", low=1)

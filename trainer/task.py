@@ -37,7 +37,7 @@ from common.settings import from_properties
 from trainer import export
 from trainer.glove import aligned_matrix, resolve
 from trainer.model import ModelParams, Seq2Seq, build_model, network
-from trainer.params import TrainerParams
+from trainer.params import TrainerSettings
 
 AUTOTUNE = tf.data.AUTOTUNE
 PROGRESS = std_logging.getLogger(names.PROGRESS_LOGGER)
@@ -109,10 +109,10 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def hparams(custom_config: dict[str, Any] | None) -> TrainerParams:
-    """The Trainer's settings: the defaults of :class:`trainer.params.TrainerParams`,
+def trainer_settings(custom_config: dict[str, Any] | None) -> TrainerSettings:
+    """The Trainer's settings: the defaults of :class:`trainer.params.TrainerSettings`,
     overridden by what the pipeline passed in ``custom_config`` (other keys are ignored)."""
-    return from_properties(TrainerParams, custom_config or {})
+    return from_properties(TrainerSettings, custom_config or {})
 
 
 def _batches(pairs: int, batch_size: int) -> int:
@@ -170,21 +170,21 @@ def plot_loss_curves(history: dict[str, list[float]], path: str) -> None:
 
 
 def model_params(
-    cfg: TrainerParams, vocab_size: int, embedding_dim: int | None = None, frozen_embedding: bool = False
+    settings: TrainerSettings, vocab_size: int, embedding_dim: int | None = None, frozen_embedding: bool = False
 ) -> ModelParams:
     """The network's shape from the hyperparameters. A frozen (GloVe) embedding is not tied
     to the output layer: that would freeze the output layer too."""
     return ModelParams(
         vocab_size=vocab_size,
-        embedding_dim=embedding_dim or cfg.embedding_dim,
-        units=cfg.units,
-        layers=cfg.layers,
-        dropout=cfg.dropout,
-        attention=cfg.attention,
-        bidirectional=cfg.bidirectional,
-        copy=cfg.copy,
-        word_dropout=cfg.word_dropout,
-        tie_embeddings=cfg.tie_embeddings and not frozen_embedding,
+        embedding_dim=embedding_dim or settings.embedding_dim,
+        units=settings.units,
+        layers=settings.layers,
+        dropout=settings.dropout,
+        attention=settings.attention,
+        bidirectional=settings.bidirectional,
+        copy=settings.copy,
+        word_dropout=settings.word_dropout,
+        tie_embeddings=settings.tie_embeddings and not frozen_embedding,
     )
 
 
@@ -207,27 +207,27 @@ def _write_json(path: str, value: Any) -> None:
         f.write(json.dumps(value, indent=2))
 
 
-def _embedding(cfg: TrainerParams, tft_output: tft.TFTransformOutput, model_run_dir: str):
+def _embedding(settings: TrainerSettings, tft_output: tft.TFTransformOutput, model_run_dir: str):
     """The initial embedding: (matrix or None, its size, GloVe's report or None). GloVe fixes
     the embedding size; its report goes to ``glove.json`` in the model-run directory."""
-    if not cfg.glove_path:
-        return None, cfg.embedding_dim, None
-    glove = aligned_matrix(resolve(cfg.glove_path), export.vocabulary(tft_output), seed=cfg.seed)
-    report = {**glove.summary(), "path": cfg.glove_path, "trainable": cfg.glove_trainable}
+    if not settings.glove_path:
+        return None, settings.embedding_dim, None
+    glove = aligned_matrix(resolve(settings.glove_path), export.vocabulary(tft_output), seed=settings.seed)
+    report = {**glove.summary(), "path": settings.glove_path, "trainable": settings.glove_trainable}
     logging.info("GloVe: %s", report)
     _write_json(os.path.join(model_run_dir, "glove.json"), report)
     return glove.matrix, glove.dim, report
 
 
-def _precision(cfg: TrainerParams, gpus: list) -> tuple[bool, str]:
+def _precision(settings: TrainerSettings, gpus: list) -> tuple[bool, str]:
     """(mixed precision on, what the data report says): mixed_float16 only where a GPU runs it."""
-    if cfg.mixed_precision and not gpus:
+    if settings.mixed_precision and not gpus:
         logging.warning("mixed_precision is set but no GPU is visible: training in float32")
         return False, "float32 (mixed precision was asked for, but no GPU is visible)"
-    return cfg.mixed_precision, "mixed_float16" if cfg.mixed_precision else "float32"
+    return settings.mixed_precision, "mixed_float16" if settings.mixed_precision else "float32"
 
 
-def _callbacks(cfg: TrainerParams, model_run_dir: str, epochs: int) -> list[keras.callbacks.Callback]:
+def _callbacks(settings: TrainerSettings, model_run_dir: str, epochs: int) -> list[keras.callbacks.Callback]:
     """NaN stop, TensorBoard, the latest and the best checkpoint, learning-rate decay and early
     stopping on the eval loss (when set), and the progress line of each epoch."""
     checkpoints = os.path.join(model_run_dir, "checkpoints")
@@ -240,56 +240,58 @@ def _callbacks(cfg: TrainerParams, model_run_dir: str, epochs: int) -> list[kera
             os.path.join(checkpoints, "best.weights.h5"), save_weights_only=True, monitor="val_loss", save_best_only=True
         ),
     ]
-    if cfg.lr_decay < 1.0:  # halve (say) the step size whenever an epoch did not improve the eval loss
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_decay, patience=0))
-    if cfg.early_stopping_patience:
+    if settings.lr_decay < 1.0:  # halve (say) the step size whenever an epoch did not improve the eval loss
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=settings.lr_decay, patience=0))
+    if settings.early_stopping_patience:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True
+            )
         )
     return [*callbacks, EpochLog(epochs)]
 
 
-def _training_report(cfg: TrainerParams, history: dict[str, list[float]]) -> Training:
+def _training_report(settings: TrainerSettings, history: dict[str, list[float]]) -> Training:
     """The ``training`` section of the data report: epochs run, the best epoch, what was exported."""
     val = history.get("val_loss", [])
     best = int(np.argmin(val)) if val else -1
     return Training(
         epochs_run=len(history.get("loss", [])),
-        epochs_max=1 if cfg.train_steps else cfg.epochs,
+        epochs_max=1 if settings.train_steps else settings.epochs,
         best_epoch=best + 1,
         best_val_perplexity=float(history["val_perplexity"][best]) if val else None,
-        exported="best epoch" if cfg.early_stopping_patience and val else "last epoch",
+        exported="best epoch" if settings.early_stopping_patience and val else "last epoch",
     )
 
 
-def _datasets(cfg: TrainerParams, tft_output, train_files, eval_files, batch_size: int, data: DataReport):
+def _datasets(settings: TrainerSettings, tft_output, train_files, eval_files, batch_size: int, data: DataReport):
     """(train, eval, train steps, eval steps): repeated datasets with known steps per epoch, so
     Keras never runs out of data (no warning at every epoch's end) and every evaluation reads
     the same batches."""
-    drop_long = cfg.long_pairs == "drop"
-    train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long, seed=cfg.seed)
+    drop_long = settings.long_pairs == "drop"
+    train_ds = make_dataset(train_files, tft_output, batch_size, shuffle=True, drop_long=drop_long, seed=settings.seed)
     eval_ds = make_dataset(eval_files, tft_output, batch_size, shuffle=False, drop_long=drop_long)
-    train_steps = cfg.train_steps or _batches(data.train.pairs, batch_size)
-    eval_steps = cfg.eval_steps or _batches(data.eval.pairs, batch_size)
+    train_steps = settings.train_steps or _batches(data.train.pairs, batch_size)
+    eval_steps = settings.eval_steps or _batches(data.eval.pairs, batch_size)
     return train_ds.repeat(), eval_ds.repeat().take(eval_steps).repeat(), train_steps, eval_steps
 
 
-def _fit(cfg: TrainerParams, params: ModelParams, embedding_matrix, strategy, datasets, model_run_dir: str, verbose: int):
+def _fit(settings: TrainerSettings, params: ModelParams, embedding_matrix, strategy, datasets, model_run_dir: str, verbose: int):
     """Builds the model in the distribution strategy's scope and fits it; returns (model in
     float32, history). Mixed precision, when on, is the global policy only while it trains."""
     train_ds, eval_ds, train_steps, eval_steps = datasets
-    epochs = 1 if cfg.train_steps else cfg.epochs
+    epochs = 1 if settings.train_steps else settings.epochs
     previous_policy = keras.mixed_precision.global_policy()
-    if cfg.mixed_precision:
+    if settings.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         with strategy.scope():
             model = build_model(
                 params,
-                learning_rate=cfg.learning_rate,
+                learning_rate=settings.learning_rate,
                 embedding_matrix=embedding_matrix,
-                train_embedding=embedding_matrix is None or cfg.glove_trainable,
-                clipnorm=cfg.clipnorm,
+                train_embedding=embedding_matrix is None or settings.glove_trainable,
+                clipnorm=settings.clipnorm,
             )
         fit = model.fit(
             train_ds,
@@ -297,42 +299,42 @@ def _fit(cfg: TrainerParams, params: ModelParams, embedding_matrix, strategy, da
             epochs=epochs,
             validation_data=eval_ds,
             validation_steps=eval_steps,
-            callbacks=_callbacks(cfg, model_run_dir, epochs),
+            callbacks=_callbacks(settings, model_run_dir, epochs),
             verbose=verbose,
         )
         history = {k: [float(x) for x in v] for k, v in fit.history.items()}
-        return (float32_copy(model, params) if cfg.mixed_precision else model), history
+        return (float32_copy(model, params) if settings.mixed_precision else model), history
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def train(
-    cfg: TrainerParams,
+    settings: TrainerSettings,
     tft_output: tft.TFTransformOutput,
     train_files: list[str],
     eval_files: list[str],
     model_run_dir: str,
     verbose: int = 0,
 ):
-    """Builds and trains the model described by ``cfg``; returns (model, params, history).
+    """Builds and trains the model described by ``settings``; returns (model, params, history).
 
     With ``train_steps`` > 0 it trains that many steps as one epoch; otherwise ``epochs``
     passes over the train split, stopped early when the eval loss stops improving. Writes the
     data report (``data.json``: data, devices, training), ``history.json`` and the loss curves."""
     tf.io.gfile.makedirs(model_run_dir)
-    keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow: weights, dropout, word dropout
+    keras.utils.set_random_seed(settings.seed)  # Python, NumPy and TensorFlow: weights, dropout, word dropout
     vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    embedding_matrix, embedding_dim, glove_report = _embedding(cfg, tft_output, model_run_dir)
+    embedding_matrix, embedding_dim, glove_report = _embedding(settings, tft_output, model_run_dir)
     params = model_params(
-        cfg, vocab_size, embedding_dim, frozen_embedding=embedding_matrix is not None and not cfg.glove_trainable
+        settings, vocab_size, embedding_dim, frozen_embedding=embedding_matrix is not None and not settings.glove_trainable
     )
     strategy, gpus = distribution_strategy(), tf.config.list_logical_devices("GPU")
-    mixed, precision = _precision(cfg, gpus)
-    cfg = dataclasses.replace(cfg, mixed_precision=mixed)
-    batch_size = cfg.batch_size * strategy.num_replicas_in_sync  # batch_size is per device
+    mixed, precision = _precision(settings, gpus)
+    settings = dataclasses.replace(settings, mixed_precision=mixed)
+    batch_size = settings.batch_size * strategy.num_replicas_in_sync  # batch_size is per device
     data = DataReport(
         vocabulary_size=vocab_size,
-        long_pairs="dropped" if cfg.long_pairs == "drop" else "truncated",
+        long_pairs="dropped" if settings.long_pairs == "drop" else "truncated",
         train=data_report(train_files, tft_output),
         eval=data_report(eval_files, tft_output),
         glove=glove_report,
@@ -341,14 +343,14 @@ def train(
         dtype_policy="mixed_float16" if mixed else keras.mixed_precision.global_policy().name,
         precision=precision,
         global_batch_size=batch_size,
-        seed=cfg.seed,
+        seed=settings.seed,
     )
-    logging.info("Trainer: %s on %s, keras %s, config %s; data %s", params, data.devices, keras.__version__, cfg, data)
-    datasets = _datasets(cfg, tft_output, train_files, eval_files, batch_size, data)
-    model, history = _fit(cfg, params, embedding_matrix, strategy, datasets, model_run_dir, verbose)
+    logging.info("Trainer: %s on %s, keras %s, config %s; data %s", params, data.devices, keras.__version__, settings, data)
+    datasets = _datasets(settings, tft_output, train_files, eval_files, batch_size, data)
+    model, history = _fit(settings, params, embedding_matrix, strategy, datasets, model_run_dir, verbose)
     _write_json(os.path.join(model_run_dir, "history.json"), history)
     plot_loss_curves(history, os.path.join(model_run_dir, "loss_curves.png"))
-    report = dataclasses.replace(data, training=_training_report(cfg, history))
+    report = dataclasses.replace(data, training=_training_report(settings, history))
     with tf.io.gfile.GFile(os.path.join(model_run_dir, DataReport.FILE), "w") as f:
         f.write(report.to_json())
     return model, params, history
@@ -356,9 +358,9 @@ def train(
 
 def run_fn(fn_args) -> None:
     """Called by the TFX Trainer: hyperparameters arrive in ``fn_args.custom_config``."""
-    cfg = hparams(fn_args.custom_config)
+    settings = trainer_settings(fn_args.custom_config)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    model, _, _ = train(cfg, tft_output, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir)
+    model, _, _ = train(settings, tft_output, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir)
     # MAX_LEN is the Transform's: the padded length of its outputs.
     max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
     export.export(model, tft_output, max_len, fn_args.serving_model_dir)

@@ -1,4 +1,4 @@
-"""The Transform component with its settings (:class:`transforms.params.TransformParams`) as
+"""The Transform component with its settings (:class:`transforms.params.TransformSettings`) as
 typed execution properties (see :mod:`common.typed`)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
 from common.typed import settings_arguments, spec_with, typed_executor
-from transforms.params import TransformParams
+from transforms.params import TransformSettings
 
-Seq2SeqTransformSpec = spec_with(standard_component_specs.TransformSpec, TransformParams, "Seq2SeqTransformSpec")
+Seq2SeqTransformSpec = spec_with(standard_component_specs.TransformSpec, TransformSettings, "Seq2SeqTransformSpec")
 
 
-Seq2SeqTransformExecutor = typed_executor(transform_executor.Executor, TransformParams, "Seq2SeqTransformExecutor", __name__)
+Seq2SeqTransformExecutor = typed_executor(transform_executor.Executor, TransformSettings, "Seq2SeqTransformExecutor", __name__)
 
 
 class Seq2SeqTransform(base_beam_component.BaseBeamComponent):
@@ -41,7 +41,7 @@ class Seq2SeqTransform(base_beam_component.BaseBeamComponent):
     ):
         """Args:
         examples, schema: the ExampleGen's and SchemaGen's outputs.
-        settings: a value (or RuntimeParameter) per field of TransformParams.
+        settings: a value (or RuntimeParameter) per field of TransformSettings.
         preprocessing_fn: the import path of the preprocessing_fn.
         splits_config: the splits analyzed and transformed.
         custom_config: handed to the preprocessing_fn, with the settings.

@@ -9,7 +9,7 @@ from common.settings import check, setting
 
 
 @dataclasses.dataclass(frozen=True)
-class TransformParams:
+class TransformSettings:
     vocab_size: int = setting(15_000, "vocabulary size, reserved tokens excluded", low=1)
     min_frequency: int = setting(1, "minimum word frequency in the vocabulary", low=1)
     max_len: int = setting(20, "tokens per side after padding/truncation (<bos>/<eos> take a step)", low=2)

@@ -28,7 +28,7 @@ import tensorflow_transform as tft
 
 from common import features as C
 from common.settings import from_properties
-from transforms.params import TransformParams
+from transforms.params import TransformSettings
 
 # (RE2 pattern, replacement), applied in order after lowercasing.
 CONTRACTIONS: tuple[tuple[str, str], ...] = (
@@ -101,7 +101,7 @@ def _pad(ids: tf.RaggedTensor, max_len: int) -> tf.Tensor:
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> dict[str, tf.Tensor]:
     """tf.Transform preprocessing_fn; hyperparameters come from ``custom_config``."""
-    params = from_properties(TransformParams, custom_config or {})
+    params = from_properties(TransformSettings, custom_config or {})
     max_len, vocab_size = params.max_len, params.vocab_size
 
     source = tokenize(_dense_text(inputs[C.INPUT_TEXT]))

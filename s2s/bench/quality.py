@@ -7,7 +7,7 @@ does its reply depend on what was said, and what do its replies look like?
    on the eval split (movies no model trained on) and on the test split.
 2. Models, trained by the Trainer's own code (:func:`trainer.task.train`: early stopping on
    the eval loss, best epoch kept) for at most ``epochs`` epochs: (a) the default model
-   (:class:`trainer.params.TrainerParams`, with any ``--set KEY=VALUE`` overrides); (b) the
+   (:class:`trainer.params.TrainerSettings`, with any ``--set KEY=VALUE`` overrides); (b) the
    tutorial's configuration (frozen GloVe 50d embedding, one LSTM of 300 units, no
    attention, no dropout), unless ``--no-tutorial``.
 3. Baselines that never see the input, trained on the train split's replies
@@ -41,7 +41,7 @@ from common import names
 from common.decode_options import DEFAULT_BEAM_WIDTH
 from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
 from s2s.bench import ngram
-from trainer.params import TrainerParams
+from trainer.params import TrainerSettings
 
 TUTORIAL = {
     "embedding_dim": 50,
@@ -210,7 +210,7 @@ def baselines(splits: dict[str, dict[str, np.ndarray]], vocab_size: int) -> dict
 
 
 def _train_and_score(
-    name: str, cfg: TrainerParams, tft_output, files: dict[str, list[str]], splits, out: Path, max_len: int, fluency=None
+    name: str, cfg: TrainerSettings, tft_output, files: dict[str, list[str]], splits, out: Path, max_len: int, fluency=None
 ) -> dict[str, Any]:
     from trainer.task import train
 

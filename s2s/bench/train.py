@@ -4,7 +4,7 @@
   benchmark's generator: 304,713 lines from the sample's real text) and preprocessed by
   the pipeline (ExampleGen..Transform) in a child process.
 * Training runs in a second child process, streaming the transformed TFRecords
-  (:func:`trainer.task.make_dataset`) into the default model (:class:`trainer.params.TrainerParams`),
+  (:func:`trainer.task.make_dataset`) into the default model (:class:`trainer.params.TrainerSettings`),
   for ``--steps`` steps. Its peak RSS (``ru_maxrss``) is the figure held to the memory goal;
   the RSS sampled during training shows that it does not grow with the steps.
 * Throughput: target tokens (non-padding, ``<eos>`` included) per second, and the median
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from common import features as C
-from trainer.params import TrainerParams
-from transforms.params import TransformParams
+from trainer.params import TrainerSettings
+from transforms.params import TransformSettings
 
 GOAL_FLOP_RATIO = 0.40
 GOAL_RSS_BYTES = 4 * 2**30
@@ -137,7 +137,7 @@ def _count_targets(train_files, tft_output) -> tuple[int, int]:
     return pairs, target_tokens
 
 
-def _timed_fit(params, cfg: TrainerParams, strategy, train, steps: int):
+def _timed_fit(params, cfg: TrainerSettings, strategy, train, steps: int):
     """Fits a fresh model of ``params`` for ``steps`` steps; returns (median step seconds after
     the warm-up, wall seconds, RSS samples)."""
     import numpy as np
@@ -177,7 +177,7 @@ def _child_train(pipeline_root: str, steps: int) -> dict:
     matmul = matmul_flops_per_second()
     graph, train_files, _, _ = transform_outputs(pipeline_root)
     tft_output = tft.TFTransformOutput(graph)
-    cfg = TrainerParams()
+    cfg = TrainerSettings()
     vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
     max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
     params = model_params(cfg, vocab)
@@ -204,7 +204,7 @@ def _child_train(pipeline_root: str, steps: int) -> dict:
     # The generated corpus re-uses the sample's words, so its vocabulary is far smaller than
     # the real corpus's (which fills the configured vocab_size). The same model at the real
     # size, on the same batches (cost depends on shapes, not on which ids occur):
-    full_vocab = TransformParams().vocab_size + C.NUM_RESERVED
+    full_vocab = TransformSettings().vocab_size + C.NUM_RESERVED
     if full_vocab > vocab:
         wide_steps = min(steps, 100)
         wide_s, _, _ = _timed_fit(dataclasses.replace(params, vocab_size=full_vocab), cfg, strategy, train, wide_steps)
@@ -274,7 +274,7 @@ def run(steps: int = 300, lines: int | None = None, conversations: int | None = 
     started = time.perf_counter()
     if not (data / "movie_lines.txt").exists():
         preprocess.generate_corpus(data, lines, conversations)
-    transform = TransformParams()
+    transform = TransformSettings()
     prep = preprocess.run_child(["pipeline", str(data), str(work), str(transform.vocab_size), str(transform.max_len)])
     print(
         f"s2s bench train: corpus of {lines:,} lines / {conversations:,} conversations -> {prep['pairs']:,} pairs, "

@@ -9,8 +9,8 @@ from common.settings import ConfigError
 from pipeline.config import REPO_ROOT, SAMPLE_DATA_DIR, PipelineConfig
 from s2s.cli.common import fail, int_in
 from s2s.cli.serve import DEFAULT_MODEL_DIR
-from trainer.params import TrainerParams
-from transforms.params import TransformParams
+from trainer.params import TrainerSettings
+from transforms.params import TransformSettings
 
 SHARED_GLOVE = REPO_ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top40k.txt"
 
@@ -59,7 +59,7 @@ def _decode(benches: argparse._SubParsersAction) -> None:
 
 def _quality(benches: argparse._SubParsersAction) -> None:
     """s2s bench quality."""
-    epochs = TrainerParams().epochs
+    epochs = TrainerSettings().epochs
     bqual = benches.add_parser(
         "quality",
         help="default model vs n-gram reply models and the tutorial's configuration: perplexity, input dependence, replies of each decoder",
@@ -106,7 +106,7 @@ def _train(benches: argparse._SubParsersAction) -> None:
 
 def _preprocess(benches: argparse._SubParsersAction) -> None:
     """s2s bench preprocess."""
-    transform = TransformParams()
+    transform = TransformSettings()
     bprep = benches.add_parser(
         "preprocess", help="ExampleGen+Transform at the full corpus's size vs the tutorial's in-memory Python"
     )
