@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from common import features as C
+from common import features
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -48,13 +48,13 @@ def pair_to_example(pair: Pair) -> tf.train.Example:
     return tf.train.Example(
         features=tf.train.Features(
             feature={
-                C.INPUT_TEXT: _bytes_feature(pair.input_text),
-                C.TARGET_TEXT: _bytes_feature(pair.target_text),
-                C.MOVIE_ID: _bytes_feature(pair.movie_id),
-                C.CONVERSATION_ID: _bytes_feature(pair.conversation_id),
-                C.INPUT_LINE_ID: _bytes_feature(pair.input_line_id),
-                C.TARGET_LINE_ID: _bytes_feature(pair.target_line_id),
-                C.GENRES: _bytes_feature(*pair.genres),
+                features.INPUT_TEXT: _bytes_feature(pair.input_text),
+                features.TARGET_TEXT: _bytes_feature(pair.target_text),
+                features.MOVIE_ID: _bytes_feature(pair.movie_id),
+                features.CONVERSATION_ID: _bytes_feature(pair.conversation_id),
+                features.INPUT_LINE_ID: _bytes_feature(pair.input_line_id),
+                features.TARGET_LINE_ID: _bytes_feature(pair.target_line_id),
+                features.GENRES: _bytes_feature(*pair.genres),
             }
         )
     )

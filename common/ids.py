@@ -8,14 +8,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from common import features as C
+from common import features
 
 
 def until_eos(row: Iterable[int]) -> list[int]:
     """The ids of one padded row up to (not including) the first ``<eos>`` or ``<pad>``."""
     out = []
     for i in np.asarray(row).reshape(-1):
-        if i == C.EOS_ID or i == C.PAD_ID:
+        if i == features.EOS_ID or i == features.PAD_ID:
             break
         out.append(int(i))
     return out
@@ -24,5 +24,5 @@ def until_eos(row: Iterable[int]) -> list[int]:
 def token_counts(ids: np.ndarray) -> tuple[int, int]:
     """(real tokens, ``<unk>`` tokens) of padded id rows: ``<pad>`` and ``<eos>`` do not count."""
     ids = np.asarray(ids)
-    real = (ids != C.PAD_ID) & (ids != C.EOS_ID)
-    return int(real.sum()), int((ids == C.UNK_ID).sum())
+    real = (ids != features.PAD_ID) & (ids != features.EOS_ID)
+    return int(real.sum()), int((ids == features.UNK_ID).sum())

@@ -29,7 +29,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from common import features as C
+from common import features
 from common.examples import pair_to_example
 from common.reports import CorpusReport
 from common.typed import settings_arguments, spec_with, split_settings
@@ -123,11 +123,15 @@ def _write_splits(examples: types.Artifact, records: dict[str, list[bytes]]) -> 
 
 def output_config(settings: ExampleGenSettings) -> example_gen_pb2.Output:
     """The train, eval and test splits: hash buckets of the movie id."""
-    buckets = {C.TRAIN_SPLIT: settings.train_buckets, C.EVAL_SPLIT: settings.eval_buckets, C.TEST_SPLIT: settings.test_buckets}
+    buckets = {
+        features.TRAIN_SPLIT: settings.train_buckets,
+        features.EVAL_SPLIT: settings.eval_buckets,
+        features.TEST_SPLIT: settings.test_buckets,
+    }
     return example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n) for name, n in buckets.items()],
-            partition_feature_name=C.MOVIE_ID,
+            partition_feature_name=features.MOVIE_ID,
         )
     )
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from common import features as C
-from common import names
+from common import features, names
 from common.code_version import code_version
 from evaluator import metrics as seq_metrics
 from evaluator.params import EvaluatorSettings
@@ -24,7 +23,7 @@ def _spec(name: str, signature: str, baseline: bool = False) -> tfma.ModelSpec:
     return tfma.ModelSpec(
         name=name,
         signature_name=signature,
-        label_key=C.LABEL_KEY,
+        label_key=features.LABEL_KEY,
         preprocessing_function_names=[names.TRANSFORM_SIGNATURE],
         is_baseline=baseline,
     )
@@ -99,6 +98,6 @@ def eval_config(bounds: EvaluatorSettings) -> tfma.EvalConfig:
     # (score_tf_example) and decodes nothing; the candidate's replies are scored as well.
     return tfma.EvalConfig(
         model_specs=[_spec(CANDIDATE, names.TF_EXAMPLE_SIGNATURE), _spec(BASELINE, names.SCORE_SIGNATURE, baseline=True)],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[C.GENRES])],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.GENRES])],
         metrics_specs=[_both_models(bounds), _candidate_replies(bounds)],
     )

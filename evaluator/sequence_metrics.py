@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from common import features as C
+from common import features
 from common.ids import until_eos
 
 # Accumulator layout: [right arg-max tokens, non-padding target tokens, negative log-likelihood].
@@ -25,7 +25,7 @@ def token_stats(labels, target_log_probs, predicted_ids) -> np.ndarray:
     labels = np.asarray(labels).reshape(-1)
     log_probs = np.asarray(target_log_probs, dtype=np.float64).reshape(-1)
     predicted = np.asarray(predicted_ids).reshape(-1)
-    mask = labels != C.PAD_ID
+    mask = labels != features.PAD_ID
     return np.array([np.sum((predicted == labels) & mask), np.sum(mask), -np.sum(log_probs[mask])], dtype=np.float64)
 
 

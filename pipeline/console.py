@@ -19,8 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
-from common import features as C
-from common import names
+from common import features, names
 from pipeline import runs
 from pipeline.runs import Step
 
@@ -131,10 +130,10 @@ def figure(step: Step | None) -> str:
     if step.corpus:
         return step.corpus.figure()
     if step.artifacts(runs.TRANSFORM_GRAPH):
-        vocabulary = os.path.join(step.output(runs.TRANSFORM_GRAPH).uri, "transform_fn", "assets", C.VOCABULARY_NAME)
+        vocabulary = os.path.join(step.output(runs.TRANSFORM_GRAPH).uri, "transform_fn", "assets", features.VOCABULARY_NAME)
         with open(vocabulary, encoding="utf-8") as f:
             words = sum(1 for _ in f)
-        return f"vocabulary {words + C.NUM_RESERVED} ids"
+        return f"vocabulary {words + features.NUM_RESERVED} ids"
     if step.data:
         return step.data.figure()
     if step.artifacts(runs.BLESSING):

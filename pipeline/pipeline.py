@@ -13,8 +13,7 @@ from __future__ import annotations
 from tfx import v1 as tfx
 from tfx.proto import transform_pb2
 
-from common import features as C
-from common import names
+from common import features, names
 from common.code_version import code_version
 from common.settings import as_properties
 from components.baseline import ServedBaseline
@@ -50,7 +49,9 @@ def _data(cfg: PipelineConfig, runtime_parameters: bool) -> list:
         schema=schema_gen.outputs["schema"],
         settings=_settings(cfg.transform, runtime_parameters),
         preprocessing_fn=PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(analyze=[C.TRAIN_SPLIT], transform=[C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT]),
+        splits_config=transform_pb2.SplitsConfig(
+            analyze=[features.TRAIN_SPLIT], transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT]
+        ),
         custom_config={"code_version": code_version(PREPROCESSING_FN)},
     )
     return [example_gen, statistics_gen, schema_gen, transform]
@@ -65,8 +66,8 @@ def _model(cfg: PipelineConfig, data: list, runtime_parameters: bool, serving_mo
         schema=schema_gen.outputs["schema"],
         settings=_settings(cfg.trainer, runtime_parameters),
         run_fn=RUN_FN,
-        train_args=tfx.proto.TrainArgs(splits=[C.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[C.EVAL_SPLIT]),
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={"code_version": code_version(RUN_FN)},
     )
     # The Evaluator scores the held-out test movies (eval is used for validation while
@@ -80,7 +81,7 @@ def _model(cfg: PipelineConfig, data: list, runtime_parameters: bool, serving_mo
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],
         settings=_settings(cfg.evaluator, runtime_parameters),
-        example_splits=[C.TEST_SPLIT],
+        example_splits=[features.TEST_SPLIT],
     ).with_id("Evaluator")
     pusher = AtomicPusher(
         model=trainer.outputs["model"],

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import features as C
-from common import names
+from common import features, names
 from common.decode_options import DEFAULT_BEAM_WIDTH
 from common.ids import token_counts, until_eos
 from components.cornell import load_corpus
@@ -94,9 +93,9 @@ def _score(model, pairs: list, batch_size: int) -> TeacherForced:
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
         serialized = examples(batch)  # once: the Transform and the scorer read the same examples
-        features, scored = transform(examples=serialized), scorer(examples=serialized)
-        labels = features[C.DECODER_TARGET_IDS].numpy()
-        for side, ids in (("input", features[C.ENCODER_INPUT_IDS].numpy()), ("target", labels)):
+        transformed, scored = transform(examples=serialized), scorer(examples=serialized)
+        labels = transformed[features.DECODER_TARGET_IDS].numpy()
+        for side, ids in (("input", transformed[features.ENCODER_INPUT_IDS].numpy()), ("target", labels)):
             tokens, unknown = token_counts(ids)
             out.unk[f"{side}_tokens"] += tokens
             out.unk[f"{side}_unk"] += unknown

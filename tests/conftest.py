@@ -35,12 +35,12 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-    from common import features as C
+    from common import features
     from transforms.preprocessing import preprocessing_fn
 
-    spec = {name: tf.io.FixedLenFeature(RAW_SPEC_SHAPE, tf.string) for name in (C.INPUT_TEXT, C.TARGET_TEXT)}
+    spec = {name: tf.io.FixedLenFeature(RAW_SPEC_SHAPE, tf.string) for name in (features.INPUT_TEXT, features.TARGET_TEXT)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    rows = [{k: [r[k]] for k in (C.INPUT_TEXT, C.TARGET_TEXT)} for r in raw_rows]
+    rows = [{k: [r[k]] for k in (features.INPUT_TEXT, features.TARGET_TEXT)} for r in raw_rows]
     with tft_beam.Context(temp_dir=str(out_dir / "tmp"), force_tf_compat_v1=False):
         (transformed, transformed_md), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing_fn(inputs, custom_config)
@@ -60,12 +60,12 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
 @pytest.fixture(scope="session")
 def tiny_transform(tmp_path_factory):
     """Transform output over the first 96 pairs of the embedded sample (max_len 8)."""
-    from common import features as C
+    from common import features
     from components.cornell import load_corpus
     from pipeline.config import SAMPLE_DATA_DIR
 
     pairs, _ = load_corpus(SAMPLE_DATA_DIR)
-    rows = [{C.INPUT_TEXT: p.input_text.encode(), C.TARGET_TEXT: p.target_text.encode()} for p in pairs[:96]]
+    rows = [{features.INPUT_TEXT: p.input_text.encode(), features.TARGET_TEXT: p.target_text.encode()} for p in pairs[:96]]
     out = tmp_path_factory.mktemp("tiny_transform")
     analyze_and_transform(rows, {"vocab_size": 300, "min_frequency": 1, "max_len": 8}, out)
     return out

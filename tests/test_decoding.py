@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import features as C
+from common import features
 from common.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
 from evaluator.sequence_metrics import has_repeated_ngram
 from tests.conftest import tiny_params
@@ -26,7 +26,7 @@ def model():
     net = build_model(
         tiny_params(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True), 1e-3, 1.0
     )
-    net((ENCODER, tf.constant([[C.BOS_ID, 5]] * 3, tf.int64)))
+    net((ENCODER, tf.constant([[features.BOS_ID, 5]] * 3, tf.int64)))
     # A strong bias towards one word makes an undecided random network loop on it.
     net.logit_bias.assign(tf.one_hot(6, VOCAB) * 4.0)
     return net
@@ -44,7 +44,7 @@ def _replies(ids):
     for row in ids.reshape(-1, ids.shape[-1]):
         reply = []
         for i in row:
-            if i in (C.EOS_ID, C.PAD_ID):
+            if i in (features.EOS_ID, features.PAD_ID):
                 break
             reply.append(int(i))
         out.append(reply)
@@ -220,16 +220,16 @@ def _reference_beam(net, encoder_row, width: int, steps: int) -> list[tuple[list
         candidates = []
         for tokens, score, beam_state, done in beams:
             if done:
-                candidates.append((tokens + [C.PAD_ID], score, beam_state, True))
+                candidates.append((tokens + [features.PAD_ID], score, beam_state, True))
                 continue
-            last = tf.constant([tokens[-1] if tokens else C.BOS_ID], tf.int64)
+            last = tf.constant([tokens[-1] if tokens else features.BOS_ID], tf.int64)
             log_probs, next_state = decoding._log_probs(net, last, beam_state, memory)
             log_probs = log_probs.numpy()[0].astype(np.float64)
-            log_probs[[C.PAD_ID, C.UNK_ID, C.BOS_ID]] = -np.inf
+            log_probs[[features.PAD_ID, features.UNK_ID, features.BOS_ID]] = -np.inf
             if t == 0:
-                log_probs[C.EOS_ID] = -np.inf
+                log_probs[features.EOS_ID] = -np.inf
             for token in np.argsort(-log_probs, kind="stable")[:width]:
-                candidates.append((tokens + [int(token)], score + log_probs[token], next_state, token == C.EOS_ID))
+                candidates.append((tokens + [int(token)], score + log_probs[token], next_state, token == features.EOS_ID))
         beams = sorted(candidates, key=lambda c: -c[1])[:width]
         if all(b[3] for b in beams):
             break
@@ -244,8 +244,8 @@ def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_end
     params = tiny_params(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True)
     net = build_model(params, 1e-3, 1.0)
     encoder = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5], [4, 0, 0, 0], [7, 7, 9, 11], [6, 0, 0, 0]], tf.int64)
-    net((encoder, tf.constant([[C.BOS_ID, 5]] * 6, tf.int64)))
-    net.logit_bias.assign(tf.one_hot(C.EOS_ID, VOCAB) * 1.8)
+    net((encoder, tf.constant([[features.BOS_ID, 5]] * 6, tf.int64)))
+    net.logit_bias.assign(tf.one_hot(features.EOS_ID, VOCAB) * 1.8)
     options = DecodeOptions(beam_width=3, temperature=0.0, no_repeat_ngram=0, no_repeat_word=0, min_length=1, length_penalty=0.0)
     decode = tf.function(lambda x: decoding.decode(net, x, STEPS, tf.constant(VOCAB), decoding.option_tensors(options)))
     ids, lengths, scores, _ = (x.numpy() for x in decode(encoder))

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import features as C
-from common import names
+from common import features, names
 from common.examples import pair_to_example
 from components.cornell import load_corpus
 from s2s import cli
@@ -58,14 +57,14 @@ def test_perplexity_matches_an_independent_computation(evaluated, tiny_model, ti
     keras_copy = PythonLoopBaseline(model_dir)
     transform = tf.saved_model.load(str(model_dir)).signatures[names.TRANSFORM_SIGNATURE]
     pairs, _ = load_corpus(tiny_corpus)
-    features = transform(examples=tf.constant([pair_to_example(p).SerializeToString() for p in pairs]))
+    transformed = transform(examples=tf.constant([pair_to_example(p).SerializeToString() for p in pairs]))
     nll, tokens, right = 0.0, 0, 0
     for enc, dec_in, dec_out in zip(
-        *(features[k].numpy() for k in (C.ENCODER_INPUT_IDS, C.DECODER_INPUT_IDS, C.DECODER_TARGET_IDS))
+        *(transformed[k].numpy() for k in (features.ENCODER_INPUT_IDS, features.DECODER_INPUT_IDS, features.DECODER_TARGET_IDS))
     ):
         state, memory = keras_copy.start(enc[None, :])
         for t in range(len(dec_out)):
-            if dec_out[t] == C.PAD_ID:
+            if dec_out[t] == features.PAD_ID:
                 break
             logits, state = keras_copy.step(dec_in[t], state, memory)
             logits = logits.astype(np.float64)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import features as C
+from common import features
 from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s import cli
 from s2s.cli.common import settings_from_args
@@ -22,15 +22,15 @@ GLOVE = TESTS / "fixtures" / "tiny_glove.8d.txt"
 
 def test_matrix_rows_follow_the_vocabulary_ids():
     vectors = read_glove(GLOVE)
-    id_to_token = list(C.RESERVED_TOKENS) + ["you", "not-in-glove", "i", "hello"]
+    id_to_token = list(features.RESERVED_TOKENS) + ["you", "not-in-glove", "i", "hello"]
     glove = aligned_matrix(GLOVE, id_to_token)
     assert glove.matrix.shape == (8, 8) and glove.dim == 8
-    assert np.all(glove.matrix[C.PAD_ID] == 0)
+    assert np.all(glove.matrix[features.PAD_ID] == 0)
     for i, word in enumerate(id_to_token):
         if word in vectors:
             np.testing.assert_array_equal(glove.matrix[i], vectors[word])
     assert (glove.found, glove.words) == (3, 4) and glove.coverage == pytest.approx(0.75)
-    assert np.any(glove.matrix[C.NUM_RESERVED + 1] != 0)  # an unknown word gets a random row
+    assert np.any(glove.matrix[features.NUM_RESERVED + 1] != 0)  # an unknown word gets a random row
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_bad_glove_files_name_the_line(tmp_path, content, message):
     path = tmp_path / "glove.txt"
     path.write_text(content)
     with pytest.raises(GloveError, match=message):
-        aligned_matrix(path, list(C.RESERVED_TOKENS) + ["a", "b"])
+        aligned_matrix(path, list(features.RESERVED_TOKENS) + ["a", "b"])
 
 
 def test_missing_glove_file(tmp_path):

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import features as C
-from common import names
+from common import features, names
 from evaluator.sequence_metrics import has_word_repeat
 
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
@@ -30,7 +29,7 @@ def memorised(tmp_path_factory):
     from .conftest import analyze_and_transform
 
     out = tmp_path_factory.mktemp("memorise")
-    rows = [{C.INPUT_TEXT: a.encode(), C.TARGET_TEXT: b.encode()} for a, b in PAIRS]
+    rows = [{features.INPUT_TEXT: a.encode(), features.TARGET_TEXT: b.encode()} for a, b in PAIRS]
     analyze_and_transform(rows, {"vocab_size": 100, "min_frequency": 1, "max_len": 6}, out)
     files = [str(out / "transformed" / "*")]
     output = tft.TFTransformOutput(str(out / "transform"))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import features as C
+from common import features
 from common.settings import ConfigError
 from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s.bench.train import forward_flops_per_example
@@ -41,7 +41,7 @@ IDS = lambda p: (  # noqa: E731
 
 # A batch with right padding, an input that cleaning emptied (all padding) and a full row.
 ENCODER = np.array([[5, 6, 7, 0, 0], [0, 0, 0, 0, 0], [8, 9, 10, 11, 12]], np.int64)
-DECODER = np.array([[C.BOS_ID, 5, 9, 4], [C.BOS_ID, 7, 0, 0], [C.BOS_ID, 12, 13, 14]], np.int64)
+DECODER = np.array([[features.BOS_ID, 5, 9, 4], [features.BOS_ID, 7, 0, 0], [features.BOS_ID, 12, 13, 14]], np.int64)
 
 
 def _built(params: ModelParams) -> Seq2Seq:
@@ -61,7 +61,7 @@ def test_step_by_step_decoding_matches_teacher_forcing(params):
     assert len(state) == 2 * params.layers
     for t in range(DECODER.shape[1]):
         logits, state = model.decode_step(tf.constant(DECODER[:, t]), state, memory)
-        real = DECODER[:, t] != C.PAD_ID  # after padding the teacher-forced states stop moving
+        real = DECODER[:, t] != features.PAD_ID  # after padding the teacher-forced states stop moving
         np.testing.assert_allclose(logits.numpy()[real], full[real, t], rtol=1e-4, atol=1e-5)
 
 

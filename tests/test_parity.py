@@ -8,7 +8,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from common import features as C
+from common import features
 from components.cornell import load_corpus
 from pipeline.config import SAMPLE_DATA_DIR
 from s2s.bench import reference
@@ -101,12 +101,14 @@ def test_tokens_agree_on_real_corpus_lines():
 def test_ids_agree_through_tft_beam(tmp_path):
     pairs, _ = load_corpus(SAMPLE_DATA_DIR)
     pairs = pairs[:600]
-    rows = [{C.INPUT_TEXT: p.input_text.encode(), C.TARGET_TEXT: p.target_text.encode()} for p in pairs]
+    rows = [{features.INPUT_TEXT: p.input_text.encode(), features.TARGET_TEXT: p.target_text.encode()} for p in pairs]
     config = {"vocab_size": 700, "min_frequency": 2, "max_len": 12}
     out = analyze_and_transform(rows, config, tmp_path)
     enc, dec_in, dec_out, vocab = reference.preprocess([(p.input_text, p.target_text) for p in pairs], 700, 12, 2)
-    graph_vocab = (tmp_path / "transform" / "transform_fn" / "assets" / C.VOCABULARY_NAME).read_text(encoding="utf-8").split("\n")
+    graph_vocab = (
+        (tmp_path / "transform" / "transform_fn" / "assets" / features.VOCABULARY_NAME).read_text(encoding="utf-8").split("\n")
+    )
     assert graph_vocab[: len(vocab)] == vocab and len([w for w in graph_vocab if w]) == len(vocab)
-    np.testing.assert_array_equal(np.stack([r[C.ENCODER_INPUT_IDS] for r in out]), enc)
-    np.testing.assert_array_equal(np.stack([r[C.DECODER_INPUT_IDS] for r in out]), dec_in)
-    np.testing.assert_array_equal(np.stack([r[C.DECODER_TARGET_IDS] for r in out]), dec_out)
+    np.testing.assert_array_equal(np.stack([r[features.ENCODER_INPUT_IDS] for r in out]), enc)
+    np.testing.assert_array_equal(np.stack([r[features.DECODER_INPUT_IDS] for r in out]), dec_in)
+    np.testing.assert_array_equal(np.stack([r[features.DECODER_TARGET_IDS] for r in out]), dec_out)

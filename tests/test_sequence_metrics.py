@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from common import features as C
+from common import features
 from evaluator import sequence_metrics as sm
 
 # Two examples: targets "5 6 <eos>" and "7 <eos>", padded; 0 = <pad>, 3 = <eos>.
@@ -101,18 +101,22 @@ def test_reply_measures_on_a_small_set():
 def test_fluency_is_the_mean_log_probability_under_the_reply_model_beside_the_references():
     from s2s.bench import ngram
 
-    words = {"<eos>": C.EOS_ID, "i": 4, "know": 5, "go": 6}
-    lm = ngram.KneserNeyTrigramLM([[4, 5, C.EOS_ID]] * 20 + [[6, C.EOS_ID]], vocab_size=8)
+    words = {"<eos>": features.EOS_ID, "i": 4, "know": 5, "go": 6}
+    lm = ngram.KneserNeyTrigramLM([[4, 5, features.EOS_ID]] * 20 + [[6, features.EOS_ID]], vocab_size=8)
 
     def fluency(reply):
-        return ngram.mean_log_prob(lm, [words[w] for w in reply] + [C.EOS_ID])
+        return ngram.mean_log_prob(lm, [words[w] for w in reply] + [features.EOS_ID])
 
     got = sm.reply_measures([["i", "know"], ["know", "i"]], [["i", "know"], ["i", "know"]], fluency)
-    ids = [[4, 5, C.EOS_ID], [5, 4, C.EOS_ID]]
+    ids = [[4, 5, features.EOS_ID], [5, 4, features.EOS_ID]]
     assert got["fluency"] == pytest.approx(np.mean([ngram.mean_log_prob(lm, r) for r in ids]))
-    assert ngram.mean_log_prob(lm, [4, 5, C.EOS_ID]) > ngram.mean_log_prob(lm, [5, 4, C.EOS_ID])  # salad scores lower
+    assert ngram.mean_log_prob(lm, [4, 5, features.EOS_ID]) > ngram.mean_log_prob(
+        lm, [5, 4, features.EOS_ID]
+    )  # salad scores lower
     assert got["reference_fluency"] > got["fluency"]
-    assert math.exp(-ngram.mean_log_prob(lm, [4, 5, C.EOS_ID])) == pytest.approx(ngram.perplexity(lm, [[4, 5, C.EOS_ID]]))
+    assert math.exp(-ngram.mean_log_prob(lm, [4, 5, features.EOS_ID])) == pytest.approx(
+        ngram.perplexity(lm, [[4, 5, features.EOS_ID]])
+    )
 
 
 def test_input_dependence_is_the_perplexity_with_shuffled_inputs_over_the_true_one():

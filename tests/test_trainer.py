@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import features as C
-from common import names
+from common import features, names
 from tests.conftest import tiny_params
 from trainer.model import KerasPerplexity, KerasTokenAccuracy, build_model
 
@@ -30,7 +29,7 @@ def test_serving_default_returns_reply_strings(tiny_model):
     ids, lengths = out["reply_ids"].numpy(), out["reply_length"].numpy()
     assert ids.shape == (3, 8) and np.all((lengths >= 0) & (lengths <= 8))
     for row, n, reply in zip(ids, lengths, out["reply"].numpy()):
-        assert C.EOS_ID not in row[:n] and np.all(row[n:] == 0)  # ids stop before <eos>
+        assert features.EOS_ID not in row[:n] and np.all(row[n:] == 0)  # ids stop before <eos>
         assert len(reply.decode().split()) == n  # one word per id
     assert np.all(out["score"].numpy() <= 0.0)  # a mean log-probability
     with pytest.raises(tf.errors.InvalidArgumentError, match="empty or only whitespace"):
@@ -41,7 +40,7 @@ def test_tf_example_signature_gives_per_token_outputs(tiny_model):
     model = tf.saved_model.load(str(tiny_model / "serving_model"))
     feature = lambda s: tf.train.Feature(bytes_list=tf.train.BytesList(value=[s]))  # noqa: E731
     example = tf.train.Example(
-        features=tf.train.Features(feature={C.INPUT_TEXT: feature(b"Hi there."), C.TARGET_TEXT: feature(b"Hello.")})
+        features=tf.train.Features(feature={features.INPUT_TEXT: feature(b"Hi there."), features.TARGET_TEXT: feature(b"Hello.")})
     ).SerializeToString()
     out = model.signatures[names.TF_EXAMPLE_SIGNATURE](examples=tf.constant([example, example]))
     assert out["target_log_probs"].shape == (2, 8) and out["predicted_ids"].shape == (2, 8)
@@ -51,9 +50,9 @@ def test_tf_example_signature_gives_per_token_outputs(tiny_model):
     assert set(scores) == {"target_log_probs", "predicted_ids"}
     np.testing.assert_allclose(scores["target_log_probs"].numpy(), out["target_log_probs"].numpy(), rtol=1e-6)
     np.testing.assert_array_equal(scores["predicted_ids"].numpy(), out["predicted_ids"].numpy())
-    features = model.signatures[names.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
-    assert features[C.DECODER_INPUT_IDS].numpy()[0, 0] == C.BOS_ID
-    assert features[C.DECODER_TARGET_IDS].numpy()[0, 1] == C.EOS_ID  # "hello" then <eos>
+    transformed = model.signatures[names.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
+    assert transformed[features.DECODER_INPUT_IDS].numpy()[0, 0] == features.BOS_ID
+    assert transformed[features.DECODER_TARGET_IDS].numpy()[0, 1] == features.EOS_ID  # "hello" then <eos>
 
 
 def test_loss_and_metrics_ignore_padding():
@@ -77,7 +76,7 @@ def test_long_pairs_are_truncated_or_dropped_and_counted(tiny_transform, tiny_mo
     from trainer import task
 
     report = json.loads((tiny_model / "model_run" / names.DATA_REPORT_FILE).read_text())
-    assert report["long_pairs"] == "truncated" and report["vocabulary_size"] > C.NUM_RESERVED
+    assert report["long_pairs"] == "truncated" and report["vocabulary_size"] > features.NUM_RESERVED
     train = report["train"]
     assert train["pairs"] == 96 and 0 < train["pairs_longer_than_max_len"] < 96  # max_len 8
     assert 0.0 <= train["oov_share"] < 1.0

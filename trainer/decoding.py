@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from common import features as C
+from common import features
 from common.decode_options import BOUNDS, DTYPES, DecodeOptions
 
 NEG_INF = -1e9
@@ -93,10 +93,10 @@ def _bans(seqs: tf.Tensor, t: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tenso
     n-gram."""
     rows = tf.shape(seqs)[0]
     row = tf.range(tf.cast(rows, tf.int64))
-    never = tf.constant([C.PAD_ID, C.UNK_ID, C.BOS_ID], tf.int64)
+    never = tf.constant([features.PAD_ID, features.UNK_ID, features.BOS_ID], tf.int64)
     always = tf.stack([tf.repeat(row, tf.size(never)), tf.tile(never, [rows])], axis=1)
     early = row[: tf.where(t < opts["min_length"], rows, 0)]
-    no_eos = tf.stack([early, tf.fill(tf.shape(early), tf.constant(C.EOS_ID, tf.int64))], axis=1)
+    no_eos = tf.stack([early, tf.fill(tf.shape(early), tf.constant(features.EOS_ID, tf.int64))], axis=1)
     again = row[: tf.where(tf.logical_and(t > 0, opts["no_repeat_word"] > 0), rows, 0)]
     previous = tf.stack([again, tf.gather(seqs[:, tf.maximum(t - 1, 0)], again)], axis=1)
     return tf.concat([always, no_eos, previous, repeated_ngram_bans(seqs, t, opts["no_repeat_ngram"])], axis=0)
@@ -295,7 +295,7 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
     state, memory, lm_state, lm_memory = _start(model, encoder_ids, opts["beam_width"])
     row_seeds = _row_seeds(encoder_ids, opts["beam_width"], opts["seed"])
     live = tf.range(rows)  # the row of each live hypothesis
-    token = tf.fill([rows], tf.constant(C.BOS_ID, tf.int64))
+    token = tf.fill([rows], tf.constant(features.BOS_ID, tf.int64))
     seqs = tf.zeros([rows, steps], tf.int64)
     lengths = tf.zeros([rows], tf.int32)
     scores, model_scores = tf.zeros([rows]), tf.zeros([rows])
@@ -323,7 +323,7 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
         model_scores = tf.tensor_scatter_nd_add(model_scores, at, tf.gather(log_probs, token, batch_dims=1))
         lengths = tf.tensor_scatter_nd_add(lengths, at, tf.ones_like(live))
         seqs = tf.tensor_scatter_nd_update(seqs, tf.stack([live, tf.fill(tf.shape(live), t)], axis=1), token)
-        going = tf.where(tf.not_equal(token, C.EOS_ID))[:, 0]
+        going = tf.where(tf.not_equal(token, features.EOS_ID))[:, 0]
         live, token, state, memory, row_seeds = _rows(going, (live, token, state, memory, row_seeds))
         if use_lm:
             lm_state, lm_memory = _rows(going, (lm_state, lm_memory))
@@ -341,7 +341,7 @@ def _best_continuations(adjusted, scores, finished, pad_only):
     values, ids = tf.math.top_k(adjusted, k=k)
     done = tf.reshape(finished, [-1, 1])
     values = tf.where(done, pad_only, values)
-    ids = tf.where(done, tf.constant(C.PAD_ID, tf.int32), ids)
+    ids = tf.where(done, tf.constant(features.PAD_ID, tf.int32), ids)
     total = tf.reshape(scores[:, :, tf.newaxis] + tf.reshape(values, [n, k, k]), [n, k * k])
     best, top = tf.math.top_k(total, k=k)
     return best, top // k, tf.cast(tf.gather(tf.reshape(ids, [n, k * k]), top, batch_dims=1), tf.int64)
@@ -379,7 +379,7 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
     use_lm = opts["antilm_weight"] > 0.0
     state, memory, lm_state, lm_memory = _start(model, encoder_ids, k)
     live = tf.range(batch)  # the inputs still decoding
-    token = tf.fill([batch * k], tf.constant(C.BOS_ID, tf.int64))
+    token = tf.fill([batch * k], tf.constant(features.BOS_ID, tf.int64))
     scores, model_scores, finished, lengths, seqs = _empty_beams(batch, k, steps)
     pad_only = tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :]  # a finished beam's k continuations
     ran, row_steps = tf.constant(0), tf.constant(0)
@@ -412,7 +412,7 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
         seqs = tf.tensor_scatter_nd_update(seqs, at, tf.gather(live_seqs, parent, batch_dims=1) + step_token)
         live_lengths = tf.gather(tf.gather(lengths, live), parent, batch_dims=1)
         lengths = tf.tensor_scatter_nd_update(lengths, at, live_lengths + tf.cast(tf.logical_not(parent_finished), tf.int32))
-        live_finished = tf.logical_or(parent_finished, tf.equal(new_token, C.EOS_ID))
+        live_finished = tf.logical_or(parent_finished, tf.equal(new_token, features.EOS_ID))
         finished = tf.tensor_scatter_nd_update(finished, at, live_finished)
         going, kept, same_input = _still_open(live_finished, rows)
         live, token = tf.gather(live, going), tf.reshape(tf.gather(new_token, going), [-1])

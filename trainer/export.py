@@ -44,8 +44,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from common import features as C
-from common import names
+from common import features, names
 from common.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, TOO_MANY_ROWS, DecodeOptions
 from trainer import decoding
 from trainer.model import Seq2Seq, teacher_forced
@@ -55,8 +54,8 @@ WARMUP_MESSAGES = ("hello", "how are you?", "where are you going tonight?", "i d
 
 def vocabulary(tft_output: tft.TFTransformOutput) -> list[str]:
     """Id -> token: the reserved tokens, then the Transform vocabulary in id order."""
-    words = [w.decode("utf-8") for w in tft_output.vocabulary_by_name(C.VOCABULARY_NAME)]
-    return list(C.RESERVED_TOKENS) + words
+    words = [w.decode("utf-8") for w in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
+    return list(features.RESERVED_TOKENS) + words
 
 
 def _check_messages(text: tf.Tensor) -> tf.Tensor:
@@ -121,13 +120,13 @@ class ChatbotExport(tf.Module):
     # ------------------------------------------------------------------ helpers
     def _encoder_ids(self, text: tf.Tensor) -> tf.Tensor:
         # The schema gives raw text features the shape [1] per example.
-        features = self.tft_layer({C.INPUT_TEXT: tf.reshape(_check_messages(text), [-1, 1])})
-        return features[C.ENCODER_INPUT_IDS]
+        transformed = self.tft_layer({features.INPUT_TEXT: tf.reshape(_check_messages(text), [-1, 1])})
+        return transformed[features.ENCODER_INPUT_IDS]
 
     def _to_text(self, ids: tf.Tensor):
         """[n, max_len] ids -> (reply strings cut before the first <eos>, ids zeroed after it, lengths)."""
         n = tf.shape(ids)[0]
-        is_eos = tf.cast(tf.equal(ids, C.EOS_ID), tf.int32)
+        is_eos = tf.cast(tf.equal(ids, features.EOS_ID), tf.int32)
         lengths = tf.where(
             tf.reduce_any(is_eos > 0, axis=1),
             tf.argmax(is_eos, axis=1, output_type=tf.int32),
@@ -149,7 +148,7 @@ class ChatbotExport(tf.Module):
         """The default decoder's best reply: (reply, ids [batch, max_len], lengths, mean log-probability)."""
         text, ids, _, log_probs = self.decode(encoder_ids, decoding.option_tensors(self.defaults))
         ids = ids[:, 0, :]
-        return text[:, 0], ids, tf.reduce_sum(tf.cast(ids != C.PAD_ID, tf.int32), axis=1), log_probs[:, 0]
+        return text[:, 0], ids, tf.reduce_sum(tf.cast(ids != features.PAD_ID, tf.int32), axis=1), log_probs[:, 0]
 
     # --------------------------------------------------------------- signatures
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.SERVING_INPUT_KEY)])
@@ -186,17 +185,20 @@ class ChatbotExport(tf.Module):
 
     def _teacher_forced(self, serialized):
         """(transformed features, {target_log_probs, predicted_ids}) of serialized tf.Examples."""
-        features = self.tft_layer(tf.io.parse_example(serialized, self._raw_feature_spec))
+        transformed = self.tft_layer(tf.io.parse_example(serialized, self._raw_feature_spec))
         target_log_probs, predicted = teacher_forced(
-            self.model, features[C.ENCODER_INPUT_IDS], features[C.DECODER_INPUT_IDS], features[C.DECODER_TARGET_IDS]
+            self.model,
+            transformed[features.ENCODER_INPUT_IDS],
+            transformed[features.DECODER_INPUT_IDS],
+            transformed[features.DECODER_TARGET_IDS],
         )
-        return features, {"target_log_probs": target_log_probs, "predicted_ids": predicted}
+        return transformed, {"target_log_probs": target_log_probs, "predicted_ids": predicted}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_tf_examples(self, serialized):
-        features, scores = self._teacher_forced(serialized)
-        _, reply_ids, _, _ = self.default_reply(features[C.ENCODER_INPUT_IDS])
-        _, greedy_ids, _, _ = self.decode(features[C.ENCODER_INPUT_IDS], decoding.option_tensors(GREEDY))
+        transformed, scores = self._teacher_forced(serialized)
+        _, reply_ids, _, _ = self.default_reply(transformed[features.ENCODER_INPUT_IDS])
+        _, greedy_ids, _, _ = self.decode(transformed[features.ENCODER_INPUT_IDS], decoding.option_tensors(GREEDY))
         return {**scores, "reply_ids": reply_ids, "greedy_ids": greedy_ids[:, 0, :]}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import features as C
+from common import features
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where relative asset paths are looked up
 
@@ -106,7 +106,7 @@ def _is_number(value: str) -> bool:
 
 def aligned_matrix(path: str | os.PathLike[str], id_to_token: Sequence[str], seed: int = 0) -> GloveMatrix:
     """The embedding matrix for ``id_to_token`` (reserved tokens first, as the Transform's ids)."""
-    words: list[str] = list(id_to_token[C.NUM_RESERVED :])
+    words: list[str] = list(id_to_token[features.NUM_RESERVED :])
     vectors = read_glove(path, set(words))
     if not vectors:  # nothing in common: still learn the dimension and scale from the file
         sample = read_glove(path)
@@ -116,9 +116,9 @@ def aligned_matrix(path: str | os.PathLike[str], id_to_token: Sequence[str], see
     dim = vectors_for_scale.shape[1]
     rng = np.random.default_rng(seed)
     matrix = rng.normal(0.0, float(vectors_for_scale.std()), size=(len(id_to_token), dim)).astype(np.float32)
-    matrix[C.PAD_ID] = 0.0
+    matrix[features.PAD_ID] = 0.0
     found = 0
-    for i, word in enumerate(words, start=C.NUM_RESERVED):
+    for i, word in enumerate(words, start=features.NUM_RESERVED):
         vector = vectors.get(word)
         if vector is not None:
             matrix[i] = vector

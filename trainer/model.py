@@ -37,8 +37,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from common import features as C
-from common import names
+from common import features, names
 
 _MASKED_SCORE = -1e9  # attention score of padding positions (applied in float32)
 _COPY_EPSILON = 1e-9  # added to the copy mixture before its log
@@ -69,7 +68,7 @@ def sequence_mask(ids: tf.Tensor) -> tf.Tensor:
     cuDNN rejects a fully masked sequence (Keras asserts it), so such a row reads one
     ``<pad>`` step instead. The mask stays right-padded, as cuDNN requires."""
     first = tf.equal(tf.range(tf.shape(ids)[1]), 0)[tf.newaxis, :]
-    return tf.logical_or(tf.not_equal(ids, C.PAD_ID), first)
+    return tf.logical_or(tf.not_equal(ids, features.PAD_ID), first)
 
 
 def add_copied(dist: tf.Tensor, weights: tf.Tensor, source_ids: tf.Tensor) -> tf.Tensor:
@@ -219,8 +218,8 @@ class Seq2Seq(keras.Model):
         ``word_dropout``, so the decoder cannot predict from its own history alone and
         has to use what the encoder read."""
         drop = tf.random.uniform(tf.shape(ids)) < self.word_dropout
-        drop = tf.logical_and(drop, ids > C.BOS_ID)
-        return tf.where(drop, tf.constant(C.UNK_ID, ids.dtype), ids)
+        drop = tf.logical_and(drop, ids > features.BOS_ID)
+        return tf.where(drop, tf.constant(features.UNK_ID, ids.dtype), ids)
 
     def _top(self, seq: tf.Tensor, memory, training: bool, inputs: tf.Tensor) -> tf.Tensor:
         """Logits [b, t, vocab] from the top decoder outputs ``seq`` [b, t, u], or [b, vocab] from
@@ -250,8 +249,8 @@ class Seq2Seq(keras.Model):
         from the vocabulary softmax, otherwise it is copied from the input, each input
         position with its attention weight. Returns the log of that mixture, which is a
         valid logit vector (its softmax is the mixture itself)."""
-        features = tf.concat([tf.cast(x, tf.float32) for x in (seq, context, inputs)], axis=-1)
-        p_gen = tf.sigmoid(tf.cast(self.copy_gate(features), tf.float32))  # [b, t, 1]
+        gate_inputs = tf.concat([tf.cast(x, tf.float32) for x in (seq, context, inputs)], axis=-1)
+        p_gen = tf.sigmoid(tf.cast(self.copy_gate(gate_inputs), tf.float32))  # [b, t, 1]
         mixture = add_copied(p_gen * tf.nn.softmax(logits, axis=-1), (1.0 - p_gen) * weights, source_ids)
         # Normalised: the softmax of these logits is the mixture, and they are its log-probabilities
         # (the decoder reads them as such, without another log-softmax over the vocabulary).
@@ -319,7 +318,7 @@ class KerasTokenAccuracy(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.cast(y_true, tf.int64)
-        mask = tf.cast(tf.not_equal(y_true, C.PAD_ID), tf.float32)
+        mask = tf.cast(tf.not_equal(y_true, features.PAD_ID), tf.float32)
         hit = tf.cast(tf.equal(tf.argmax(y_pred, axis=-1), y_true), tf.float32)
         self.correct.assign_add(tf.reduce_sum(hit * mask))
         self.total.assign_add(tf.reduce_sum(mask))
@@ -338,7 +337,7 @@ class KerasPerplexity(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.cast(y_true, tf.int64)
-        mask = tf.cast(tf.not_equal(y_true, C.PAD_ID), tf.float32)
+        mask = tf.cast(tf.not_equal(y_true, features.PAD_ID), tf.float32)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_true, logits=tf.cast(y_pred, tf.float32))
         self.nll.assign_add(tf.reduce_sum(ce * mask))
         self.total.assign_add(tf.reduce_sum(mask))
@@ -379,7 +378,7 @@ def build_model(
     model = network(params, embedding_matrix, train_embedding)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm or None),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=C.PAD_ID),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=features.PAD_ID),
         metrics=[KerasTokenAccuracy(), KerasPerplexity()],
     )
     return model

@@ -29,8 +29,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from common import features as C
-from common import names
+from common import features, names
 from common.ids import token_counts
 from common.reports import DataReport, SplitData, Training
 from common.settings import from_properties
@@ -50,9 +49,9 @@ def _files(file_patterns: list[str]) -> list[str]:
     return files
 
 
-def _keep(features, max_len: int):
+def _keep(batch, max_len: int):
     """Pairs that fit: input at most max_len tokens, reply at most max_len - 1 (+ <eos>)."""
-    return tf.logical_and(features[C.INPUT_LENGTH] <= max_len, features[C.TARGET_LENGTH] <= max_len - 1)
+    return tf.logical_and(batch[features.INPUT_LENGTH] <= max_len, batch[features.TARGET_LENGTH] <= max_len - 1)
 
 
 def make_dataset(
@@ -67,16 +66,16 @@ def make_dataset(
 
     With ``drop_long`` the pairs longer than MAX_LEN are left out instead of truncated."""
     spec = tft_output.transformed_feature_spec()
-    max_len = int(spec[C.DECODER_TARGET_IDS].shape[0])
+    max_len = int(spec[features.DECODER_TARGET_IDS].shape[0])
     ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP", num_parallel_reads=AUTOTUNE)
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x: tf.io.parse_example(x, spec), num_parallel_calls=AUTOTUNE)
     if drop_long:
         ds = ds.map(lambda f: {k: tf.boolean_mask(v, _keep(f, max_len)) for k, v in f.items()}, num_parallel_calls=AUTOTUNE)
-        ds = ds.filter(lambda f: tf.size(f[C.INPUT_LENGTH]) > 0)
+        ds = ds.filter(lambda f: tf.size(f[features.INPUT_LENGTH]) > 0)
     ds = ds.map(
-        lambda f: ((f[C.ENCODER_INPUT_IDS], f[C.DECODER_INPUT_IDS]), f[C.DECODER_TARGET_IDS]),
+        lambda f: ((f[features.ENCODER_INPUT_IDS], f[features.DECODER_INPUT_IDS]), f[features.DECODER_TARGET_IDS]),
         num_parallel_calls=AUTOTUNE,
     )
     return ds.prefetch(AUTOTUNE)
@@ -85,14 +84,16 @@ def make_dataset(
 def data_report(file_patterns: list[str], tft_output: tft.TFTransformOutput) -> SplitData:
     """Pairs, pairs longer than MAX_LEN, and the out-of-vocabulary share of the tokens."""
     spec = tft_output.transformed_feature_spec()
-    max_len = int(spec[C.DECODER_TARGET_IDS].shape[0])
+    max_len = int(spec[features.DECODER_TARGET_IDS].shape[0])
     ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP").batch(1024)
     ds = ds.map(lambda x: tf.io.parse_example(x, spec), num_parallel_calls=AUTOTUNE)
     totals = np.zeros(4, dtype=np.int64)  # pairs, long pairs, real tokens, <unk> tokens
     for f in ds:
-        tokens, unknown = token_counts(np.concatenate([f[C.ENCODER_INPUT_IDS].numpy(), f[C.DECODER_TARGET_IDS].numpy()], axis=1))
+        tokens, unknown = token_counts(
+            np.concatenate([f[features.ENCODER_INPUT_IDS].numpy(), f[features.DECODER_TARGET_IDS].numpy()], axis=1)
+        )
         totals += [
-            int(tf.size(f[C.INPUT_LENGTH])),
+            int(tf.size(f[features.INPUT_LENGTH])),
             int(tf.reduce_sum(tf.cast(tf.logical_not(_keep(f, max_len)), tf.int64))),
             tokens,
             unknown,
@@ -323,7 +324,7 @@ def train(
     data report (``data.json``: data, devices, training), ``history.json`` and the loss curves."""
     tf.io.gfile.makedirs(model_run_dir)
     keras.utils.set_random_seed(settings.seed)  # Python, NumPy and TensorFlow: weights, dropout, word dropout
-    vocab_size = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
+    vocab_size = tft_output.vocabulary_size_by_name(features.VOCABULARY_NAME) + features.NUM_RESERVED
     embedding_matrix, embedding_dim, glove_report = _embedding(settings, tft_output, model_run_dir)
     params = model_params(
         settings, vocab_size, embedding_dim, frozen_embedding=embedding_matrix is not None and not settings.glove_trainable
@@ -362,6 +363,6 @@ def run_fn(fn_args) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     model, _, _ = train(settings, tft_output, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir)
     # MAX_LEN is the Transform's: the padded length of its outputs.
-    max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
+    max_len = int(tft_output.transformed_feature_spec()[features.DECODER_TARGET_IDS].shape[0])
     export.export(model, tft_output, max_len, fn_args.serving_model_dir)
     logging.info("Exported the chatbot SavedModel to %s", fn_args.serving_model_dir)

@@ -26,7 +26,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from common import features as C
+from common import features
 from common.settings import from_properties
 from transforms.params import TransformSettings
 
@@ -91,12 +91,12 @@ def _dense_text(x: Any) -> tf.Tensor:
 
 def _to_ids(tokens: tf.RaggedTensor, vocab: tf.Tensor) -> tf.RaggedTensor:
     ids = tft.apply_vocabulary(tokens.flat_values, deferred_vocab_filename_tensor=vocab, default_value=-1)
-    ids = tf.where(ids < 0, tf.constant(C.UNK_ID, tf.int64), ids + C.NUM_RESERVED)
+    ids = tf.where(ids < 0, tf.constant(features.UNK_ID, tf.int64), ids + features.NUM_RESERVED)
     return tokens.with_flat_values(ids)
 
 
 def _pad(ids: tf.RaggedTensor, max_len: int) -> tf.Tensor:
-    return ids[:, :max_len].to_tensor(default_value=C.PAD_ID, shape=[None, max_len])
+    return ids[:, :max_len].to_tensor(default_value=features.PAD_ID, shape=[None, max_len])
 
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> dict[str, tf.Tensor]:
@@ -104,24 +104,24 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     params = from_properties(TransformSettings, custom_config or {})
     max_len, vocab_size = params.max_len, params.vocab_size
 
-    source = tokenize(_dense_text(inputs[C.INPUT_TEXT]))
-    reply = tokenize(_dense_text(inputs[C.TARGET_TEXT]))
+    source = tokenize(_dense_text(inputs[features.INPUT_TEXT]))
+    reply = tokenize(_dense_text(inputs[features.TARGET_TEXT]))
     vocab = tft.vocabulary(
         tf.concat([source.flat_values, reply.flat_values], axis=0),
         top_k=vocab_size,
         frequency_threshold=params.min_frequency if params.min_frequency > 1 else None,
-        vocab_filename=C.VOCABULARY_NAME,
+        vocab_filename=features.VOCABULARY_NAME,
         store_frequency=False,
     )
     source_ids = _to_ids(source, vocab)
     reply_ids = _to_ids(reply, vocab)[:, : max_len - 1]
     batch = tf.shape(reply_ids.row_lengths())[0]
-    bos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(C.BOS_ID, tf.int64)))
-    eos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(C.EOS_ID, tf.int64)))
+    bos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(features.BOS_ID, tf.int64)))
+    eos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(features.EOS_ID, tf.int64)))
     return {
-        C.INPUT_LENGTH: source_ids.row_lengths(),
-        C.TARGET_LENGTH: reply.row_lengths(),
-        C.ENCODER_INPUT_IDS: _pad(source_ids, max_len),
-        C.DECODER_INPUT_IDS: _pad(tf.concat([bos, reply_ids], axis=1), max_len),
-        C.DECODER_TARGET_IDS: _pad(tf.concat([reply_ids, eos], axis=1), max_len),
+        features.INPUT_LENGTH: source_ids.row_lengths(),
+        features.TARGET_LENGTH: reply.row_lengths(),
+        features.ENCODER_INPUT_IDS: _pad(source_ids, max_len),
+        features.DECODER_INPUT_IDS: _pad(tf.concat([bos, reply_ids], axis=1), max_len),
+        features.DECODER_TARGET_IDS: _pad(tf.concat([reply_ids, eos], axis=1), max_len),
     }

@@ -18,7 +18,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from common import features as C
+from common import features
 
 Reply = Sequence[int]  # reply token ids, closed by <eos>
 
@@ -28,10 +28,10 @@ def reply_ids(row: Iterable[int]) -> list:
     out = []
     for i in row:
         i = int(i)
-        if i == C.PAD_ID:
+        if i == features.PAD_ID:
             break
         out.append(i)
-        if i == C.EOS_ID:
+        if i == features.EOS_ID:
             break
     return out
 
@@ -61,7 +61,7 @@ class KneserNeyTrigramLM:
         self.outcomes = vocab_size - 2
         tri: Counter = Counter()
         for reply in replies:
-            padded = (C.BOS_ID, C.BOS_ID, *reply)
+            padded = (features.BOS_ID, features.BOS_ID, *reply)
             tri.update(zip(padded, padded[1:], padded[2:]))
         # Highest order: raw counts per context (u, v).
         self.tri = tri
@@ -110,7 +110,7 @@ class KneserNeyTrigramLM:
 
 def _log_prob(lm, reply: Reply) -> float:
     """The natural-log probability of a whole reply (closed by ``<eos>``) under ``lm``."""
-    history, total = (C.BOS_ID, C.BOS_ID), 0.0
+    history, total = (features.BOS_ID, features.BOS_ID), 0.0
     for token in reply:
         total += math.log(lm.prob(token, history))
         history = (history[-1], token)

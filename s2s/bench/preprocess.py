@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import features as C
+from common import features
 from pipeline.config import SAMPLE_DATA_DIR, PipelineConfig
 
 FULL_LINES = 304_713
@@ -144,10 +144,10 @@ def run(
         print(
             f"{name:<58} {r['seconds']:8.1f} s  {r['pairs'] / r['seconds']:9,.0f} pairs/s  peak RSS {r['peak_rss_mb']:7,.0f} MB  ({r['pairs']:,} pairs)"
         )
-    one_hot = memory["pairs"] * max_len * (vocab_size + C.NUM_RESERVED) * 4
+    one_hot = memory["pairs"] * max_len * (vocab_size + features.NUM_RESERVED) * 4
     print(
         f"in-memory arrays (ids): {memory['array_bytes'] / 1e6:,.0f} MB; the tutorial's one-hot decoder targets "
-        f"for the same data would need {one_hot / 2**30:,.0f} GiB (float32 [{memory['pairs']:,} x {max_len} x {vocab_size + C.NUM_RESERVED:,}])"
+        f"for the same data would need {one_hot / 2**30:,.0f} GiB (float32 [{memory['pairs']:,} x {max_len} x {vocab_size + features.NUM_RESERVED:,}])"
     )
     ratio = pipe["seconds"] / memory["seconds"]
     print(f"pipeline / in-memory wall time: {ratio:.2f}x")

@@ -36,8 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from common import features as C
-from common import names
+from common import features, names
 from common.decode_options import DEFAULT_BEAM_WIDTH
 from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
 from s2s.bench import ngram
@@ -97,7 +96,9 @@ def transform_outputs(pipeline_root: str):
 
     graph = newest("transform_graph/*")
     examples = newest("transformed_examples/*/Split-train").parent
-    return str(graph), *([str(examples / f"Split-{split}" / "*")] for split in (C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT))
+    return str(graph), *(
+        [str(examples / f"Split-{split}" / "*")] for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
+    )
 
 
 def load_split(files: list[str], tft_output) -> dict[str, np.ndarray]:
@@ -159,7 +160,7 @@ def fluency_scorer(train: dict[str, np.ndarray], words: list[str]):
     trigram of the train split's replies, in the model's token space (``<eos>`` closes the reply)."""
     lm = ngram.KneserNeyTrigramLM([ngram.reply_ids(row) for row in train["target"]], len(words))
     ids = {w: i for i, w in enumerate(words)}
-    return lambda reply: ngram.mean_log_prob(lm, [ids.get(w, C.UNK_ID) for w in reply] + [C.EOS_ID])
+    return lambda reply: ngram.mean_log_prob(lm, [ids.get(w, features.UNK_ID) for w in reply] + [features.EOS_ID])
 
 
 def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: int, fluency=None) -> dict[str, Any]:
@@ -183,8 +184,8 @@ def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: 
             "masked_accuracy": sm.masked_accuracy(true),
         }
     exporter = ChatbotExport(model, tft_output, max_len)
-    evaluation = splits[C.EVAL_SPLIT]
-    references = [[words[i] for i in ngram.reply_ids(row) if i != C.EOS_ID] for row in evaluation["target"]]
+    evaluation = splits[features.EVAL_SPLIT]
+    references = [[words[i] for i in ngram.reply_ids(row) if i != features.EOS_ID] for row in evaluation["target"]]
     result["decoders"] = {
         name: sm.reply_measures(replies(exporter, evaluation["encoder"], options), references, fluency)
         for name, options in decoders().items()
@@ -198,12 +199,12 @@ def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: 
 
 def baselines(splits: dict[str, dict[str, np.ndarray]], vocab_size: int) -> dict[str, dict[str, float]]:
     """Unigram and Kneser-Ney trigram perplexities of each scored split's replies."""
-    train = [ngram.reply_ids(row) for row in splits[C.TRAIN_SPLIT]["target"]]
+    train = [ngram.reply_ids(row) for row in splits[features.TRAIN_SPLIT]["target"]]
     models = {"unigram": ngram.UnigramLM(train, vocab_size), "trigram": ngram.KneserNeyTrigramLM(train, vocab_size)}
     return {
         name: {
             split: ngram.perplexity(lm, [ngram.reply_ids(r) for r in splits[split]["target"]])
-            for split in (C.EVAL_SPLIT, C.TEST_SPLIT)
+            for split in (features.EVAL_SPLIT, features.TEST_SPLIT)
         }
         for name, lm in models.items()
     }
@@ -219,9 +220,9 @@ def _train_and_score(
         flush=True,
     )
     started = time.perf_counter()
-    model, params, history = train(cfg, tft_output, files[C.TRAIN_SPLIT], files[C.EVAL_SPLIT], str(out / name))
+    model, params, history = train(cfg, tft_output, files[features.TRAIN_SPLIT], files[features.EVAL_SPLIT], str(out / name))
     seconds = time.perf_counter() - started
-    result = score(model, tft_output, {k: splits[k] for k in (C.EVAL_SPLIT, C.TEST_SPLIT)}, max_len, fluency)
+    result = score(model, tft_output, {k: splits[k] for k in (features.EVAL_SPLIT, features.TEST_SPLIT)}, max_len, fluency)
     result.update(
         seconds=seconds,
         epochs_run=len(history.get("loss", [])),
@@ -243,8 +244,8 @@ def seed_spread(
     """(mean, standard deviation, min, max) over the runs ``keys`` (the same settings, other seeds)
     of the eval perplexity's ratio to the trigram's and of the input dependence; printed."""
     figures = {
-        "vs_trigram": [results[k][C.EVAL_SPLIT]["perplexity"] / trigram for k in keys],
-        "input_dependence": [results[k][C.EVAL_SPLIT]["input_dependence"] for k in keys],
+        "vs_trigram": [results[k][features.EVAL_SPLIT]["perplexity"] / trigram for k in keys],
+        "input_dependence": [results[k][features.EVAL_SPLIT]["input_dependence"] for k in keys],
     }
     out = {}
     for name, values in figures.items():
@@ -263,13 +264,13 @@ def _print_perplexities(results: dict[str, dict[str, Any]], base: dict[str, dict
     dependence and masked accuracy on eval and test."""
     trigram, unigram = base["trigram"], base["unigram"]
     print("\nbaselines (reply language models that never see the input; train replies; same token space):")
-    for split in (C.EVAL_SPLIT, C.TEST_SPLIT):
+    for split in (features.EVAL_SPLIT, features.TEST_SPLIT):
         print(f"  {split:<5} unigram (add-one) {unigram[split]:8.2f}   Kneser-Ney trigram {trigram[split]:8.2f}")
     print(
         f"\n{'model':<40}{'split':>6}{'params':>11}{'epochs':>7}{'perplexity':>11}{'/trigram':>9}{'input dep.':>11}{'masked acc':>11}"
     )
     for key, r in results.items():
-        for split in (C.EVAL_SPLIT, C.TEST_SPLIT):
+        for split in (features.EVAL_SPLIT, features.TEST_SPLIT):
             s = r[split]
             print(
                 f"{labels[key][:39]:<40}{split:>6}{r['params']:>11,}{r['epochs_run']:>7}{s['perplexity']:>11.2f}"
@@ -279,7 +280,7 @@ def _print_perplexities(results: dict[str, dict[str, Any]], base: dict[str, dict
 
 def _print_replies(results: dict[str, dict[str, Any]]) -> None:
     """The reply measures of every model and decoder on the eval split, and the references'."""
-    print(f"\nreplies on the eval split ({next(iter(results.values()))[C.EVAL_SPLIT]['pairs']:,} inputs):")
+    print(f"\nreplies on the eval split ({next(iter(results.values()))[features.EVAL_SPLIT]['pairs']:,} inputs):")
     print(
         f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'rep w':>7}"
         f"{'fluency':>9}{'length':>13}{'BLEU-1':>8}{'BLEU-2':>8}"
@@ -323,18 +324,18 @@ def report(
     _print_samples(results)
     trigram = base["trigram"]
     d = results["default"]
-    ev, m = d[C.EVAL_SPLIT], d["decoders"]["default decoder"]
+    ev, m = d[features.EVAL_SPLIT], d["decoders"]["default decoder"]
     greedy = d["decoders"]["greedy (plain)"]
-    ratio, dependence, of = ev["perplexity"] / trigram[C.EVAL_SPLIT], ev["input_dependence"], ""
+    ratio, dependence, of = ev["perplexity"] / trigram[features.EVAL_SPLIT], ev["input_dependence"], ""
     length_off = abs(m["mean_length"] / m["reference_mean_length"] - 1.0)
     print()
     if seeds and len(seeds) > 1:
-        spread = seed_spread(results, seeds, trigram[C.EVAL_SPLIT])
+        spread = seed_spread(results, seeds, trigram[features.EVAL_SPLIT])
         ratio, dependence, of = spread["vs_trigram"][0], spread["input_dependence"][0], f" (mean over {len(seeds)} seeds)"
     return {
         "vs_trigram": _goal(
             ratio <= GOAL_VS_TRIGRAM,
-            f"default perplexity = {ratio:.3f} x the Kneser-Ney trigram's {trigram[C.EVAL_SPLIT]:.2f}{of} (goal <= {GOAL_VS_TRIGRAM})",
+            f"default perplexity = {ratio:.3f} x the Kneser-Ney trigram's {trigram[features.EVAL_SPLIT]:.2f}{of} (goal <= {GOAL_VS_TRIGRAM})",
         ),
         "input_dependence": _goal(
             dependence >= GOAL_INPUT_DEPENDENCE, f"input dependence {dependence:.3f}{of} (goal >= {GOAL_INPUT_DEPENDENCE})"
@@ -398,9 +399,9 @@ def _prepare(data_dir: str, work: Path, vocab_size: int, max_len: int):
 
     started = time.perf_counter()
     graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
-    files = dict(zip((C.TRAIN_SPLIT, C.EVAL_SPLIT, C.TEST_SPLIT), patterns))
+    files = dict(zip((features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT), patterns))
     tft_output = tft.TFTransformOutput(graph)
-    vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
+    vocab = tft_output.vocabulary_size_by_name(features.VOCABULARY_NAME) + features.NUM_RESERVED
     splits = {name: load_split(f, tft_output) for name, f in files.items()}
     print(
         f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len}); "
@@ -470,7 +471,7 @@ def run(
     runs = work / "runs"
     from trainer.export import vocabulary
 
-    fluency = fluency_scorer(splits[C.TRAIN_SPLIT], vocabulary(tft_output))
+    fluency = fluency_scorer(splits[features.TRAIN_SPLIT], vocabulary(tft_output))
     results = {
         name: _train_and_score(name, cfg, tft_output, files, splits, runs, max_len, fluency) for name, cfg in configs.items()
     }

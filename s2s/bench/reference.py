@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import regex
 
-from common import features as C
+from common import features
 from transforms.preprocessing import APOSTROPHES, CONTRACTIONS, CONTROL, NOT_WORD
 
 
@@ -57,7 +57,7 @@ def build_vocabulary(token_lists: Iterable[Sequence[str]], vocab_size: int, min_
 
 
 def to_ids(tokens: Sequence[str], index: dict) -> list[int]:
-    return [index.get(t, C.UNK_ID) for t in tokens]
+    return [index.get(t, features.UNK_ID) for t in tokens]
 
 
 def pad(ids: Sequence[int], max_len: int) -> np.ndarray:
@@ -72,13 +72,13 @@ def preprocess(pairs: Sequence[tuple[str, str]], vocab_size: int, max_len: int, 
     sources = [tokenize(a) for a, _ in pairs]
     replies = [tokenize(b) for _, b in pairs]
     vocab = build_vocabulary(sources + replies, vocab_size, min_frequency)
-    index = {t: i + C.NUM_RESERVED for i, t in enumerate(vocab)}
+    index = {t: i + features.NUM_RESERVED for i, t in enumerate(vocab)}
     enc = np.stack([pad(to_ids(s, index), max_len) for s in sources]) if pairs else np.zeros((0, max_len), np.int64)
     dec_in, dec_out = [], []
     for reply in replies:
         ids = to_ids(reply, index)[: max_len - 1]
-        dec_in.append(pad([C.BOS_ID] + ids, max_len))
-        dec_out.append(pad(ids + [C.EOS_ID], max_len))
+        dec_in.append(pad([features.BOS_ID] + ids, max_len))
+        dec_out.append(pad(ids + [features.EOS_ID], max_len))
     shape = (0, max_len)
     return (
         enc,

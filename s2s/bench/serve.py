@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import features as C
-from common import names
+from common import features, names
 from common.decode_options import GREEDY, MAX_BEAM_WIDTH, DecodeOptions
 from pipeline.config import SAMPLE_DATA_DIR
 
@@ -114,11 +113,20 @@ class PythonLoopBaseline:
         """Preprocessing through the model's own Transform graph (not timed in the loop)."""
         tf = self._tf
         feature = lambda s: tf.train.Feature(bytes_list=tf.train.BytesList(value=[s]))  # noqa: E731
-        raw = {name: feature(b"-") for name in (C.MOVIE_ID, C.CONVERSATION_ID, C.INPUT_LINE_ID, C.TARGET_LINE_ID, C.GENRES)}
-        raw.update({C.INPUT_TEXT: feature(message.encode()), C.TARGET_TEXT: feature(b"")})
+        raw = {
+            name: feature(b"-")
+            for name in (
+                features.MOVIE_ID,
+                features.CONVERSATION_ID,
+                features.INPUT_LINE_ID,
+                features.TARGET_LINE_ID,
+                features.GENRES,
+            )
+        }
+        raw.update({features.INPUT_TEXT: feature(message.encode()), features.TARGET_TEXT: feature(b"")})
         example = tf.train.Example(features=tf.train.Features(feature=raw)).SerializeToString()
-        features = self._loaded.signatures[names.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
-        return features[C.ENCODER_INPUT_IDS].numpy()
+        transformed = self._loaded.signatures[names.TRANSFORM_SIGNATURE](examples=tf.constant([example]))
+        return transformed[features.ENCODER_INPUT_IDS].numpy()
 
     def start(self, ids: np.ndarray):
         """encoder.predict: (decoder state, attention memory) for [1, max_len] input ids."""
@@ -132,12 +140,12 @@ class PythonLoopBaseline:
 
     def reply(self, ids: np.ndarray) -> str:
         state, memory = self.start(ids)
-        token, words = C.BOS_ID, []
+        token, words = features.BOS_ID, []
         for _ in range(self.max_len):
             logits, state = self.step(token, state, memory)
-            logits[[C.PAD_ID, C.UNK_ID, C.BOS_ID]] = -np.inf  # never generated, as in the served decoder
+            logits[[features.PAD_ID, features.UNK_ID, features.BOS_ID]] = -np.inf  # never generated, as in the served decoder
             token = int(np.argmax(logits))
-            if token == C.EOS_ID:
+            if token == features.EOS_ID:
                 break
             words.append(self.id_to_token[token])
         return " ".join(words)

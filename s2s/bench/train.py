@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import features as C
+from common import features
 from trainer.params import TrainerSettings
 from transforms.params import TransformSettings
 
@@ -178,8 +178,8 @@ def _child_train(pipeline_root: str, steps: int) -> dict:
     graph, train_files, _, _ = transform_outputs(pipeline_root)
     tft_output = tft.TFTransformOutput(graph)
     cfg = TrainerSettings()
-    vocab = tft_output.vocabulary_size_by_name(C.VOCABULARY_NAME) + C.NUM_RESERVED
-    max_len = int(tft_output.transformed_feature_spec()[C.DECODER_TARGET_IDS].shape[0])
+    vocab = tft_output.vocabulary_size_by_name(features.VOCABULARY_NAME) + features.NUM_RESERVED
+    max_len = int(tft_output.transformed_feature_spec()[features.DECODER_TARGET_IDS].shape[0])
     params = model_params(cfg, vocab)
     strategy = distribution_strategy()
     batch = cfg.batch_size * strategy.num_replicas_in_sync
@@ -204,7 +204,7 @@ def _child_train(pipeline_root: str, steps: int) -> dict:
     # The generated corpus re-uses the sample's words, so its vocabulary is far smaller than
     # the real corpus's (which fills the configured vocab_size). The same model at the real
     # size, on the same batches (cost depends on shapes, not on which ids occur):
-    full_vocab = TransformSettings().vocab_size + C.NUM_RESERVED
+    full_vocab = TransformSettings().vocab_size + features.NUM_RESERVED
     if full_vocab > vocab:
         wide_steps = min(steps, 100)
         wide_s, _, _ = _timed_fit(dataclasses.replace(params, vocab_size=full_vocab), cfg, strategy, train, wide_steps)
