@@ -254,3 +254,7 @@ def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_end
         reference = _reference_beam(net, encoder[i], 3, STEPS)
         assert [r[0] for r in reference] == [list(row[: len(r[0])]) for row, r in zip(ids[i], reference)], i
         np.testing.assert_allclose(scores[i], [r[1] for r in reference], rtol=1e-4)
+    # Only open beams ran the network: fewer rows than k per input for every step it stayed.
+    stats: dict = {}
+    decoding.decode(net, encoder, STEPS, tf.constant(VOCAB), decoding.option_tensors(options), stats)
+    assert int(stats["row_steps"]) < 3 * int(lengths.max(axis=1).sum()), (int(stats["row_steps"]), lengths)

@@ -332,16 +332,17 @@ def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
     return seqs, lengths, scores, model_scores, (ran, row_steps, sampled, fallbacks)
 
 
-def _best_continuations(adjusted, scores, finished, pad_only):
+def _best_continuations(adjusted, open_rows, scores, pad_only):
     """The best k of each input's k beams x vocabulary continuations: (their scores [inputs, k],
     the beam each continues, the token each adds). They are among each beam's own best k: a
-    selection per row, then one over the k x k, instead of passes over [inputs, k x vocab].
+    selection per open row (``adjusted`` [open rows, vocab]; ``open_rows``: their place in the
+    [inputs x k] grid), then one over the k x k, instead of passes over [inputs, k x vocab].
     A finished beam continues with <pad> alone, at no cost."""
     n, k = tf.shape(scores)[0], tf.shape(scores)[1]
     values, ids = tf.math.top_k(adjusted, k=k)
-    done = tf.reshape(finished, [-1, 1])
-    values = tf.where(done, pad_only, values)
-    ids = tf.where(done, tf.constant(features.PAD_ID, tf.int32), ids)
+    at = open_rows[:, tf.newaxis]
+    values = tf.tensor_scatter_nd_update(tf.tile(pad_only, [n * k, 1]), at, values)
+    ids = tf.tensor_scatter_nd_update(tf.fill([n * k, k], tf.constant(features.PAD_ID, tf.int32)), at, ids)
     total = tf.reshape(scores[:, :, tf.newaxis] + tf.reshape(values, [n, k, k]), [n, k * k])
     best, top = tf.math.top_k(total, k=k)
     return best, top // k, tf.cast(tf.gather(tf.reshape(ids, [n, k * k]), top, batch_dims=1), tf.int64)
@@ -360,26 +361,35 @@ def _empty_beams(batch, k, steps: int):
     )
 
 
-def _still_open(finished, rows):
-    """The live inputs with a beam still open (``going``), the rows their beams continue (reordered
-    by parent) and the rows of their attention memory (the same for every beam of an input)."""
-    n, k = tf.shape(finished)[0], tf.shape(finished)[1]
+def _open_rows(finished):
+    """The open beams of ``finished`` [inputs, k]: their places in the [inputs x k] grid, and the
+    place of each grid row among them (meaningful for open rows only)."""
+    is_open = tf.logical_not(tf.reshape(finished, [-1]))
+    return tf.where(is_open)[:, 0], tf.cumsum(tf.cast(is_open, tf.int64)) - 1
+
+
+def _still_open(finished, rows, position):
+    """The inputs with a beam still open (``going``), their open beams' tokens' places in the
+    step's new tokens (``kept``: [inputs x k] grid), and, for each of those beams, the open row of
+    the previous step it continues (its state, memory and log-probabilities)."""
+    k = tf.shape(finished)[1]
     going = tf.where(tf.logical_not(tf.reduce_all(finished, axis=1)))[:, 0]
-    kept = tf.reshape(tf.gather(tf.reshape(rows, [n, k]), going), [-1])
-    same_input = tf.reshape(tf.cast(going, tf.int32)[:, tf.newaxis] * k + tf.range(k)[tf.newaxis, :], [-1])
-    return going, kept, same_input
+    kept = tf.reshape(tf.cast(going, tf.int32)[:, tf.newaxis] * k + tf.range(k)[tf.newaxis, :], [-1])
+    open_kept = tf.gather(kept, _open_rows(tf.gather(finished, going))[0])
+    return going, open_kept, tf.gather(position, tf.gather(rows, open_kept))
 
 
 def _decode_beams(model, encoder_ids, steps: int, opts):
     """Beam search of width ``beam_width`` (> 1): each step keeps the best ``beam_width`` of every
-    input's hypotheses x tokens. Only the inputs with a beam still open run: an input whose beams
-    have all emitted ``<eos>`` leaves the loop (its beams would only add ``<pad>`` at no cost).
-    Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
+    input's hypotheses x tokens. Only open beams run the network: a finished beam (it emitted
+    ``<eos>``) would only add ``<pad>`` at no cost, so the state, the attention memory and the
+    step's log-probabilities are kept for the open beams alone, and an input whose beams have all
+    finished leaves the loop. Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
     batch, k = tf.shape(encoder_ids)[0], opts["beam_width"]
     use_lm = opts["antilm_weight"] > 0.0
     state, memory, lm_state, lm_memory = _start(model, encoder_ids, k)
     live = tf.range(batch)  # the inputs still decoding
-    token = tf.fill([batch * k], tf.constant(features.BOS_ID, tf.int64))
+    token = tf.fill([batch * k], tf.constant(features.BOS_ID, tf.int64))  # of the open beams, in grid order
     scores, model_scores, finished, lengths, seqs = _empty_beams(batch, k, steps)
     pad_only = tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :]  # a finished beam's k continuations
     ran, row_steps = tf.constant(0), tf.constant(0)
@@ -391,17 +401,17 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
         )
         ran += 1
         n = tf.shape(live)[0]  # not tf.size: with a static batch, Grappler folds it to the first size
-        row_steps += n * k
+        live_finished = tf.gather(finished, live)
+        open_rows, position = _open_rows(live_finished)
+        row_steps += tf.shape(open_rows)[0]
         log_probs, state = _log_probs(model, token, state, memory)
         live_seqs = tf.gather(seqs, live)
-        adjusted, lm_state = _adjusted(
-            model, log_probs, token, lm_state, lm_memory, tf.reshape(live_seqs, [n * k, steps]), t, opts, use_lm
-        )
-        live_finished = tf.gather(finished, live)
-        live_scores, parent, new_token = _best_continuations(adjusted, tf.gather(scores, live), live_finished, pad_only)
+        open_seqs = tf.gather(tf.reshape(live_seqs, [n * k, steps]), open_rows)
+        adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, open_seqs, t, opts, use_lm)
+        live_scores, parent, new_token = _best_continuations(adjusted, open_rows, tf.gather(scores, live), pad_only)
         parent_finished = tf.gather(live_finished, parent, batch_dims=1)
-        rows = tf.reshape(parent + (tf.range(n) * k)[:, tf.newaxis], [-1])
-        chosen = tf.stack([rows, tf.cast(tf.reshape(new_token, [-1]), tf.int32)], axis=1)
+        rows = tf.reshape(parent + (tf.range(n) * k)[:, tf.newaxis], [-1])  # the grid row each new beam continues
+        chosen = tf.stack([tf.maximum(tf.gather(position, rows), 0), tf.reshape(new_token, [-1])], axis=1)
         model_step = tf.where(parent_finished, 0.0, tf.reshape(tf.gather_nd(log_probs, chosen), [n, k]))
         at = live[:, tf.newaxis]
         scores = tf.tensor_scatter_nd_update(scores, at, live_scores)
@@ -414,11 +424,11 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
         lengths = tf.tensor_scatter_nd_update(lengths, at, live_lengths + tf.cast(tf.logical_not(parent_finished), tf.int32))
         live_finished = tf.logical_or(parent_finished, tf.equal(new_token, features.EOS_ID))
         finished = tf.tensor_scatter_nd_update(finished, at, live_finished)
-        going, kept, same_input = _still_open(live_finished, rows)
-        live, token = tf.gather(live, going), tf.reshape(tf.gather(new_token, going), [-1])
-        state, memory = _rows(kept, state), _rows(same_input, memory)
+        going, kept, previous = _still_open(live_finished, rows, position)
+        live, token = tf.gather(live, going), tf.gather(tf.reshape(new_token, [-1]), kept)
+        state, memory = _rows(previous, (state, memory))
         if use_lm:
-            lm_state, lm_memory = _rows(kept, lm_state), _rows(same_input, lm_memory)
+            lm_state, lm_memory = _rows(previous, (lm_state, lm_memory))
         if tf.shape(live)[0] == 0:
             break
     counts = (ran, row_steps, tf.constant(0), tf.constant(0))
