@@ -258,3 +258,17 @@ def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_end
     stats: dict = {}
     decoding.decode(net, encoder, STEPS, tf.constant(VOCAB), decoding.option_tensors(options), stats)
     assert int(stats["row_steps"]) < 3 * int(lengths.max(axis=1).sum()), (int(stats["row_steps"]), lengths)
+
+
+@pytest.mark.parametrize("vocab, k, blocks", [(11457, 4, 128), (37, 3, 8), (40, 8, 5), (9, 2, 16)])
+def test_top_k_by_blocks_is_top_k_ties_included(vocab, k, blocks):
+    rng = np.random.default_rng(vocab)
+    scores = rng.normal(size=(6, vocab)).astype(np.float32)
+    scores[1] = np.round(scores[1])  # many ties: the lower index comes first, as top_k has it
+    scores[2, :] = decoding.NEG_INF  # a row of banned tokens but a few
+    scores[2, [3, vocab - 1]] = 0.5
+    scores[3] = 0.0  # all equal
+    want_values, want_ids = tf.math.top_k(scores, k=k)
+    values, ids = decoding.top_k_by_blocks(tf.constant(scores), tf.constant(k), blocks)
+    np.testing.assert_array_equal(ids.numpy(), want_ids.numpy())
+    np.testing.assert_array_equal(values.numpy(), want_values.numpy())
