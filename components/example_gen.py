@@ -147,7 +147,12 @@ class _CorpusSpec(types.ComponentSpec):
     OUTPUTS = {standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
-CornellExampleGenSpec = spec_with(_CorpusSpec, ExampleGenSettings, "CornellExampleGenSpec")
+# The content hash of the loader's code, so that editing it re-runs the ExampleGen (the driver's
+# fingerprint covers the corpus files only).
+CODE_VERSION_KEY = "code_version"
+CornellExampleGenSpec = spec_with(
+    _CorpusSpec, ExampleGenSettings, "CornellExampleGenSpec", **{CODE_VERSION_KEY: ExecutionParameter(type=str, optional=True)}
+)
 
 
 class CornellExampleGen(base_component.BaseComponent):
@@ -159,16 +164,18 @@ class CornellExampleGen(base_component.BaseComponent):
     # the ExampleGen instead of hitting the cache) and stamps span and version on the examples.
     DRIVER_CLASS = driver.FileBasedDriver
 
-    def __init__(self, *, data_dir: str, settings: Mapping[str, Any]):
+    def __init__(self, *, data_dir: str, settings: Mapping[str, Any], code_version: str = ""):
         """Args:
         data_dir: the corpus directory (a local path or a file-system URI).
         settings: a value (or RuntimeParameter) per field of ExampleGenSettings.
+        code_version: the content hash of the executor's code (``common.code_version``).
         """
         spec = CornellExampleGenSpec(
             input_base=data_dir if "://" in data_dir else os.path.abspath(data_dir),
             # Every corpus file is an input of the one split the driver fingerprints.
             input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*")]),
             examples=types.Channel(type=standard_artifacts.Examples),
+            **{CODE_VERSION_KEY: code_version},
             **settings_arguments(CornellExampleGenSpec, settings),
         )
         super().__init__(spec=spec)

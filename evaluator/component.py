@@ -15,13 +15,21 @@ from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils, proto_utils
 
 from common.typed import settings_arguments, spec_with, split_settings
 from evaluator.config import eval_config
 from evaluator.params import EvaluatorSettings
 
-Seq2SeqEvaluatorSpec = spec_with(standard_component_specs.EvaluatorSpec, EvaluatorSettings, "Seq2SeqEvaluatorSpec")
+# The content hash of this module's code (config, metrics), so that editing it re-runs the Evaluator.
+CODE_VERSION_KEY = "code_version"
+Seq2SeqEvaluatorSpec = spec_with(
+    standard_component_specs.EvaluatorSpec,
+    EvaluatorSettings,
+    "Seq2SeqEvaluatorSpec",
+    **{CODE_VERSION_KEY: ExecutionParameter(type=str, optional=True)},
+)
 
 
 class Seq2SeqEvaluatorExecutor(evaluator_executor.Executor):
@@ -30,6 +38,7 @@ class Seq2SeqEvaluatorExecutor(evaluator_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """The stock ``Do`` with ``eval_config`` = :func:`evaluator.config.eval_config` of the settings."""
         bounds, props = split_settings(exec_properties, EvaluatorSettings)
+        props.pop(CODE_VERSION_KEY, None)
         props[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(eval_config(bounds))
         super().Do(input_dict, output_dict, props)
 
@@ -49,18 +58,21 @@ class Seq2SeqEvaluator(base_beam_component.BaseBeamComponent):
         baseline_model: types.BaseChannel,
         settings: Mapping[str, Any],
         example_splits: list[str],
+        code_version: str = "",
     ):
         """Args:
         examples: the raw examples (the model's transform_features signature prepares the labels).
         model, baseline_model: the candidate, and the model it is compared with.
         settings: a value (or RuntimeParameter) per field of EvaluatorSettings.
         example_splits: the splits evaluated.
+        code_version: the content hash of the executor's code (``common.code_version``).
         """
         spec = Seq2SeqEvaluatorSpec(
             examples=examples,
             model=model,
             baseline_model=baseline_model,
             example_splits=json_utils.dumps(list(example_splits)),
+            **{CODE_VERSION_KEY: code_version},
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             **settings_arguments(Seq2SeqEvaluatorSpec, settings),

@@ -31,7 +31,6 @@ NOISE = (
     r"ArtifactQuery\.property_predicate is not supported",  # TFX on MLMD's SQLite
     r"Tables initialized inside a tf\.function",  # TF-Transform's layer, traced in the export
     r"does not have payload_format custom property",  # TFX reading Examples
-    r"`custom_executor_spec` is deprecated",  # TFX: the Pusher's executor is ours
     r"Couldn't find python-snappy",  # Beam
     r"tf_record_iterator|Instructions for updating|Use eager execution",  # TFMA's deprecation notice
     r"You are passing instance dicts|You are outputting instance dicts",  # TF-Transform's format advice

@@ -26,6 +26,9 @@ from transforms.component import Seq2SeqTransform
 
 PREPROCESSING_FN = "transforms.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
+# The executors that run our own code beside TFX's: their code versions are execution properties.
+EXAMPLE_GEN_EXECUTOR = "components.example_gen.Executor"
+EVALUATOR_EXECUTOR = "evaluator.component.Seq2SeqEvaluatorExecutor"
 
 
 def _settings(settings, runtime_parameters: bool) -> dict:
@@ -41,7 +44,11 @@ def _settings(settings, runtime_parameters: bool) -> dict:
 
 def _data(cfg: PipelineConfig, runtime_parameters: bool) -> list:
     """ExampleGen, StatisticsGen, SchemaGen and the Transform."""
-    example_gen = CornellExampleGen(data_dir=cfg.run.data_dir, settings=_settings(cfg.example_gen, runtime_parameters))
+    example_gen = CornellExampleGen(
+        data_dir=cfg.run.data_dir,
+        settings=_settings(cfg.example_gen, runtime_parameters),
+        code_version=code_version(EXAMPLE_GEN_EXECUTOR),
+    )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     transform = Seq2SeqTransform(
@@ -82,6 +89,7 @@ def _model(cfg: PipelineConfig, data: list, runtime_parameters: bool, serving_mo
         baseline_model=baseline.outputs["baseline_model"],
         settings=_settings(cfg.evaluator, runtime_parameters),
         example_splits=[features.TEST_SPLIT],
+        code_version=code_version(EVALUATOR_EXECUTOR),
     ).with_id("Evaluator")
     pusher = AtomicPusher(
         model=trainer.outputs["model"],

@@ -163,12 +163,18 @@ def test_editing_a_module_changes_the_code_version_of_the_components_that_run_it
 
 
 def test_the_pipeline_hands_each_component_the_version_of_its_own_code():
-    from pipeline.pipeline import PREPROCESSING_FN, RUN_FN, create_pipeline
+    from pipeline.pipeline import EVALUATOR_EXECUTOR, EXAMPLE_GEN_EXECUTOR, PREPROCESSING_FN, RUN_FN, create_pipeline
 
     pipeline = create_pipeline(PipelineConfig.of(), "/nonexistent/root")
     config = {c.id: json.loads(c.exec_properties["custom_config"]) for c in pipeline.components if c.id.startswith("Seq2Seq")}
     assert config["Seq2SeqTransform"]["code_version"] == code_version(PREPROCESSING_FN)
     assert config["Seq2SeqTrainer"]["code_version"] == code_version(RUN_FN)
+    # The executors of our own that run beside TFX's carry theirs as an execution property.
+    properties = {c.id: c.exec_properties for c in pipeline.components}
+    assert properties["CornellExampleGen"]["code_version"] == code_version(EXAMPLE_GEN_EXECUTOR)
+    assert properties["Evaluator"]["code_version"] == code_version(EVALUATOR_EXECUTOR)
+    assert "components/cornell.py" in {p.relative_to(REPO_ROOT).as_posix() for p in module_closure("components.example_gen")}
+    assert "evaluator/metrics.py" in {p.relative_to(REPO_ROOT).as_posix() for p in module_closure("evaluator.component")}
 
 
 def _project_imports(path: Path) -> set[str]:
