@@ -154,11 +154,17 @@ def test_unknown_model_is_not_found(served):
 
 
 def test_new_version_is_picked_up(served, client, tiny_model):
+    # Copied in place, not renamed: the server may see a half-written version first, fail to
+    # load it and retry (the Pusher's rename avoids that); the version is served once complete.
     shutil.copytree(tiny_model / "serving_model", served[1] / "2")
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and 2 not in [v.version for v in client.status()]:
+
+    def available():
+        return [v.version for v in client.status() if v.state == "AVAILABLE"]
+
+    while time.monotonic() < deadline and 2 not in available():
         time.sleep(0.2)
-    assert 2 in [v.version for v in client.status() if v.state == "AVAILABLE"]
+    assert 2 in available()
     response = client.predict({names.SERVING_INPUT_KEY: string_tensor(["hello"])})
     assert response.model_spec.version.value == 2
     # Pinning: the pinned version answers, and a version that is not loaded (both servers keep the
