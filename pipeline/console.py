@@ -126,15 +126,17 @@ def figure(step: Step | None) -> str:
     """The key figure of a step's outputs, in a few words ("" when there is none)."""
     if step is None:
         return ""
-    if step.corpus:
-        return step.corpus.figure()
+    corpus = step.corpus
+    if corpus:
+        return corpus.figure()
     if step.artifacts(runs.TRANSFORM_GRAPH):
         vocabulary = os.path.join(step.output(runs.TRANSFORM_GRAPH).uri, "transform_fn", "assets", features.VOCABULARY_NAME)
         with open(vocabulary, encoding="utf-8") as f:
             words = sum(1 for _ in f)
         return f"vocabulary {words + features.NUM_RESERVED} ids"
-    if step.data:
-        return step.data.figure()
+    data = step.data
+    if data:
+        return data.figure()
     if step.artifacts(runs.BLESSING):
         return "BLESSED" if step.output(runs.BLESSING).custom_properties["blessed"].int_value else "NOT blessed"
     if step.artifacts(runs.PUSHED_MODEL):
