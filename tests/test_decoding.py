@@ -272,3 +272,23 @@ def test_top_k_by_blocks_is_top_k_ties_included(vocab, k, blocks):
     values, ids = decoding.top_k_by_blocks(tf.constant(scores), tf.constant(k), blocks)
     np.testing.assert_array_equal(ids.numpy(), want_ids.numpy())
     np.testing.assert_array_equal(values.numpy(), want_values.numpy())
+
+
+def test_each_decoding_loop_is_built_for_one_decoder():
+    # A flag known as the graph is built picks its variant there; one known at run time becomes a
+    # tf.cond between the variants (outside the loop), and both variants give their own result.
+    built = []
+
+    def variant(sampling, use_lm):
+        built.append((sampling, use_lm))
+        return tf.constant(10 * int(sampling) + int(use_lm))
+
+    assert int(decoding._specialised(variant, sampling=True, use_lm=False)) == 10 and built == [(True, False)]
+
+    @tf.function
+    def choose(sampling):
+        return decoding._specialised(variant, sampling=sampling, use_lm=decoding._known(tf.constant(0.5), lambda x: x > 0))
+
+    built.clear()
+    assert [int(choose(tf.constant(flag))) for flag in (True, False)] == [11, 1]
+    assert sorted(built) == [(False, True), (True, True)]  # traced once each; use_lm fixed when built

@@ -30,6 +30,8 @@ Scores returned: ``scores``, the ranking score (antiLM-adjusted, length-normalis
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 from common import features
@@ -86,20 +88,29 @@ def _forbid(scores: tf.Tensor, bans: tf.Tensor) -> tf.Tensor:
     return tf.tensor_scatter_nd_update(scores, bans, tf.fill([tf.shape(bans)[0]], tf.constant(NEG_INF, scores.dtype)))
 
 
-def _bans(seqs: tf.Tensor, t: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Every (row, token) not allowed at step ``t`` for the rows ``seqs`` [rows, steps]: padding,
-    ``<bos>`` and ``<unk>`` (a reply that says "<unk>" reads as broken), ``<eos>`` before
-    ``min_length``, the previous token (``no_repeat_word``) and the tokens that would repeat an
-    n-gram."""
-    rows = tf.shape(seqs)[0]
+def _never(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The (row, token) pairs banned at every step for rows 0..``rows``-1, as [rows x 3, 2]:
+    padding, ``<bos>`` and ``<unk>`` (a reply that says "<unk>" reads as broken); and the
+    ``<eos>`` pairs [rows, 2], banned before ``min_length``. Built once per call: a step with n
+    rows takes the first 3n and n pairs (no per-step index building, no pass over the vocabulary)."""
     row = tf.range(tf.cast(rows, tf.int64))
     never = tf.constant([features.PAD_ID, features.UNK_ID, features.BOS_ID], tf.int64)
     always = tf.stack([tf.repeat(row, tf.size(never)), tf.tile(never, [rows])], axis=1)
-    early = row[: tf.where(t < opts["min_length"], rows, 0)]
-    no_eos = tf.stack([early, tf.fill(tf.shape(early), tf.constant(features.EOS_ID, tf.int64))], axis=1)
-    again = row[: tf.where(tf.logical_and(t > 0, opts["no_repeat_word"] > 0), rows, 0)]
-    previous = tf.stack([again, tf.gather(seqs[:, tf.maximum(t - 1, 0)], again)], axis=1)
-    return tf.concat([always, no_eos, previous, repeated_ngram_bans(seqs, t, opts["no_repeat_ngram"])], axis=0)
+    return always, tf.stack([row, tf.fill([rows], tf.constant(features.EOS_ID, tf.int64))], axis=1)
+
+
+def _bans(seqs: tf.Tensor, token: tf.Tensor, t: tf.Tensor, opts: dict[str, tf.Tensor], never) -> tf.Tensor:
+    """Every (row, token) not allowed at step ``t`` for the rows ``seqs`` [rows, steps] (``token``
+    [rows]: their last tokens): the ``never`` pairs (:func:`_never`), ``<eos>`` before
+    ``min_length``, the previous token (``no_repeat_word``; at step 0 that is ``<bos>``, banned
+    anyway) and the tokens that would repeat an n-gram."""
+    rows = tf.shape(token)[0]
+    always, eos = never
+    no_eos = eos[: tf.where(t < opts["min_length"], rows, 0)]
+    again = eos[: tf.where(opts["no_repeat_word"] > 0, rows, 0), 0]
+    previous = tf.stack([again, token[: tf.shape(again)[0]]], axis=1)
+    ngrams = repeated_ngram_bans(seqs, t, opts["no_repeat_ngram"])
+    return tf.concat([always[: rows * 3], no_eos, previous, ngrams], axis=0)
 
 
 def _log_probs(model, token: tf.Tensor, state, memory):
@@ -227,15 +238,27 @@ def decode(
 
     Sampling and greedy decoding (width 1) draw every row on its own (:func:`_decode_rows`: a row
     that has emitted ``<eos>`` costs nothing more); beam search ranks each input's rows together
-    (:func:`_decode_beams`). ``stats``, when given, receives ``steps`` (steps run), ``row_steps``
-    (rows x steps the network ran), ``sampled`` (rows x steps sampled) and ``fallbacks`` (of those,
-    the ones whose nucleus did not fit in the first of the ``candidates``: 1 sorts every row, as
-    before the candidates)."""
+    (:func:`_decode_beams`). Each decoding loop is built for one decoder (sampling or not,
+    antiLM or not: :func:`_specialised`), so its steps run no branch on the options.
+    ``stats``, when given, receives ``steps`` (steps run), ``row_steps`` (rows x steps the network
+    ran), ``sampled`` (rows x steps sampled) and ``fallbacks`` (of those, the ones whose nucleus
+    did not fit in the first of the ``candidates``: 1 sorts every row, as before the candidates)."""
     batch, k = tf.shape(encoder_ids)[0], opts["beam_width"]
-    if tf.logical_or(opts["temperature"] > 0.0, k == 1):
-        seqs, lengths, scores, model_scores, counts = _decode_rows(model, encoder_ids, max_len, opts, candidates)
-    else:
-        seqs, lengths, scores, model_scores, counts = _decode_beams(model, encoder_ids, max_len, opts)
+    sampling = _known(opts["temperature"], lambda x: x > 0.0)
+    settings = {"model": model, "encoder_ids": encoder_ids, "steps": max_len, "opts": opts, "never": _never(batch * k)}
+    settings["counting"] = stats is not None
+
+    def rows(sampling, use_lm):
+        return _decode_rows(**settings, sampling=sampling, use_lm=use_lm, candidates=candidates)
+
+    def either(by_rows, use_lm):
+        if by_rows:
+            return _specialised(functools.partial(rows, use_lm=use_lm), sampling=sampling)
+        return _decode_beams(**settings, use_lm=use_lm)
+
+    by_rows = _either(sampling, _known(k, lambda x: x == 1))
+    use_lm = _known(opts["antilm_weight"], lambda x: x > 0.0)
+    seqs, lengths, scores, model_scores, counts = _specialised(either, by_rows=by_rows, use_lm=use_lm)
     if stats is not None:
         stats.update(zip(("steps", "row_steps", "sampled", "fallbacks"), counts))
     seqs = tf.reshape(seqs, [batch, k, max_len])
@@ -249,12 +272,48 @@ def decode(
     return ids, lengths, tf.gather(ranked, order, batch_dims=1), mean_log_prob
 
 
-def _start(model, encoder_ids: tf.Tensor, k: tf.Tensor):
-    """The decoder's start: (state, memory) of each input repeated ``k`` times, and those of the
-    reply language model (the same decoder from an empty input) for MMI-antiLM."""
-    rows = tf.shape(encoder_ids)[0] * k
+def _known(value: tf.Tensor, test) -> bool | tf.Tensor:
+    """``test(value)``: a Python bool when ``value`` is known as the graph is built (an option the
+    signature fixes, as ``serving_default`` fixes all of them), else a boolean tensor."""
+    static = tf.get_static_value(value)
+    return bool(test(static)) if static is not None else test(value)
+
+
+def _either(a: bool | tf.Tensor, b: bool | tf.Tensor) -> bool | tf.Tensor:
+    """``a or b`` for flags that are Python bools or boolean tensors."""
+    if isinstance(a, bool) and isinstance(b, bool):
+        return a or b
+    if a is True or b is True:
+        return True
+    return b if a is False else a if b is False else tf.logical_or(a, b)
+
+
+def _specialised(fn, **flags):
+    """``fn(**flags)`` with every flag a Python bool, so that the loop ``fn`` builds holds no branch
+    on a flag: a flag known as the graph is built picks its variant there; a flag known only at run
+    time becomes one ``tf.cond`` between the variants, outside the loop."""
+    if not flags:
+        return fn()
+    name = next(iter(flags))
+    flag, rest = flags[name], {key: value for key, value in flags.items() if key != name}
+    if isinstance(flag, bool):
+        return _specialised(functools.partial(fn, **{name: flag}), **rest)
+    return tf.cond(
+        flag,
+        lambda: _specialised(functools.partial(fn, **{name: True}), **rest),
+        lambda: _specialised(functools.partial(fn, **{name: False}), **rest),
+    )
+
+
+def _start(model, encoder_ids: tf.Tensor, k: tf.Tensor, use_lm: bool):
+    """The decoder's start: (state, memory) of each input repeated ``k`` times, and with
+    ``use_lm`` those of the reply language model (the same decoder from an empty input) for
+    MMI-antiLM (else empty)."""
     state, memory = model.encode(encoder_ids)
     state, memory = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (state, memory))
+    if not use_lm:
+        return state, memory, (), ()
+    rows = tf.shape(encoder_ids)[0] * k
     lm_state, lm_memory = model.encode(tf.zeros([1, 1], encoder_ids.dtype))
     lm_state, lm_memory = tf.nest.map_structure(lambda x: tf.repeat(x, rows, axis=0), (lm_state, lm_memory))
     return state, memory, lm_state, lm_memory
@@ -269,16 +328,23 @@ def _invariants(**tensors):
     ]
 
 
-def _adjusted(model, log_probs, token, lm_state, lm_memory, seqs, t, opts, use_lm):
+def _adjusted(model, log_probs, token, lm, seqs, t, opts, never):
     """The step's ranking scores [rows, vocab]: the model's log-probabilities, minus the reply
-    language model's (MMI-antiLM) for the first ``antilm_steps`` tokens, with the banned tokens at
-    NEG_INF; and the language model's new state."""
-    adjusted = log_probs
-    if use_lm:
-        lm_log_probs, lm_state = _log_probs(model, token, lm_state, lm_memory)
-        if t < opts["antilm_steps"]:
-            adjusted = log_probs - opts["antilm_weight"] * lm_log_probs
-    return _forbid(adjusted, _bans(seqs, t, opts)), lm_state
+    language model's (MMI-antiLM, when ``lm`` holds its (state, memory)) for the first
+    ``antilm_steps`` tokens, with the banned tokens (:func:`_bans`) at NEG_INF; and the language
+    model's new state."""
+    adjusted, lm_state = log_probs, ()
+    if lm:
+        lm_log_probs, lm_state = _log_probs(model, token, *lm)
+        adjusted = tf.where(t < opts["antilm_steps"], log_probs - opts["antilm_weight"] * lm_log_probs, log_probs)
+    return _forbid(adjusted, _bans(seqs, token, t, opts, never)), lm_state
+
+
+def _tally(counts, rows, sampled, wide):
+    """The counters (steps, row_steps, sampled, fallbacks) after a step; ``()`` when not counting."""
+    if not counts:
+        return counts
+    return (counts[0] + 1, counts[1] + rows, counts[2] + sampled, counts[3] + wide)
 
 
 def _rows(index: tf.Tensor, tensors):
@@ -286,50 +352,48 @@ def _rows(index: tf.Tensor, tensors):
     return tf.nest.map_structure(lambda x: tf.gather(x, index), tensors)
 
 
-def _decode_rows(model, encoder_ids, steps: int, opts, candidates):
-    """Every row decoded on its own, sampled (``temperature`` > 0) or greedy. Only the live rows
-    (no ``<eos>`` yet) run: the state, the attention memory and the row seeds shrink as rows
-    finish. Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
+def _decode_rows(model, encoder_ids, steps: int, opts, never, candidates, sampling: bool, use_lm: bool, counting: bool):
+    """Every row decoded on its own, sampled (``sampling``) or greedy. Only the live rows (no
+    ``<eos>`` yet) run: the state, the attention memory and the row seeds shrink as rows finish.
+    Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
     rows = tf.shape(encoder_ids)[0] * opts["beam_width"]
-    sampling, use_lm = opts["temperature"] > 0.0, opts["antilm_weight"] > 0.0
-    state, memory, lm_state, lm_memory = _start(model, encoder_ids, opts["beam_width"])
-    row_seeds = _row_seeds(encoder_ids, opts["beam_width"], opts["seed"])
+    state, memory, lm_state, lm_memory = _start(model, encoder_ids, opts["beam_width"], use_lm)
+    row_seeds = _row_seeds(encoder_ids, opts["beam_width"], opts["seed"]) if sampling else ()
     live = tf.range(rows)  # the row of each live hypothesis
     token = tf.fill([rows], tf.constant(features.BOS_ID, tf.int64))
     seqs = tf.zeros([rows, steps], tf.int64)
     lengths = tf.zeros([rows], tf.int32)
     scores, model_scores = tf.zeros([rows]), tf.zeros([rows])
-    ran, row_steps, sampled, fallbacks = tf.constant(0), tf.constant(0), tf.constant(0), tf.constant(0)
+    counts = (tf.constant(0),) * 4 if counting else ()
     for t in tf.range(steps):
         tf.autograph.experimental.set_loop_options(
             shape_invariants=_invariants(
                 live=live, token=token, state=state, memory=memory, lm_state=lm_state, lm_memory=lm_memory, seeds=row_seeds
             )
         )
-        ran += 1
-        row_steps += tf.shape(live)[0]
         log_probs, state = _log_probs(model, token, state, memory)
-        adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, tf.gather(seqs, live), t, opts, use_lm)
+        lm = (lm_state, lm_memory) if use_lm else ()
+        adjusted, lm_state = _adjusted(model, log_probs, token, lm, tf.gather(seqs, live), t, opts, never)
         if sampling:
             token, wide = sample_filtered(
                 adjusted, opts["temperature"], opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates
             )
-            fallbacks += wide
-            sampled += tf.shape(live)[0]
+            counts = _tally(counts, tf.shape(live)[0], tf.shape(live)[0], wide)
         else:
             token = tf.argmax(adjusted, axis=1, output_type=tf.int64)
+            counts = _tally(counts, tf.shape(live)[0], 0, 0)
         at = live[:, tf.newaxis]
         scores = tf.tensor_scatter_nd_add(scores, at, tf.gather(adjusted, token, batch_dims=1))
         model_scores = tf.tensor_scatter_nd_add(model_scores, at, tf.gather(log_probs, token, batch_dims=1))
         lengths = tf.tensor_scatter_nd_add(lengths, at, tf.ones_like(live))
         seqs = tf.tensor_scatter_nd_update(seqs, tf.stack([live, tf.fill(tf.shape(live), t)], axis=1), token)
         going = tf.where(tf.not_equal(token, features.EOS_ID))[:, 0]
-        live, token, state, memory, row_seeds = _rows(going, (live, token, state, memory, row_seeds))
-        if use_lm:
-            lm_state, lm_memory = _rows(going, (lm_state, lm_memory))
+        live, token, state, memory, row_seeds, lm_state, lm_memory = _rows(
+            going, (live, token, state, memory, row_seeds, lm_state, lm_memory)
+        )
         if tf.shape(live)[0] == 0:
             break
-    return seqs, lengths, scores, model_scores, (ran, row_steps, sampled, fallbacks)
+    return seqs, lengths, scores, model_scores, counts or (tf.constant(0),) * 4
 
 
 def top_k_by_blocks(scores: tf.Tensor, k: tf.Tensor, blocks: int = 128) -> tuple[tf.Tensor, tf.Tensor]:
@@ -396,35 +460,34 @@ def _still_open(finished, rows, position):
     return going, open_kept, tf.gather(position, tf.gather(rows, open_kept))
 
 
-def _decode_beams(model, encoder_ids, steps: int, opts):
+def _decode_beams(model, encoder_ids, steps: int, opts, never, use_lm: bool, counting: bool):
     """Beam search of width ``beam_width`` (> 1): each step keeps the best ``beam_width`` of every
     input's hypotheses x tokens. Only open beams run the network: a finished beam (it emitted
     ``<eos>``) would only add ``<pad>`` at no cost, so the state, the attention memory and the
     step's log-probabilities are kept for the open beams alone, and an input whose beams have all
     finished leaves the loop. Returns (seqs [rows, steps], lengths, scores, model_scores [rows], counts)."""
     batch, k = tf.shape(encoder_ids)[0], opts["beam_width"]
-    use_lm = opts["antilm_weight"] > 0.0
-    state, memory, lm_state, lm_memory = _start(model, encoder_ids, k)
+    state, memory, lm_state, lm_memory = _start(model, encoder_ids, k, use_lm)
     live = tf.range(batch)  # the inputs still decoding
     token = tf.fill([batch * k], tf.constant(features.BOS_ID, tf.int64))  # of the open beams, in grid order
     scores, model_scores, finished, lengths, seqs = _empty_beams(batch, k, steps)
     pad_only = tf.where(tf.range(k) == 0, 0.0, NEG_INF)[tf.newaxis, :]  # a finished beam's k continuations
-    ran, row_steps = tf.constant(0), tf.constant(0)
+    counts = (tf.constant(0),) * 4 if counting else ()
     for t in tf.range(steps):
         tf.autograph.experimental.set_loop_options(
             shape_invariants=_invariants(
                 live=live, token=token, state=state, memory=memory, lm_state=lm_state, lm_memory=lm_memory
             )
         )
-        ran += 1
         n = tf.shape(live)[0]  # not tf.size: with a static batch, Grappler folds it to the first size
         live_finished = tf.gather(finished, live)
         open_rows, position = _open_rows(live_finished)
-        row_steps += tf.shape(open_rows)[0]
+        counts = _tally(counts, tf.shape(open_rows)[0], 0, 0)
         log_probs, state = _log_probs(model, token, state, memory)
         live_seqs = tf.gather(seqs, live)
         open_seqs = tf.gather(tf.reshape(live_seqs, [n * k, steps]), open_rows)
-        adjusted, lm_state = _adjusted(model, log_probs, token, lm_state, lm_memory, open_seqs, t, opts, use_lm)
+        lm = (lm_state, lm_memory) if use_lm else ()
+        adjusted, lm_state = _adjusted(model, log_probs, token, lm, open_seqs, t, opts, never)
         live_scores, parent, new_token = _best_continuations(adjusted, open_rows, tf.gather(scores, live), pad_only)
         parent_finished = tf.gather(live_finished, parent, batch_dims=1)
         rows = tf.reshape(parent + (tf.range(n) * k)[:, tf.newaxis], [-1])  # the grid row each new beam continues
@@ -443,12 +506,10 @@ def _decode_beams(model, encoder_ids, steps: int, opts):
         finished = tf.tensor_scatter_nd_update(finished, at, live_finished)
         going, kept, previous = _still_open(live_finished, rows, position)
         live, token = tf.gather(live, going), tf.gather(tf.reshape(new_token, [-1]), kept)
-        state, memory = _rows(previous, (state, memory))
-        if use_lm:
-            lm_state, lm_memory = _rows(previous, (lm_state, lm_memory))
+        state, memory, lm_state, lm_memory = _rows(previous, (state, memory, lm_state, lm_memory))
         if tf.shape(live)[0] == 0:
             break
-    counts = (ran, row_steps, tf.constant(0), tf.constant(0))
+    counts = counts or (tf.constant(0),) * 4
     return (
         tf.reshape(seqs, [batch * k, steps]),
         tf.reshape(lengths, [-1]),
