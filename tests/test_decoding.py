@@ -292,3 +292,21 @@ def test_each_decoding_loop_is_built_for_one_decoder():
     built.clear()
     assert [int(choose(tf.constant(flag))) for flag in (True, False)] == [11, 1]
     assert sorted(built) == [(False, True), (True, True)]  # traced once each; use_lm fixed when built
+
+
+def test_the_sampling_noise_draws_the_softmax_distribution_independently_per_step():
+    # 20,000 hypotheses draw from p = softmax(logits) at two steps: each step's frequencies match p
+    # (chi-square, 5 degrees of freedom, p-value 0.001 at 20.5) and the two steps' draws are
+    # independent (6 x 6 contingency table, 25 degrees of freedom, 52.6).
+    probs = np.array([0.4, 0.25, 0.15, 0.1, 0.07, 0.03])
+    rows = 20_000
+    logits = tf.constant(np.log(np.tile(probs, (rows, 1))), tf.float32)
+    row_seeds = tf.range(rows, dtype=tf.int64) * 31 + 5
+    draws = [decoding._sample(logits, row_seeds, tf.constant(t), tf.constant(3)).numpy() for t in (0, 1)]
+    for drawn in draws:
+        counts = np.bincount(drawn, minlength=6)
+        assert np.sum((counts - rows * probs) ** 2 / (rows * probs)) < 20.5, counts
+    joint = np.zeros((6, 6))
+    np.add.at(joint, (draws[0], draws[1]), 1)
+    expected = np.outer(joint.sum(axis=1), joint.sum(axis=0)) / rows
+    assert np.sum((joint - expected) ** 2 / expected) < 52.6

@@ -138,27 +138,43 @@ def _row_seeds(encoder_ids: tf.Tensor, k: tf.Tensor, seed: tf.Tensor) -> tf.Tens
 CANDIDATES = (128, 1024)
 
 
-def _noise(ids: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tensor, vocab: tf.Tensor) -> tf.Tensor:
-    """Gumbel noise [rows, n] for the token ``ids`` [rows, n] of each row. The uniform noise of a step
-    is one stateless vector of the vocabulary's size (request seed, step); each row reads it rotated
-    by its own seed, so a token's noise depends on its message, index and id only, never on the batch
-    or on which other tokens are read (each row's noise is still i.i.d. over the tokens)."""
-    vocab = tf.cast(vocab, tf.int64)
-    base = tf.random.stateless_uniform(
-        [vocab], seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(t, tf.int64)]), minval=1e-12, maxval=1.0
-    )
-    uniform = tf.gather(base, (tf.cast(ids, tf.int64) + (row_seeds % vocab)[:, tf.newaxis]) % vocab)
+_GOLDEN = 0x9E3779B9  # 2^32 / golden ratio: spreads consecutive keys over the 32-bit range
+
+
+def _mix(x: tf.Tensor) -> tf.Tensor:
+    """A 32-bit avalanche hash of ``x`` (uint32): MurmurHash3's finaliser, in core TF ops."""
+    for shift, factor in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+        x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(shift, tf.uint32))) * tf.constant(factor, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+
+
+def _u32(x: tf.Tensor) -> tf.Tensor:
+    """The low 32 bits of an integer tensor, mixed with its high 32 bits when it has them."""
+    if x.dtype == tf.int64:
+        return tf.bitwise.bitwise_xor(tf.cast(x, tf.uint32), _mix(tf.cast(tf.bitwise.right_shift(x, 32), tf.uint32)))
+    return tf.cast(x, tf.uint32)
+
+
+def _noise(ids: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Gumbel noise [rows, n] for the token ``ids`` [rows, n] of each row, computed for those
+    tokens only: a hash of (request seed, step, row seed, token id), so a token's noise depends on
+    its message, hypothesis, step and id only, never on the batch or on which other tokens are
+    read, and the noise of different tokens, rows and steps is independent. Uniform on 24 bits
+    (strictly inside (0, 1)), then ``-log(-log(u))``."""
+    step = _mix(_u32(seed) + _u32(t) * tf.constant(_GOLDEN, tf.uint32))
+    row = _mix(tf.bitwise.bitwise_xor(_u32(row_seeds), step))
+    bits = _mix(tf.bitwise.bitwise_xor(row[:, tf.newaxis], _mix(_u32(ids) * tf.constant(_GOLDEN, tf.uint32))))
+    uniform = (tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32) + 0.5) * 2.0**-24
     return -tf.math.log(-tf.math.log(uniform))
 
 
 def _sample(logits: tf.Tensor, row_seeds: tf.Tensor, t: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """One token per row drawn from softmax(logits) over the whole vocabulary (Gumbel-max)."""
-    vocab = tf.shape(logits)[1]
-    ids = tf.broadcast_to(tf.range(tf.cast(vocab, tf.int64))[tf.newaxis, :], tf.shape(logits, out_type=tf.int64))
-    return tf.argmax(logits + _noise(ids, row_seeds, t, seed, vocab), axis=1, output_type=tf.int64)
+    ids = tf.range(tf.shape(logits, out_type=tf.int64)[1])[tf.newaxis, :]
+    return tf.argmax(logits + _noise(ids, row_seeds, t, seed), axis=1, output_type=tf.int64)
 
 
-def sample_filtered(scores, temperature, top_k, top_p, row_seeds, t, seed, candidates=CANDIDATES):
+def sample_filtered(scores, temperature, top_k, top_p, row_seeds, t, seed, candidates=CANDIDATES, filtered=None):
     """One token per row from softmax(scores / temperature) restricted to the ``top_k`` most likely
     tokens (0 = all) and the ``top_p`` nucleus of that whole-vocabulary distribution.
 
@@ -174,12 +190,16 @@ def sample_filtered(scores, temperature, top_k, top_p, row_seeds, t, seed, candi
       temperature, top_k, top_p: the decoding options (scalars; temperature > 0).
       row_seeds, t, seed: the noise's seeds (:func:`_noise`).
       candidates: the partial selections' sizes, in order.
+      filtered: whether ``top_k`` or ``top_p`` restricts the draw (a Python bool when the options
+        are known as the graph is built; default: from the options, at run time).
 
     Returns:
       (tokens [rows] int64, how many rows did not fit in the first selection).
     """
     scaled = scores / temperature
-    if top_k == 0 and top_p >= 1.0:  # no filter: the whole softmax
+    if filtered is None:
+        filtered = tf.logical_or(top_k > 0, top_p < 1.0)
+    if not filtered:  # no filter: the whole softmax
         return _sample(scaled, row_seeds, t, seed), tf.constant(0)
     levels = tuple(candidates) if isinstance(candidates, (tuple, list)) else (candidates,)
     return _sample_level(scaled, tf.nn.softmax(scaled), top_k, top_p, row_seeds, t, seed, levels)
@@ -195,7 +215,7 @@ def _sample_level(scaled, probs, top_k, top_p, row_seeds, t, seed, levels):
     before = tf.cumsum(mass, axis=1, exclusive=True)  # mass of the tokens ranked above
     keep = tf.logical_or(before < top_p, tf.range(c)[tf.newaxis, :] == 0)
     fits = tf.logical_or(tf.logical_and(top_k > 0, top_k <= c), tf.reduce_sum(mass, axis=1) >= top_p)
-    noisy = tf.where(keep, values + _noise(ids, row_seeds, t, seed, vocab), tf.constant(-float("inf")))
+    noisy = tf.where(keep, values + _noise(ids, row_seeds, t, seed), tf.constant(-float("inf")))
     token = tf.gather(tf.cast(ids, tf.int64), tf.argmax(noisy, axis=1, output_type=tf.int32), batch_dims=1)
     wide = tf.where(tf.logical_not(fits))[:, 0]
     if tf.size(wide) > 0:
@@ -359,6 +379,7 @@ def _decode_rows(model, encoder_ids, steps: int, opts, never, candidates, sampli
     rows = tf.shape(encoder_ids)[0] * opts["beam_width"]
     state, memory, lm_state, lm_memory = _start(model, encoder_ids, opts["beam_width"], use_lm)
     row_seeds = _row_seeds(encoder_ids, opts["beam_width"], opts["seed"]) if sampling else ()
+    filtered = _either(_known(opts["top_k"], lambda k: k > 0), _known(opts["top_p"], lambda p: p < 1.0))
     live = tf.range(rows)  # the row of each live hypothesis
     token = tf.fill([rows], tf.constant(features.BOS_ID, tf.int64))
     seqs = tf.zeros([rows, steps], tf.int64)
@@ -376,7 +397,7 @@ def _decode_rows(model, encoder_ids, steps: int, opts, never, candidates, sampli
         adjusted, lm_state = _adjusted(model, log_probs, token, lm, tf.gather(seqs, live), t, opts, never)
         if sampling:
             token, wide = sample_filtered(
-                adjusted, opts["temperature"], opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates
+                adjusted, opts["temperature"], opts["top_k"], opts["top_p"], row_seeds, t, opts["seed"], candidates, filtered
             )
             counts = _tally(counts, tf.shape(live)[0], tf.shape(live)[0], wide)
         else:

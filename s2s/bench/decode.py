@@ -30,6 +30,15 @@ def _p50(fn, n: int) -> float:
     return _percentiles(_timed(fn, n))[0]
 
 
+def _p50_over(fn, inputs: list) -> float:
+    """p50 in ms of one call per input, in turn, after one warm-up call on each: what a user
+    sending those messages one at a time sees (as ``s2s bench serve``'s single requests)."""
+    for x in inputs:
+        fn(x)
+    turn = iter(inputs * 2)
+    return _percentiles(_timed(lambda: fn(next(turn)), len(inputs)))[0]
+
+
 def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4) -> None:
     """The default decoder run by :func:`trainer.decoding.decode` on the rebuilt network, batch 64:
     with the candidates (what is exported) and with one candidate, so that nearly every row sorts the
@@ -225,13 +234,19 @@ def run(model_dir: str, requests: int = 50, profile: bool = False) -> int:
         f"beam {beam.beam_width}": lambda text: generate(text=text, **option_tensors(beam)),
     }
     figures = {}
+    singles = [tf.constant([m]) for m in messages[:requests]]
+    longest = tf.constant([max(messages[:requests], key=len)])
+    many = tf.constant(messages[:64])
+    print(f"batch 1: one message per call, {requests} different messages; 'longest': the longest of them, {requests} calls")
     for name, call in decoders.items():
-        one = tf.constant(messages[:1])
-        many = tf.constant(messages[:64])
-        b1 = _p50(lambda: call(one), requests)  # noqa: B023
+        b1 = _p50_over(call, singles)
+        worst = _p50(lambda: call(longest), requests)  # noqa: B023
         b64 = _p50(lambda: call(many), max(3, requests // 10))  # noqa: B023
         figures[name] = (b1, b64)
-        print(f"{name:<8}: batch 1 p50 {b1:7.2f} ms   batch 64 p50 {b64:8.1f} ms = {64e3 / b64:7.0f} replies/s")
+        print(
+            f"{name:<8}: batch 1 p50 {b1:7.2f} ms (longest {worst:6.2f} ms)   "
+            f"batch 64 p50 {b64:8.1f} ms = {64e3 / b64:7.0f} replies/s"
+        )
     _sampler_side_by_side(path, messages)
     if profile:
         _print_profile(default, messages, path)
