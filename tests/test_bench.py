@@ -56,7 +56,13 @@ def test_bench_decode_prints_every_figure_and_the_profile(tiny_model, tmp_path, 
     code = cli.main(["bench", "decode", "--model-dir", str(tmp_path / names.MODEL_NAME), "--requests", "3", "--profile"])
     out = capsys.readouterr().out
     assert code == 0
-    for line in ("default : batch 1 p50", "greedy  : batch 1 p50", "beam 4  : batch 1 p50", "(longest", "sampled replies identical"):
+    for line in (
+        "default : batch 1 p50",
+        "greedy  : batch 1 p50",
+        "beam 4  : batch 1 p50",
+        "(longest",
+        "sampled replies identical",
+    ):
         assert line in out, out
     assert out.count("goal ") == 5 and "profile, default decoder at batch 64" in out
     assert "matrix products (LSTM, attention, output layer)" in out and "ms/step" in out
