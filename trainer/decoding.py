@@ -329,7 +329,7 @@ def _start(model, encoder_ids: tf.Tensor, k: tf.Tensor, use_lm: bool):
     """The decoder's start: (state, memory) of each input repeated ``k`` times, and with
     ``use_lm`` those of the reply language model (the same decoder from an empty input) for
     MMI-antiLM (else empty)."""
-    state, memory = model.encode(encoder_ids)
+    state, memory = model.encode(_without_padding(encoder_ids))
     state, memory = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (state, memory))
     if not use_lm:
         return state, memory, (), ()
@@ -337,6 +337,16 @@ def _start(model, encoder_ids: tf.Tensor, k: tf.Tensor, use_lm: bool):
     lm_state, lm_memory = model.encode(tf.zeros([1, 1], encoder_ids.dtype))
     lm_state, lm_memory = tf.nest.map_structure(lambda x: tf.repeat(x, rows, axis=0), (lm_state, lm_memory))
     return state, memory, lm_state, lm_memory
+
+
+def _without_padding(encoder_ids: tf.Tensor) -> tf.Tensor:
+    """``encoder_ids`` [batch, MAX_LEN] without the trailing columns that are padding in every row
+    (at least one column): the encoder runs over the batch's longest input, not over MAX_LEN. The
+    inputs are right-padded and masked, so the states and the attention over the inputs are the
+    same."""
+    position = tf.range(1, tf.shape(encoder_ids)[1] + 1)[tf.newaxis, :]
+    longest = tf.reduce_max(tf.where(tf.not_equal(encoder_ids, features.PAD_ID), position, 1))
+    return encoder_ids[:, :longest]
 
 
 def _invariants(**tensors):
