@@ -310,3 +310,14 @@ def test_the_sampling_noise_draws_the_softmax_distribution_independently_per_ste
     np.add.at(joint, (draws[0], draws[1]), 1)
     expected = np.outer(joint.sum(axis=1), joint.sum(axis=0)) / rows
     assert np.sum((joint - expected) ** 2 / expected) < 52.6
+
+
+def test_the_encoder_reads_the_batch_up_to_its_longest_input_and_decodes_the_same(model):
+    ids = tf.constant([[5, 6, 0, 0, 0], [7, 0, 0, 0, 0]], tf.int64)
+    np.testing.assert_array_equal(decoding._without_padding(ids).numpy(), [[5, 6], [7, 0]])
+    assert decoding._without_padding(tf.zeros([2, 5], tf.int64)).shape == (2, 1)  # all padding: one column
+    padded = tf.pad(ENCODER, [[0, 0], [0, 6]])  # the same inputs with more padding
+    for options in (GREEDY, DecodeOptions(beam_width=3, temperature=0.0)):  # (a sample's seed hashes all its ids)
+        opts = decoding.option_tensors(options)
+        same = [decoding.decode(model, x, STEPS, tf.constant(VOCAB), opts)[0].numpy() for x in (ENCODER, padded)]
+        np.testing.assert_array_equal(*same)
