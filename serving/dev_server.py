@@ -61,7 +61,7 @@ from tensorflow_serving.apis import (
 )
 
 from common import names
-from common.decode_options import DEFAULT_SAMPLES, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
+from common.decode_options import BEAM_SEARCH, DEFAULT_SAMPLES, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
 from serving.saved_model import version_dirs
 
 BATCHING_CONFIG = Path(__file__).resolve().parent.parent / "docker" / "serving" / "batching.config"
@@ -129,7 +129,7 @@ def request_rows(signature: str, feed: dict[str, tf.Tensor]) -> int:
     messages = int(feed[key].shape[0]) if key in feed and feed[key].shape.rank else 1
     if signature in (names.GENERATE_SIGNATURE, names.BEAM_SIGNATURE):
         width = min(max(int(feed[names.BEAM_WIDTH_KEY]), 1), MAX_BEAM_WIDTH)
-        antilm = float(feed["antilm_weight"]) if signature == names.GENERATE_SIGNATURE else 0.0
+        antilm = float(feed["antilm_weight"]) if signature == names.GENERATE_SIGNATURE else BEAM_SEARCH.antilm_weight
         return decode_rows(messages, width, antilm)
     widths = {names.SERVING_SIGNATURE: DEFAULT_SAMPLES, names.TF_EXAMPLE_SIGNATURE: DEFAULT_SAMPLES + 2}
     return messages * widths.get(signature, 1)

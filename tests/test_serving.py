@@ -4,6 +4,7 @@ INVALID_ARGUMENT or NOT_FOUND with a message, and the server keeps answering."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2, prediction_service_pb2_grpc
 
 from common import names
-from common.decode_options import DTYPES, DecodeOptions
+from common.decode_options import BEAM_SEARCH, DTYPES, DecodeOptions
 from s2s import cli
 from serving import dev_server, model_server
 from serving.client import ChatbotClient, ChatbotError, int_scalar, string_tensor
@@ -72,13 +73,14 @@ def test_greedy_reply_matches_the_saved_model(client, tiny_model):
 def test_beam_search_orders_alternatives(client):
     [reply] = client.beam_reply(["Where are you going?"], width=3)
     assert len(reply.alternatives) == 3 and reply.text == reply.alternatives[0][0]
-    scores = [s for _, s in reply.alternatives]
-    assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+    scores = [s for _, s in reply.alternatives]  # ranking scores: antiLM-adjusted, of either sign
+    assert scores == sorted(scores, reverse=True) and reply.score <= 0  # a mean log-probability
 
 
 def test_beam_of_width_one_is_greedy(client):
     messages = ["Hi, how are you?", "I don't know what you mean."]
-    greedy, beam = client.generate(messages, DecodeOptions(temperature=0.0, beam_width=1)), client.beam_reply(messages, width=1)
+    as_beam = dataclasses.replace(BEAM_SEARCH, beam_width=1)
+    greedy, beam = client.generate(messages, as_beam), client.beam_reply(messages, width=1)
     assert [g.text for g in greedy] == [b.text for b in beam]
     assert np.allclose([g.score for g in greedy], [b.score for b in beam], atol=1e-4)
 

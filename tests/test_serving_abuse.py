@@ -317,3 +317,14 @@ def test_memory_a_heavy_request_freed_goes_back_to_the_system(full_size_server):
         after = _rss_mb()
         dev_server.release_memory()
         assert _rss_mb() > after - 5  # nothing left to give back: the server already did
+
+
+def test_a_beam_search_request_costs_its_language_model_rows_too():
+    # beam_search runs MMI-antiLM (BEAM_SEARCH): each beam decodes a second row, and admission counts it.
+    import tensorflow as tf
+
+    from common.decode_options import BEAM_SEARCH, decode_rows
+    from serving.dev_server import request_rows
+
+    feed = {names.SERVING_INPUT_KEY: tf.constant(["hi"] * 8), names.BEAM_WIDTH_KEY: tf.constant(4)}
+    assert BEAM_SEARCH.antilm_weight > 0 and request_rows(names.BEAM_SIGNATURE, feed) == decode_rows(8, 4, 0.35) == 64

@@ -200,13 +200,17 @@ def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
     model = tf.saved_model.load(str(out / "serving_model"))
     assert json.loads(model.architecture.numpy())["layers"] == 2
     messages = tf.constant(["Hi, how are you?", "?!", "Where are you going tonight?"])
-    from common.decode_options import GREEDY, DecodeOptions
+    from common.decode_options import BEAM_SEARCH
     from trainer.decoding import option_tensors
 
-    # beam_search of width 1 is greedy decoding with the default decoder's bans.
-    as_beam = dataclasses.replace(GREEDY, min_length=4, no_repeat_ngram=DecodeOptions().no_repeat_ngram)
-    greedy = model.signatures[names.GENERATE_SIGNATURE](text=messages, **option_tensors(as_beam))
-    beam = model.signatures[names.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(1))
-    assert greedy["reply"].numpy().tolist() == beam["reply"].numpy().tolist()
-    wide = model.signatures[names.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(3))
-    assert wide["alternatives"].shape == (3, 3)
+    # beam_search is generate with BEAM_SEARCH's options (MMI-antiLM included) at the asked width;
+    # width 1 is greedy decoding with them.
+    generate = model.signatures[names.GENERATE_SIGNATURE]
+    for width in (1, 3):
+        beam = model.signatures[names.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(width))
+        same = generate(text=messages, **option_tensors(dataclasses.replace(BEAM_SEARCH, beam_width=width)))
+        plain = generate(text=messages, **option_tensors(dataclasses.replace(BEAM_SEARCH, beam_width=width, antilm_weight=0.0)))
+        assert beam["alternatives"].shape == (3, width)
+        assert beam["alternatives"].numpy().tolist() == same["alternatives"].numpy().tolist()
+        np.testing.assert_allclose(beam["alternative_scores"], same["alternative_scores"], rtol=1e-5)
+        assert not np.allclose(beam["alternative_scores"], plain["alternative_scores"], rtol=1e-3)

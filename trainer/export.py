@@ -7,8 +7,8 @@ Signatures (names in :mod:`common.features`):
   :func:`trainer.decoding.decode` in a ``tf.while_loop``). Out: ``reply`` [batch] string,
   ``reply_ids`` [batch, max_len] int64 (0 after the reply), ``reply_length`` [batch] int32 and
   ``score`` [batch] float (mean log-probability of the reply's tokens and its closing ``<eos>``).
-* ``beam_search`` — ``text`` [batch] string and ``beam_width`` scalar int32 in: the default
-  decoder as a beam search of that width. Out: ``reply`` / ``score`` (the best beam, scored as
+* ``beam_search`` — ``text`` [batch] string and ``beam_width`` scalar int32 in: beam search of
+  that width with MMI-antiLM (:data:`common.decode_options.BEAM_SEARCH`). Out: ``reply`` / ``score`` (the best beam, scored as
   above) and ``alternatives`` / ``alternative_scores`` [batch, beam_width], best first.
 * ``generate`` — ``text`` and every decoding option as a scalar input (``beam_width``,
   ``temperature``, ``top_k``, ``top_p``, ``seed``, ``no_repeat_ngram``, ``no_repeat_word``, ``min_length``,
@@ -45,7 +45,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from common import features, names
-from common.decode_options import DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, TOO_MANY_ROWS, DecodeOptions
+from common.decode_options import BEAM_SEARCH, DEFAULT_BEAM_WIDTH, DTYPES, GREEDY, MAX_DECODE_ROWS, TOO_MANY_ROWS, DecodeOptions
 from trainer import decoding
 from trainer.model import Seq2Seq, teacher_forced
 
@@ -163,7 +163,7 @@ class ChatbotExport(tf.Module):
         ]
     )
     def serve_beam(self, text, beam_width):
-        opts = {**decoding.option_tensors(self.defaults), "beam_width": beam_width, "temperature": tf.constant(0.0)}
+        opts = {**decoding.option_tensors(BEAM_SEARCH), "beam_width": beam_width}
         return self._alternatives(text, opts)
 
     @tf.function(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from common import names
-from common.decode_options import DEFAULT_BEAM_WIDTH, GREEDY, DecodeOptions
+from common.decode_options import BEAM_SEARCH, GREEDY, DecodeOptions
 from s2s.bench.serve import _messages, _percentiles, _timed
 
 GOAL_DEFAULT_B64_RPS = 400.0
@@ -227,11 +227,13 @@ def run(model_dir: str, requests: int = 50, profile: bool = False) -> int:
     default = loaded.signatures[names.SERVING_SIGNATURE]
     generate = loaded.signatures[names.GENERATE_SIGNATURE]
 
-    beam = dataclasses.replace(DecodeOptions(), beam_width=DEFAULT_BEAM_WIDTH, temperature=0.0)
+    beam = BEAM_SEARCH  # as the beam_search signature runs it (MMI-antiLM: twice the rows)
+    plain = dataclasses.replace(beam, antilm_weight=0.0)
     decoders = {
         "default": lambda text: default(text=text),
         "greedy": lambda text: generate(text=text, **option_tensors(GREEDY)),
         f"beam {beam.beam_width}": lambda text: generate(text=text, **option_tensors(beam)),
+        "beam, no antiLM": lambda text: generate(text=text, **option_tensors(plain)),
     }
     figures = {}
     singles = [tf.constant([m]) for m in messages[:requests]]

@@ -129,8 +129,8 @@ def teacher_forced(model, split: dict[str, np.ndarray], encoder: np.ndarray | No
 
 def decoders() -> dict[str, Any]:
     """The decoders compared: plain greedy, greedy with trigram blocking (the Evaluator's collapse
-    check), the default (serving_default), beam search (beam_search)."""
-    from common.decode_options import GREEDY, DecodeOptions
+    check), the default (serving_default), beam search as beam_search runs it and without MMI-antiLM."""
+    from common.decode_options import BEAM_SEARCH, GREEDY, DecodeOptions
 
     default = DecodeOptions()
     return {
@@ -138,7 +138,8 @@ def decoders() -> dict[str, Any]:
         "greedy (blocked)": GREEDY,
         "default decoder": default,
         "default, repeats allowed": dataclasses.replace(default, no_repeat_word=0),
-        f"beam {DEFAULT_BEAM_WIDTH}": dataclasses.replace(default, beam_width=DEFAULT_BEAM_WIDTH, temperature=0.0),
+        f"beam {DEFAULT_BEAM_WIDTH}": BEAM_SEARCH,
+        f"beam {DEFAULT_BEAM_WIDTH} without antiLM": dataclasses.replace(BEAM_SEARCH, antilm_weight=0.0),
     }
 
 
