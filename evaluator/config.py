@@ -58,8 +58,9 @@ def _both_models(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
 
 
 def _candidate_replies(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
-    """The candidate's reply metrics: BLEU-2, distinct-1/2 and the most frequent reply's share,
-    bounded over all test replies only (a genre slice of a few dozen pairs is too small to call
+    """The candidate's reply metrics: BLEU-2, distinct-1/2, the shares of replies that say a word
+    twice in a row or repeat a bigram, and the most frequent reply's share, bounded over all
+    test replies only (a genre slice of a few dozen pairs is too small to call
     a model collapsed)."""
     top_reply_bound = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(upper_bound={"value": bounds.max_top_reply_share})
@@ -70,6 +71,8 @@ def _candidate_replies(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
             tfma.MetricConfig(class_name="CorpusBleu", module=MODULE, config='"max_order": 2'),
             tfma.MetricConfig(class_name="DistinctN", module=MODULE, config='"n": 1'),
             tfma.MetricConfig(class_name="DistinctN", module=MODULE, config='"n": 2'),
+            tfma.MetricConfig(class_name="RepeatShare", module=MODULE, config='"n": 1'),
+            tfma.MetricConfig(class_name="RepeatShare", module=MODULE, config='"n": 2'),
             tfma.MetricConfig(
                 class_name="TopReplyShare",
                 module=MODULE,

@@ -10,7 +10,10 @@ each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
 * ``bleu2`` (``CorpusBleu``): corpus BLEU of the default decoder's replies (``reply_ids``)
   against the reference replies; ``distinct1`` / ``distinct2`` (``DistinctN``) of those
   replies; ``top_reply_share`` (``TopReplyShare``): the share of the most frequent greedy
-  reply (``greedy_ids``).
+  reply (``greedy_ids``); ``word_repeat_share`` and ``repeated_2gram_share`` (``RepeatShare``):
+  the share of the default decoder's replies that say a word twice in a row, or repeat a
+  bigram (word salad), with the reference replies' own share beside each
+  (``reference_word_repeat_share``, ``reference_repeated_2gram_share``).
 
 Referenced from the EvalConfig by module path (``evaluator.metrics``).
 """
@@ -27,6 +30,8 @@ from common import names
 from evaluator.sequence_metrics import (
     corpus_bleu,
     distinct_n,
+    has_repeated_ngram,
+    has_word_repeat,
     id_text,
     masked_accuracy,
     perplexity,
@@ -139,7 +144,25 @@ class _RepliesCombiner(beam.CombineFn):
             return {self._key: corpus_bleu(hypotheses, references, self._order)}
         if self._kind == "top_reply":
             return {self._key: top_reply_share([h.split() for h in hypotheses])}
+        if self._kind == "repeat":
+            return _repeat_shares(self._key, hypotheses, references, self._order)
         return {self._key: distinct_n([h.split() for h in hypotheses], self._order)}
+
+
+def _reference_key(key: metric_types.MetricKey) -> metric_types.MetricKey:
+    """The key of the references' own figure beside ``key``'s."""
+    return metric_types.MetricKey(name=f"reference_{key.name}", model_name=key.model_name, output_name=key.output_name)
+
+
+def _repeat_shares(key, hypotheses, references, n: int) -> dict[metric_types.MetricKey, float]:
+    """The share of replies, and of references, that say a word twice in a row (``n`` 1) or repeat
+    an n-gram (``n`` > 1)."""
+
+    def share(texts) -> float:
+        flags = [has_word_repeat(t.split()) if n == 1 else has_repeated_ngram(t.split(), n) for t in texts]
+        return float(np.mean(flags))
+
+    return {key: share(hypotheses), _reference_key(key): share(references)}
 
 
 def _reply_computations(
@@ -151,9 +174,10 @@ def _reply_computations(
     order: int = 2,
 ) -> metric_types.MetricComputations:
     key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
+    keys = [key, _reference_key(key)] if kind == "repeat" else [key]
     return [
         metric_types.MetricComputation(
-            keys=[key], preprocessors=None, combiner=_RepliesCombiner(key, model_name, output_name, kind, order)
+            keys=keys, preprocessors=None, combiner=_RepliesCombiner(key, model_name, output_name, kind, order)
         )
     ]
 
@@ -201,3 +225,19 @@ class TopReplyShare(metric_types.Metric):
 
     def get_config(self):
         return {"name": self.name, "code_version": self.code_version}
+
+
+class RepeatShare(metric_types.Metric):
+    """The share of the default decoder's replies that say a word twice in a row (``n`` 1:
+    ``word_repeat_share``) or repeat an n-gram (``n`` > 1: ``repeated_2gram_share``), and the
+    reference replies' own share (``reference_`` + the name): replies that read as salad."""
+
+    def __init__(self, name: str | None = None, n: int = 1):
+        default = "word_repeat_share" if n == 1 else f"repeated_{n}gram_share"
+        super().__init__(
+            metric_util.merge_per_key_computations(_reply_computations), name=name or default, kind="repeat", order=n
+        )
+        self.n = n
+
+    def get_config(self):
+        return {"name": self.name, "n": self.n}

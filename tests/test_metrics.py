@@ -66,6 +66,29 @@ def test_distinct_and_token_metrics():
     _check(metrics.MaskedTokenAccuracy(), 1.0)
 
 
+def test_repeat_shares_read_the_default_replies_and_the_references():
+    # Replies "5 5 6 5 6", "5 6", "7" against "5 6", "8", "7 7 9": one reply says a word twice in a
+    # row and repeats a bigram ("5 6"); one reference says a word twice in a row.
+    elements = [
+        _inputs([5, 5, 6, 5, 6, 3], [5, 6, 3, 0, 0, 0], GREEDY + [0, 0]),
+        _inputs([5, 6, 3, 0, 0, 0], [8, 3, 0, 0, 0, 0], GREEDY + [0, 0]),
+        _inputs([7, 3, 0, 0, 0, 0], [7, 7, 9, 3, 0, 0], GREEDY + [0, 0]),
+    ]
+    for metric, ours, references in ((metrics.RepeatShare(n=1), 1 / 3, 1 / 3), (metrics.RepeatShare(n=2), 1 / 3, 0.0)):
+        [computation] = metric.computations()
+        key, reference_key = computation.keys
+        assert (key.name, reference_key.name) == (metric.name, f"reference_{metric.name}")
+
+        def matches(got, key=key, reference_key=reference_key, ours=ours, references=references):
+            if len(got) != 1 or (got[0][key], got[0][reference_key]) != pytest.approx((ours, references)):
+                raise BeamAssertException(f"{key.name}: expected {ours}, {references}; got {got}")
+
+        with beam.Pipeline() as pipeline:
+            out = pipeline | beam.Create(elements) | beam.CombineGlobally(computation.combiner)
+            assert_that(out, matches)
+    assert [m.name for m in (metrics.RepeatShare(n=1), metrics.RepeatShare(n=2))] == ["word_repeat_share", "repeated_2gram_share"]
+
+
 def test_blessing_needs_the_top_reply_share_under_its_bound():
     cfg = PipelineConfig.of(max_top_reply_share=0.15)
     [top] = [m for spec in eval_config(cfg.evaluator).metrics_specs for m in spec.metrics if m.class_name == "TopReplyShare"]
@@ -81,7 +104,7 @@ def test_the_baseline_is_scored_without_decoding_and_the_reply_metrics_are_the_c
     signatures = {spec.name: spec.signature_name for spec in config.model_specs}
     assert signatures == {"candidate": names.TF_EXAMPLE_SIGNATURE, "baseline": names.SCORE_SIGNATURE}
     by_spec = [({m.class_name for m in spec.metrics}, list(spec.model_names)) for spec in config.metrics_specs]
-    replies = {"CorpusBleu", "DistinctN", "TopReplyShare"}
+    replies = {"CorpusBleu", "DistinctN", "TopReplyShare", "RepeatShare"}
     for classes, models in by_spec:  # a reply metric only where the baseline is not asked for it
         assert not classes & replies or models == ["candidate"], (classes, models)
     assert any("Perplexity" in classes and not models for classes, models in by_spec)  # both models: the change threshold
