@@ -301,11 +301,11 @@ def _known(value: tf.Tensor, test) -> bool | tf.Tensor:
 
 def _either(a: bool | tf.Tensor, b: bool | tf.Tensor) -> bool | tf.Tensor:
     """``a or b`` for flags that are Python bools or boolean tensors."""
-    if isinstance(a, bool) and isinstance(b, bool):
-        return a or b
     if a is True or b is True:
         return True
-    return b if a is False else a if b is False else tf.logical_or(a, b)
+    if a is False or b is False:
+        return b if a is False else a
+    return tf.logical_or(a, b)
 
 
 def _specialised(fn, **flags):
