@@ -25,6 +25,7 @@ class Pair:
     input_line_id: str
     target_line_id: str
     genres: tuple[str, ...] = ()
+    context_text: str = ""
 
 
 def _bytes_feature(*values: str) -> tf.train.Feature:
@@ -38,7 +39,8 @@ def pair_to_example(pair: Pair) -> tf.train.Example:
     ExampleGen writes and what `s2s evaluate` feeds the exported signatures).
 
     Args:
-        pair: a prompt and its reply with their movie, conversation, line ids and genres.
+        pair: a prompt and its reply with their movie, conversation, line ids, genres and the
+            conversation's line before the prompt.
 
     Returns:
         The example.
@@ -55,6 +57,7 @@ def pair_to_example(pair: Pair) -> tf.train.Example:
                 features.INPUT_LINE_ID: _bytes_feature(pair.input_line_id),
                 features.TARGET_LINE_ID: _bytes_feature(pair.target_line_id),
                 features.GENRES: _bytes_feature(*pair.genres),
+                features.CONTEXT_TEXT: _bytes_feature(pair.context_text),
             }
         )
     )

@@ -14,6 +14,10 @@ CONVERSATION_ID = "conversation_id"
 INPUT_LINE_ID = "input_line_id"
 TARGET_LINE_ID = "target_line_id"
 GENRES = "genres"
+# The conversation's line before the input ("" for a conversation's first pair, or when that
+# line is missing or empty): what the encoder reads before the input when the Transform's
+# ``context_len`` is above 0.
+CONTEXT_TEXT = "context_text"
 RAW_TEXT_FEATURES = (INPUT_TEXT, TARGET_TEXT)
 
 # Transformed features produced by the Transform graph.

@@ -264,7 +264,8 @@ def load_corpus(data_dir: str | os.PathLike[str], encoding: str = "auto") -> tup
 
     A pair is two consecutive line references of a conversation whose lines both exist
     and both hold text. Conversations with some missing lines still give the pairs whose
-    two lines are present.
+    two lines are present. Each pair carries the conversation's line before its input as
+    ``context_text`` ("" for the first pair, or when that line is missing or empty).
     """
     root = check_corpus_dir(data_dir)
     report = LoadReport()
@@ -281,7 +282,8 @@ def load_corpus(data_dir: str | os.PathLike[str], encoding: str = "auto") -> tup
                 f"{CONVERSATIONS_FILE}:{lineno}: {len(missing)} of {len(line_ids)} lines missing",
             )
         conversation_id = f"{movie_id}:{line_ids[0]}"
-        for first, second in zip(line_ids, line_ids[1:]):
+        before = [None, *line_ids[:-2]]  # the line before each pair's input
+        for previous, first, second in zip(before, line_ids, line_ids[1:]):
             a, b = utterances.get(first), utterances.get(second)
             if a is None or b is None:
                 report.counts["pairs_skipped_missing_line"] += 1
@@ -289,7 +291,8 @@ def load_corpus(data_dir: str | os.PathLike[str], encoding: str = "auto") -> tup
             if not a.text or not b.text:
                 report.counts["pairs_skipped_empty_utterance"] += 1
                 continue
-            pairs.append(Pair(a.text, b.text, movie_id, conversation_id, first, second, genres.get(movie_id, ())))
+            context = utterances[previous].text if previous in utterances else ""
+            pairs.append(Pair(a.text, b.text, movie_id, conversation_id, first, second, genres.get(movie_id, ()), context))
     report.counts["pairs"] = len(pairs)
     if report.counts["conversations_valid"] == 0:
         raise CorpusError(

@@ -39,6 +39,13 @@ class EvaluationError(ValueError):
     """The model or the corpus cannot be evaluated: says what is missing."""
 
 
+def _texts(pairs: list, field: str):
+    """One text field of each pair, as a string tensor."""
+    import tensorflow as tf
+
+    return tf.constant([getattr(p, field) for p in pairs])
+
+
 def _batches(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -76,8 +83,8 @@ class TeacherForced:
 
 def _score(model, pairs: list, batch_size: int) -> TeacherForced:
     """Teacher-forced pass: token statistics overall and per genre, OOV shares, references. A
-    second pass scores every reply against another pair's input (a fixed permutation): how much
-    worse that is measures how much the model uses what it is told."""
+    second pass scores every reply against another pair's input and previous line (a fixed
+    permutation): how much worse that is measures how much the model uses what it is told."""
     import tensorflow as tf
 
     from common.examples import pair_to_example
@@ -107,28 +114,36 @@ def _score(model, pairs: list, batch_size: int) -> TeacherForced:
                 out.by_genre[genre] += stats
                 out.pairs_by_genre[genre] += 1
         others = [pairs[i] for i in permutation[start : start + batch_size]]
-        swapped = scorer(examples=examples([dataclasses.replace(p, input_text=o.input_text) for p, o in zip(batch, others)]))
+        swapped = scorer(
+            examples=examples(
+                [dataclasses.replace(p, input_text=o.input_text, context_text=o.context_text) for p, o in zip(batch, others)]
+            )
+        )
         out.shuffled += sm.token_stats(labels, swapped["target_log_probs"].numpy(), swapped["predicted_ids"].numpy())
         out.references += _tokens(labels, id_to_token)
     out.seconds = time.perf_counter() - started
     return out
 
 
-def _generate(model, messages: list[str], references: list, batch_size: int, beam_width: int):
-    """Replies of the default decoder and, when asked and exported, beam search: (figures per
-    decoder, reply texts per decoder)."""
+def _generate(model, pairs: list, references: list, batch_size: int, beam_width: int):
+    """Replies of the default decoder (given each message's previous line when the model reads
+    context) and, when asked and exported, beam search: (figures per decoder, reply texts per decoder)."""
     import tensorflow as tf
 
-    decoders = {"default": model.signatures[names.SERVING_SIGNATURE]}
+    if names.CONTEXT_SIGNATURE in model.signatures:
+        in_context = model.signatures[names.CONTEXT_SIGNATURE]
+        decoders = {"default": lambda batch: in_context(text=_texts(batch, "input_text"), context=_texts(batch, "context_text"))}
+    else:
+        decoders = {"default": lambda batch: model.signatures[names.SERVING_SIGNATURE](text=_texts(batch, "input_text"))}
     if beam_width > 0 and names.BEAM_SIGNATURE in model.signatures:
         beam = model.signatures[names.BEAM_SIGNATURE]
-        decoders[f"beam{beam_width}"] = lambda text: beam(text=text, beam_width=tf.constant(beam_width, tf.int32))
+        decoders[f"beam{beam_width}"] = lambda batch: beam(
+            text=_texts(batch, "input_text"), beam_width=tf.constant(beam_width, tf.int32)
+        )
     figures, texts = {}, {}
     for name, decoder in decoders.items():
         started = time.perf_counter()
-        texts[name] = [
-            t.decode() for batch in _batches(messages, batch_size) for t in decoder(text=tf.constant(batch))["reply"].numpy()
-        ]
+        texts[name] = [t.decode() for batch in _batches(pairs, batch_size) for t in decoder(batch)["reply"].numpy()]
         elapsed = time.perf_counter() - started
         figures[name] = {
             **sm.reply_measures([t.split() for t in texts[name]], references),
@@ -174,6 +189,13 @@ def _token_figures(scored: TeacherForced) -> dict:
     }
 
 
+def _replyable(pairs: list, with_context: bool) -> list[int]:
+    """The pairs the serving signature replies to: those whose message (and previous line, when
+    it is sent) is at most MAX_INPUT_BYTES; the others are counted, not replied to."""
+    sent = ("input_text", "context_text") if with_context else ("input_text",)
+    return [i for i, p in enumerate(pairs) if max(len(getattr(p, f).encode()) for f in sent) <= names.MAX_INPUT_BYTES]
+
+
 def evaluate(
     model_path: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -194,11 +216,10 @@ def evaluate(
     if not pairs:
         raise EvaluationError(f"{data_dir}: the corpus holds no utterance pair to evaluate\n{report.summary()}")
     scored = _score(model, pairs, batch_size)
-    # Messages the serving signature refuses (over MAX_INPUT_BYTES) are counted, not replied to.
-    replyable = [i for i, p in enumerate(pairs) if len(p.input_text.encode()) <= names.MAX_INPUT_BYTES]
+    replyable = _replyable(pairs, names.CONTEXT_SIGNATURE in model.signatures)
     figures_replies, replies_text = _generate(
         model,
-        [pairs[i].input_text for i in replyable],
+        [pairs[i] for i in replyable],
         [scored.references[i] for i in replyable],
         max(1, batch_size // 4),
         beam_width,

@@ -172,6 +172,17 @@ class ChatbotClient:
         texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
         return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
 
+    def reply_in_context(self, messages: Sequence[str], contexts: Sequence[str]) -> list[Reply]:
+        """The default decoder's replies to messages, each after its previous line in the
+        conversation ("" for none): the ``serving_context`` signature, which a model trained with
+        the Transform's ``context_len`` above 0 exports (others refuse it: INVALID_ARGUMENT)."""
+        response = self.predict(
+            {names.SERVING_INPUT_KEY: string_tensor(messages), names.CONTEXT_INPUT_KEY: string_tensor(contexts)},
+            signature=names.CONTEXT_SIGNATURE,
+        )
+        texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
+        return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
+
     def beam_reply(self, messages: Sequence[str], width: int = DEFAULT_BEAM_WIDTH) -> list[Reply]:
         """Beam-search replies: the best one and every beam, best first."""
         response = self.predict(

@@ -131,7 +131,11 @@ def request_rows(signature: str, feed: dict[str, tf.Tensor]) -> int:
         width = min(max(int(feed[names.BEAM_WIDTH_KEY]), 1), MAX_BEAM_WIDTH)
         antilm = float(feed["antilm_weight"]) if signature == names.GENERATE_SIGNATURE else BEAM_SEARCH.antilm_weight
         return decode_rows(messages, width, antilm)
-    widths = {names.SERVING_SIGNATURE: DEFAULT_SAMPLES, names.TF_EXAMPLE_SIGNATURE: DEFAULT_SAMPLES + 2}
+    widths = {
+        names.SERVING_SIGNATURE: DEFAULT_SAMPLES,
+        names.CONTEXT_SIGNATURE: DEFAULT_SAMPLES,
+        names.TF_EXAMPLE_SIGNATURE: DEFAULT_SAMPLES + 2,
+    }
     return messages * widths.get(signature, 1)
 
 

@@ -38,9 +38,11 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
     from common import features
     from transforms.preprocessing import preprocessing_fn
 
-    spec = {name: tf.io.FixedLenFeature(RAW_SPEC_SHAPE, tf.string) for name in (features.INPUT_TEXT, features.TARGET_TEXT)}
+    # The raw text features the ExampleGen writes (a row without a previous line has "").
+    keys = (features.INPUT_TEXT, features.TARGET_TEXT, features.CONTEXT_TEXT)
+    spec = {name: tf.io.FixedLenFeature(RAW_SPEC_SHAPE, tf.string) for name in keys}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    rows = [{k: [r[k]] for k in (features.INPUT_TEXT, features.TARGET_TEXT)} for r in raw_rows]
+    rows = [{k: [r.get(k, b"")] for k in keys} for r in raw_rows]
     with tft_beam.Context(temp_dir=str(out_dir / "tmp"), force_tf_compat_v1=False):
         (transformed, transformed_md), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing_fn(inputs, custom_config)

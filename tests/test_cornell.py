@@ -15,7 +15,7 @@ def test_tiny_fixture_gives_exact_pairs(tiny_corpus):
     pairs, _ = load_corpus(tiny_corpus)
     assert pairs == [
         Pair("Hi, I'm Bianca.", "Hello there!", "m0", "m0:L1", "L1", "L2", ("comedy", "romance")),
-        Pair("Hello there!", "Where's the café?", "m0", "m0:L1", "L2", "L3", ("comedy", "romance")),
+        Pair("Hello there!", "Where's the café?", "m0", "m0:L1", "L2", "L3", ("comedy", "romance"), "Hi, I'm Bianca."),
         Pair("Ready?", "Always.", "m2", "m2:L10", "L10", "L11", ("action", "crime", "drama", "thriller")),
         Pair("You can't be serious.", "I am.", "m39", "m39:L20", "L20", "L21", ()),
     ]
@@ -125,6 +125,22 @@ def _corpus(tmp_path, lines: bytes, titles: bytes | None = None):
     if titles is not None:
         (tmp_path / "movie_titles_metadata.txt").write_bytes(titles)
     return load_corpus(tmp_path)
+
+
+def test_each_pair_carries_the_line_before_its_input_or_none(tmp_path):
+    # L1 is missing and L3 is empty: the pair after a missing or empty line has no context, the
+    # others have the conversation's line before their input (not the one before that).
+    lines = "".join(
+        f"L{i} +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ {text}\n"
+        for i, text in ((2, "two"), (3, " "), (4, "four"), (5, "five"), (6, "six"))
+    )
+    (tmp_path / "movie_lines.txt").write_text(lines)
+    (tmp_path / "movie_conversations.txt").write_text("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2', 'L4', 'L3', 'L5', 'L6']\n")
+    pairs, _ = load_corpus(tmp_path)
+    assert [(p.context_text, p.input_text, p.target_text) for p in pairs] == [("", "two", "four"), ("", "five", "six")]
+    (tmp_path / "movie_conversations.txt").write_text("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2', 'L4', 'L5', 'L6']\n")
+    pairs, _ = load_corpus(tmp_path)
+    assert [(p.context_text, p.input_text) for p in pairs] == [("", "two"), ("two", "four"), ("four", "five")]
 
 
 def test_a_line_with_six_fields_is_malformed(tmp_path):

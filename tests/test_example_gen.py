@@ -49,6 +49,7 @@ def test_examples_split_by_movie_with_counts(tiny_corpus, tmp_path):
     assert [(e["input_line_id"], e["target_line_id"]) for e in train] == [(["L1"], ["L2"]), (["L2"], ["L3"])]
     assert train[1]["target_text"] == ["Where's the café?"]
     assert train[0]["genres"] == ["comedy", "romance"]
+    assert [e["context_text"] for e in train] == [[""], ["Hi, I'm Bianca."]]  # the line before the input
     assert eval_ == [
         {
             "input_text": ["Ready?"],
@@ -58,6 +59,7 @@ def test_examples_split_by_movie_with_counts(tiny_corpus, tmp_path):
             "input_line_id": ["L10"],
             "target_line_id": ["L11"],
             "genres": ["action", "crime", "drama", "thriller"],
+            "context_text": [""],
         }
     ]
     assert [e["movie_id"] for e in test] == [["m39"]]

@@ -87,7 +87,8 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
     spec = _spec(compiled[0])
     params = spec["root"]["inputDefinitions"]["parameters"]
     # The 25 of the Transform and the Trainer, and since session 10 the ExampleGen's, the
-    # Evaluator's and the Pusher's (they were compiled into constants before).
+    # Evaluator's and the Pusher's (they were compiled into constants before); context_len since
+    # session 12.
     assert set(params) == {
         "corpus_encoding",
         "train_buckets",
@@ -123,7 +124,10 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
         "early_stopping_patience",
         "mixed_precision",
         "seed",
+        "context_len",
     }
+    assert params["context_len"]["defaultValue"] == 0
+    assert tasks_input(spec, "Seq2SeqTransform", "context_len") == {"componentInputParameter": "context_len"}
     assert params["vocab_size"]["defaultValue"] == 12000 and params["vocab_size"]["parameterType"] == "NUMBER_INTEGER"
     assert params["learning_rate"]["defaultValue"] == 0.002 and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"
     tasks = spec["root"]["dag"]["tasks"]
@@ -131,6 +135,10 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
     assert tasks["Seq2SeqTrainer"]["inputs"]["parameters"]["train_steps"] == {"componentInputParameter": "train_steps"}
     assert tasks["Evaluator"]["inputs"]["parameters"]["max_perplexity"] == {"componentInputParameter": "max_perplexity"}
     assert params["keep_versions"]["defaultValue"] == 3 and params["corpus_encoding"]["defaultValue"] == "auto"
+
+
+def tasks_input(spec: dict, task: str, name: str) -> dict:
+    return spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"][name]
 
 
 def test_only_the_trainer_requests_gpus(compiled):

@@ -15,6 +15,10 @@ Signatures (names in :mod:`common.features`):
   ``length_penalty``, ``antilm_weight``, ``antilm_steps``): beam search or sampling, with the
   same outputs as ``beam_search``. TF Serving needs every input of a signature in a request;
   the client fills in the defaults.
+* ``serving_context`` — only when the Transform's ``context_len`` is above 0: ``text`` and
+  ``context`` [batch] string (each message's previous line in the conversation, "" for none), the
+  default decoder, ``serving_default``'s outputs. ``serving_default`` and the other ``text``
+  signatures answer as if no line came before.
 * ``serving_tf_example`` — serialized tf.Examples in (the Evaluator's signature):
   ``target_log_probs`` and ``predicted_ids`` [batch, max_len] (teacher forced), and
   ``reply_ids`` [batch, max_len] (the default decoder's reply, 0 after it, for BLEU and
@@ -41,6 +45,7 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -58,29 +63,56 @@ def vocabulary(tft_output: tft.TFTransformOutput) -> list[str]:
     return list(features.RESERVED_TOKENS) + words
 
 
-def _check_messages(text: tf.Tensor) -> tf.Tensor:
-    """In-graph request validation: each failure is an InvalidArgumentError naming the problem."""
+def _bad_at(condition_ok: tf.Tensor) -> list[tf.Tensor]:
+    return [tf.where(tf.logical_not(condition_ok))[:, 0]]
 
-    def bad_at(condition_ok):
-        return [tf.where(tf.logical_not(condition_ok))[:, 0]]
 
-    lengths = tf.strings.length(text)
+def _check_strings(text: tf.Tensor, key: str) -> list[tf.Operation]:
+    """Checks that every string of ``text`` is valid UTF-8 of at most MAX_INPUT_BYTES bytes."""
     utf8_ok = tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
-    not_blank = tf.strings.length(tf.strings.strip(text)) > 0
-    short = lengths <= names.MAX_INPUT_BYTES
-    checks = [
-        tf.debugging.Assert(tf.size(text) > 0, ["text: the batch is empty; send at least one message"]),
-        tf.debugging.Assert(tf.reduce_all(utf8_ok), ["text: message is not valid UTF-8, at batch index:"] + bad_at(utf8_ok)),
+    short = tf.strings.length(text) <= names.MAX_INPUT_BYTES
+    return [
+        tf.debugging.Assert(tf.reduce_all(utf8_ok), [f"{key}: message is not valid UTF-8, at batch index:"] + _bad_at(utf8_ok)),
         tf.debugging.Assert(
             tf.reduce_all(short),
-            [f"text: message is longer than {names.MAX_INPUT_BYTES} bytes, at batch index:"] + bad_at(short),
+            [f"{key}: message is longer than {names.MAX_INPUT_BYTES} bytes, at batch index:"] + _bad_at(short),
         ),
+    ]
+
+
+def _check_messages(text: tf.Tensor) -> tf.Tensor:
+    """In-graph request validation: each failure is an InvalidArgumentError naming the problem."""
+    not_blank = tf.strings.length(tf.strings.strip(text)) > 0
+    checks = [
+        tf.debugging.Assert(tf.size(text) > 0, ["text: the batch is empty; send at least one message"]),
+        *_check_strings(text, names.SERVING_INPUT_KEY),
         tf.debugging.Assert(
-            tf.reduce_all(not_blank), ["text: message is empty or only whitespace, at batch index:"] + bad_at(not_blank)
+            tf.reduce_all(not_blank), ["text: message is empty or only whitespace, at batch index:"] + _bad_at(not_blank)
         ),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(text)
+
+
+def _check_context(context: tf.Tensor, text: tf.Tensor) -> tf.Tensor:
+    """``context`` once it has one string per message, each valid UTF-8 of at most MAX_INPUT_BYTES
+    bytes (an empty one is no context)."""
+    same = tf.equal(tf.size(context), tf.size(text))
+    checks = [
+        tf.debugging.Assert(
+            same, ['context: one previous line per message ("" for none): got', tf.size(context), "for", tf.size(text)]
+        ),
+        *_check_strings(context, names.CONTEXT_INPUT_KEY),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(context)
+
+
+def reads_context(tft_output: tft.TFTransformOutput) -> bool:
+    """Whether the Transform's encoder input holds the previous line (``context_len`` > 0): it is
+    then longer than the reply's MAX_LEN (:func:`transforms.preprocessing.preprocessing_fn`)."""
+    spec = tft_output.transformed_feature_spec()
+    return spec[features.ENCODER_INPUT_IDS].shape[0] > spec[features.DECODER_TARGET_IDS].shape[0]
 
 
 def _check_rows(text: tf.Tensor, opts: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -115,13 +147,19 @@ class ChatbotExport(tf.Module):
         self.id_to_token = tf.Variable(vocabulary(tft_output), trainable=False, name="id_to_token")
         # The network's shape, so that tools can rebuild the Keras model from the variables.
         self.architecture = tf.Variable(json.dumps(model.architecture(), sort_keys=True), trainable=False, name="architecture")
-        self._raw_feature_spec = tft_output.raw_feature_spec()
+        self.reads_context = reads_context(tft_output)
+        self._raw_feature_spec = _raw_feature_spec(tft_output)
 
     # ------------------------------------------------------------------ helpers
-    def _encoder_ids(self, text: tf.Tensor) -> tf.Tensor:
+    def _encoder_ids(self, text: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
+        """The encoder ids of the messages ``text`` (and of each one's previous line, ``context``,
+        "" where none: what the model reads when it reads context)."""
         # The schema gives raw text features the shape [1] per example.
-        transformed = self.tft_layer({features.INPUT_TEXT: tf.reshape(_check_messages(text), [-1, 1])})
-        return transformed[features.ENCODER_INPUT_IDS]
+        raw = {features.INPUT_TEXT: tf.reshape(_check_messages(text), [-1, 1])}
+        if self.reads_context:
+            context = _check_context(context, text) if context is not None else tf.fill(tf.shape(text), "")
+            raw[features.CONTEXT_TEXT] = tf.reshape(context, [-1, 1])
+        return self.tft_layer(raw)[features.ENCODER_INPUT_IDS]
 
     def _to_text(self, ids: tf.Tensor):
         """[n, max_len] ids -> (reply strings cut before the first <eos>, ids zeroed after it, lengths)."""
@@ -154,6 +192,16 @@ class ChatbotExport(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.SERVING_INPUT_KEY)])
     def serve_text(self, text):
         reply, ids, lengths, score = self.default_reply(self._encoder_ids(text))
+        return {"reply": reply, "reply_ids": ids, "reply_length": lengths, "score": score}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name=names.SERVING_INPUT_KEY),
+            tf.TensorSpec([None], tf.string, name=names.CONTEXT_INPUT_KEY),
+        ]
+    )
+    def serve_context(self, text, context):
+        reply, ids, lengths, score = self.default_reply(self._encoder_ids(text, context))
         return {"reply": reply, "reply_ids": ids, "reply_length": lengths, "score": score}
 
     @tf.function(
@@ -211,7 +259,7 @@ class ChatbotExport(tf.Module):
         return self.tft_layer(raw)
 
     def signatures(self) -> dict[str, Any]:
-        return {
+        signatures = {
             names.SERVING_SIGNATURE: self.serve_text,
             names.BEAM_SIGNATURE: self.serve_beam,
             names.GENERATE_SIGNATURE: self.serve_generate,
@@ -219,18 +267,36 @@ class ChatbotExport(tf.Module):
             names.SCORE_SIGNATURE: self.score_tf_examples,
             names.TRANSFORM_SIGNATURE: self.transform_features,
         }
+        if self.reads_context:
+            signatures[names.CONTEXT_SIGNATURE] = self.serve_context
+        return signatures
 
 
-def warmup_requests() -> list:
-    """PredictionLog records TF Serving replays at load: both decoders, batch 1 and 8."""
+def _raw_feature_spec(tft_output: tft.TFTransformOutput) -> dict[str, Any]:
+    """The raw features' parsing spec, with the previous line optional ("" when an example has
+    none): tf.Examples written before it existed, or by clients that do not send it, still parse."""
+    spec = dict(tft_output.raw_feature_spec())
+    context = spec.get(features.CONTEXT_TEXT)
+    if isinstance(context, tf.io.FixedLenFeature):
+        size = int(np.prod(context.shape)) if context.shape else 1
+        spec[features.CONTEXT_TEXT] = tf.io.FixedLenFeature(context.shape, context.dtype, default_value=[""] * size)
+    return spec
+
+
+def warmup_requests(with_context: bool = False) -> list:
+    """PredictionLog records TF Serving replays at load: the decoders, batch 1 and 8."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     records = []
-    for signature in (names.SERVING_SIGNATURE, names.BEAM_SIGNATURE, names.GENERATE_SIGNATURE):
+    signatures = (names.SERVING_SIGNATURE, names.BEAM_SIGNATURE, names.GENERATE_SIGNATURE)
+    for signature in signatures + ((names.CONTEXT_SIGNATURE,) if with_context else ()):
         for batch in (1, 8):
             messages = [WARMUP_MESSAGES[i % len(WARMUP_MESSAGES)].encode() for i in range(batch)]
             request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=names.MODEL_NAME, signature_name=signature))
             request.inputs[names.SERVING_INPUT_KEY].CopyFrom(tf.make_tensor_proto(messages, dtype=tf.string))
+            if signature == names.CONTEXT_SIGNATURE:
+                previous = [WARMUP_MESSAGES[(i + 1) % len(WARMUP_MESSAGES)].encode() for i in range(batch)]
+                request.inputs[names.CONTEXT_INPUT_KEY].CopyFrom(tf.make_tensor_proto(previous, dtype=tf.string))
             if signature == names.BEAM_SIGNATURE:
                 request.inputs[names.BEAM_WIDTH_KEY].CopyFrom(tf.make_tensor_proto(DEFAULT_BEAM_WIDTH, dtype=tf.int32))
             if signature == names.GENERATE_SIGNATURE:
@@ -252,5 +318,5 @@ def export(
     warmup = os.path.join(export_dir, names.WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(warmup))
     with tf.io.TFRecordWriter(warmup) as writer:
-        for record in warmup_requests():
+        for record in warmup_requests(module.reads_context):
             writer.write(record.SerializeToString())

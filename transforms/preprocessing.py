@@ -15,7 +15,11 @@ Steps, following the tutorial:
 6. truncate and pad (post) to ``max_len``. The decoder input is ``<bos>`` + reply and the
    target is reply + ``<eos>``: the same tokens shifted by exactly one step. The lengths
    before truncation are outputs too, so the Trainer can drop long pairs instead
-   (``long_pairs = "drop"``) and count them.
+   (``long_pairs = "drop"``) and count them;
+7. with ``context_len`` > 0, the encoder reads the conversation's previous line too: its last
+   ``context_len`` tokens, ``<eos>``, then the input (:func:`with_context`), padded to
+   ``max_len + 1 + context_len``. The vocabulary is the same as without (built from the inputs
+   and replies), so the two models' perplexities are in one token space.
 """
 
 from __future__ import annotations
@@ -99,6 +103,18 @@ def _pad(ids: tf.RaggedTensor, max_len: int) -> tf.Tensor:
     return ids[:, :max_len].to_tensor(default_value=features.PAD_ID, shape=[None, max_len])
 
 
+def with_context(context_ids: tf.RaggedTensor, source_ids: tf.RaggedTensor, context_len: int) -> tf.RaggedTensor:
+    """The encoder's tokens when it reads the previous line: its last ``context_len`` tokens,
+    ``<eos>`` (the end of that turn), then the input; the input alone where there is no previous
+    line (a conversation's first pair, a message sent without context), as without context."""
+    tail = context_ids[:, -context_len:]
+    has_context = tf.cast(tail.row_lengths() > 0, tf.int64)
+    separator = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(has_context)], tf.constant(features.EOS_ID, tf.int64)), has_context
+    )
+    return tf.concat([tail, separator, source_ids], axis=1)
+
+
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> dict[str, tf.Tensor]:
     """tf.Transform preprocessing_fn; hyperparameters come from ``custom_config``."""
     params = from_properties(TransformSettings, custom_config or {})
@@ -114,6 +130,11 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         store_frequency=False,
     )
     source_ids = _to_ids(source, vocab)
+    encoder_ids = _pad(source_ids, max_len)
+    if params.context_len > 0:
+        context_ids = _to_ids(tokenize(_dense_text(inputs[features.CONTEXT_TEXT])), vocab)
+        encoder_len = max_len + 1 + params.context_len
+        encoder_ids = _pad(with_context(context_ids, source_ids[:, :max_len], params.context_len), encoder_len)
     reply_ids = _to_ids(reply, vocab)[:, : max_len - 1]
     batch = tf.shape(reply_ids.row_lengths())[0]
     bos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(features.BOS_ID, tf.int64)))
@@ -121,7 +142,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     return {
         features.INPUT_LENGTH: source_ids.row_lengths(),
         features.TARGET_LENGTH: reply.row_lengths(),
-        features.ENCODER_INPUT_IDS: _pad(source_ids, max_len),
+        features.ENCODER_INPUT_IDS: encoder_ids,
         features.DECODER_INPUT_IDS: _pad(tf.concat([bos, reply_ids], axis=1), max_len),
         features.DECODER_TARGET_IDS: _pad(tf.concat([reply_ids, eos], axis=1), max_len),
     }

@@ -41,6 +41,7 @@ from common.decode_options import DEFAULT_BEAM_WIDTH
 from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
 from s2s.bench import ngram
 from trainer.params import TrainerSettings
+from transforms.params import TransformSettings
 
 TUTORIAL = {
     "embedding_dim": 50,
@@ -74,12 +75,12 @@ GOAL_FLUENCY_RATIO = 0.10  # default decoder: mean log-probability under the tri
 GOAL_SEARCH_TOP_REPLY = 0.10  # greedy and beam search: the most frequent reply at most this share
 
 
-def _preprocess(data_dir: str, work_dir: str, vocab_size: int, max_len: int):
-    """Runs (or reuses, through the pipeline cache) ExampleGen..Transform; returns the
-    Transform output dir and the transformed split file patterns."""
+def _preprocess(data_dir: str, work_dir: str, transform: TransformSettings):
+    """Runs (or reuses, through the pipeline cache) ExampleGen..Transform with the ``transform``
+    settings; returns the Transform output dir and the transformed split file patterns."""
     from pipeline import local_runner
 
-    cfg = PipelineConfig.of(data_dir=data_dir, work_dir=work_dir, vocab_size=vocab_size, max_len=max_len)
+    cfg = PipelineConfig.of(data_dir=data_dir, work_dir=work_dir, **dataclasses.asdict(transform))
     local_runner.run(cfg, preprocessing_only=True)
     return transform_outputs(cfg.pipeline_root)
 
@@ -392,20 +393,22 @@ def _fluency_goals(decoders: dict[str, dict[str, Any]]) -> dict[str, bool]:
     return goals
 
 
-def _prepare(data_dir: str, work: Path, vocab_size: int, max_len: int):
+def _prepare(data_dir: str, work: Path, transform: TransformSettings):
     """ExampleGen and Transform (reused when done before); returns (the Transform's output,
     split -> file patterns, split -> loaded ids, vocabulary size with the reserved ids) and
     prints what it took."""
     import tensorflow_transform as tft
 
     started = time.perf_counter()
-    graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), vocab_size, max_len)
+    graph, *patterns = _preprocess(os.path.abspath(data_dir), str(work), transform)
     files = dict(zip((features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT), patterns))
     tft_output = tft.TFTransformOutput(graph)
     vocab = tft_output.vocabulary_size_by_name(features.VOCABULARY_NAME) + features.NUM_RESERVED
     splits = {name: load_split(f, tft_output) for name, f in files.items()}
     print(
-        f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {max_len}); "
+        f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {transform.max_len}"
+        + (f", previous line's last {transform.context_len} tokens" if transform.context_len else "")
+        + "); "
         + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()),
         flush=True,
     )
@@ -465,7 +468,7 @@ def run(
         )
     settings = PipelineConfig().replace(**{"epochs": epochs, **(overrides or {})})
     max_len = settings.transform.max_len
-    tft_output, files, splits, vocab = _prepare(data_dir, work, settings.transform.vocab_size, max_len)
+    tft_output, files, splits, vocab = _prepare(data_dir, work, settings.transform)
     base_line = baselines(splits, vocab)
 
     configs, labels = _configs(settings.trainer, seeds, glove_path if tutorial else None)

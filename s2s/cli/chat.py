@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat.add_argument("--version", type=int_in(1, 2**63 - 1), default=None, help="model version (default: the newest)")
     chat.add_argument("--message", help="send one message, print the reply and exit")
     chat.add_argument(
+        "--context",
+        default=None,
+        help="the line before --message in the conversation (the serving_context signature: models trained "
+        "with context_len > 0); interactively, any value sends each message after the bot's previous reply",
+    )
+    chat.add_argument(
         "--beam", type=bounded(DecodeOptions, "beam_width"), default=None, help="beam width (the same as --beam-width)"
     )
     decoding = chat.add_argument_group(
@@ -56,9 +62,17 @@ def main(args: argparse.Namespace) -> int:
         options.setdefault("beam_width", args.beam)
     shown = options.get("beam_width", 1)
 
+    if options and args.context is not None:
+        return fail("--context goes with the default decoder (serving_context): leave out the decoding options")
+    previous = [args.context if args.message is not None else ""]
+
     def ask(message: str):
         if options:  # any decoding option: the generate signature, everything else at its default
             return client.generate([message], DecodeOptions(**options))[0]
+        if args.context is not None:  # the line before: the given one, or the bot's previous reply
+            reply = client.reply_in_context([message], previous)[0]
+            previous[0] = reply.text
+            return reply
         return client.reply([message])[0]
 
     if args.message is not None:
