@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import tensorflow as tf
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import base_beam_component, executor_spec
-from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
-from tfx.utils import json_utils, proto_utils
+from tfx.utils import json_utils, path_utils, proto_utils
 
+from common import reply_corpus
 from common.typed import settings_arguments, spec_with, split_settings
 from evaluator.config import eval_config
 from evaluator.params import EvaluatorSettings
@@ -32,6 +34,13 @@ Seq2SeqEvaluatorSpec = spec_with(
 )
 
 
+def _with_replies(input_dict) -> str:
+    """The candidate's SavedModel directory when the Trainer saved its train replies beside it
+    (the replies' fluency is measured with them), else ""."""
+    model_dir = path_utils.serving_model_path(artifact_utils.get_single_uri(input_dict[standard_component_specs.MODEL_KEY]))
+    return model_dir if tf.io.gfile.exists(reply_corpus.path_in(model_dir)) else ""
+
+
 class Seq2SeqEvaluatorExecutor(evaluator_executor.Executor):
     """The stock Evaluator executor, its eval_config built from the bounds it was given."""
 
@@ -39,7 +48,9 @@ class Seq2SeqEvaluatorExecutor(evaluator_executor.Executor):
         """The stock ``Do`` with ``eval_config`` = :func:`evaluator.config.eval_config` of the settings."""
         bounds, props = split_settings(exec_properties, EvaluatorSettings)
         props.pop(CODE_VERSION_KEY, None)
-        props[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(eval_config(bounds))
+        props[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
+            eval_config(bounds, _with_replies(input_dict))
+        )
         super().Do(input_dict, output_dict, props)
 
 

@@ -6,6 +6,8 @@ The metrics themselves are in :mod:`evaluator.metrics` (TFMA) over the arithmeti
 
 from __future__ import annotations
 
+import json
+
 import tensorflow_model_analysis as tfma
 
 from common import features, names
@@ -57,7 +59,15 @@ def _both_models(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
     )
 
 
-def _candidate_replies(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
+def _fluency(model_dir: str) -> list[tfma.MetricConfig]:
+    """The Fluency metric of the replies when the model in ``model_dir`` has its train replies
+    beside it (models exported before they were saved have none: no fluency, nothing else lost)."""
+    if not model_dir:
+        return []
+    return [tfma.MetricConfig(class_name="Fluency", module=MODULE, config=json.dumps({"model_dir": model_dir})[1:-1])]
+
+
+def _candidate_replies(bounds: EvaluatorSettings, model_dir: str = "") -> tfma.MetricsSpec:
     """The candidate's reply metrics: BLEU-2, distinct-1/2, the shares of replies that say a word
     twice in a row or repeat a bigram, and the most frequent reply's share, bounded over all
     test replies only (a genre slice of a few dozen pairs is too small to call
@@ -73,6 +83,7 @@ def _candidate_replies(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
             tfma.MetricConfig(class_name="DistinctN", module=MODULE, config='"n": 2'),
             tfma.MetricConfig(class_name="RepeatShare", module=MODULE, config='"n": 1'),
             tfma.MetricConfig(class_name="RepeatShare", module=MODULE, config='"n": 2'),
+            *_fluency(model_dir),
             tfma.MetricConfig(
                 class_name="TopReplyShare",
                 module=MODULE,
@@ -85,7 +96,7 @@ def _candidate_replies(bounds: EvaluatorSettings) -> tfma.MetricsSpec:
     )
 
 
-def eval_config(bounds: EvaluatorSettings) -> tfma.EvalConfig:
+def eval_config(bounds: EvaluatorSettings, model_dir: str = "") -> tfma.EvalConfig:
     """Sequence metrics overall and per movie genre; blessing needs the absolute bounds
     (masked token accuracy, perplexity, the most frequent reply's share) and, once a model was blessed before, a perplexity
     at most ``max_perplexity_increase`` (relative) worse than that baseline's. The reply metrics
@@ -93,6 +104,8 @@ def eval_config(bounds: EvaluatorSettings) -> tfma.EvalConfig:
 
     Args:
         bounds: the blessing bounds.
+        model_dir: the candidate's SavedModel, when its train replies are beside it
+            (:mod:`common.reply_corpus`): the replies' fluency is measured with them.
 
     Returns:
         The Evaluator's config.
@@ -102,5 +115,5 @@ def eval_config(bounds: EvaluatorSettings) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[_spec(CANDIDATE, names.TF_EXAMPLE_SIGNATURE), _spec(BASELINE, names.SCORE_SIGNATURE, baseline=True)],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.GENRES])],
-        metrics_specs=[_both_models(bounds), _candidate_replies(bounds)],
+        metrics_specs=[_both_models(bounds), _candidate_replies(bounds, model_dir)],
     )

@@ -13,20 +13,26 @@ each step) and ``predicted_ids`` ([steps]: the arg-max token), and the label
   reply (``greedy_ids``); ``word_repeat_share`` and ``repeated_2gram_share`` (``RepeatShare``):
   the share of the default decoder's replies that say a word twice in a row, or repeat a
   bigram (word salad), with the reference replies' own share beside each
-  (``reference_word_repeat_share``, ``reference_repeated_2gram_share``).
+  (``reference_word_repeat_share``, ``reference_repeated_2gram_share``); ``fluency``
+  (``Fluency``): the default decoder's replies' mean log-probability per token under the
+  Kneser-Ney trigram of the train split's replies (:mod:`evaluator.ngram`, built from the replies
+  the Trainer saves beside the model, :mod:`common.reply_corpus`), with the reference replies'
+  own (``reference_fluency``): far below it is word salad, far above it generic.
 
 Referenced from the EvalConfig by module path (``evaluator.metrics``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
-from common import names
+from common import features, names, reply_corpus
+from evaluator import ngram
 from evaluator.sequence_metrics import (
     corpus_bleu,
     distinct_n,
@@ -114,9 +120,11 @@ class Perplexity(metric_types.Metric):
 class _RepliesCombiner(beam.CombineFn):
     """Collects (reply, reference) id strings (greedy replies for the collapse check, the default decoder's otherwise); the figure at the end."""
 
-    def __init__(self, key: metric_types.MetricKey, model_name: str, output_name: str, kind: str, order: int):
+    def __init__(
+        self, key: metric_types.MetricKey, model_name: str, output_name: str, kind: str, order: int, model_dir: str = ""
+    ):
         self._key, self._model_name, self._output_name = key, model_name, output_name
-        self._kind, self._order = kind, order
+        self._kind, self._order, self._model_dir = kind, order, model_dir
         # The collapse check reads the greedy replies; BLEU and distinct-n the default decoder's.
         self._replies = "greedy_ids" if kind == "top_reply" else "reply_ids"
 
@@ -146,6 +154,8 @@ class _RepliesCombiner(beam.CombineFn):
             return {self._key: top_reply_share([h.split() for h in hypotheses])}
         if self._kind == "repeat":
             return _repeat_shares(self._key, hypotheses, references, self._order)
+        if self._kind == "fluency":
+            return _fluencies(self._key, hypotheses, references, self._model_dir)
         return {self._key: distinct_n([h.split() for h in hypotheses], self._order)}
 
 
@@ -165,6 +175,30 @@ def _repeat_shares(key, hypotheses, references, n: int) -> dict[metric_types.Met
     return {key: share(hypotheses), _reference_key(key): share(references)}
 
 
+@functools.lru_cache(maxsize=4)
+def _reply_lm(model_dir: str) -> ngram.KneserNeyTrigramLM:
+    """The Kneser-Ney trigram of the train replies saved beside the model in ``model_dir``, built
+    once per process (every slice reads it)."""
+    saved = reply_corpus.read(model_dir)
+    if saved is None:
+        raise ValueError(
+            f"fluency: no train replies beside the model in {model_dir} ({reply_corpus.FILE}; the Trainer saves them)"
+        )
+    replies, vocab_size = saved
+    return ngram.KneserNeyTrigramLM(replies, vocab_size)
+
+
+def _fluencies(key, hypotheses, references, model_dir: str) -> dict[metric_types.MetricKey, float]:
+    """The mean fluency (:func:`evaluator.ngram.mean_log_prob`, each reply closed by ``<eos>``) of
+    the replies, and of the references."""
+    lm = _reply_lm(model_dir)
+
+    def mean(texts) -> float:
+        return float(np.mean([ngram.mean_log_prob(lm, [*map(int, t.split()), features.EOS_ID]) for t in texts]))
+
+    return {key: mean(hypotheses), _reference_key(key): mean(references)}
+
+
 def _reply_computations(
     name: str,
     eval_config=None,
@@ -172,12 +206,13 @@ def _reply_computations(
     output_name: str = "",
     kind: str = "bleu",
     order: int = 2,
+    model_dir: str = "",
 ) -> metric_types.MetricComputations:
     key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
-    keys = [key, _reference_key(key)] if kind == "repeat" else [key]
+    keys = [key, _reference_key(key)] if kind in ("repeat", "fluency") else [key]
     return [
         metric_types.MetricComputation(
-            keys=keys, preprocessors=None, combiner=_RepliesCombiner(key, model_name, output_name, kind, order)
+            keys=keys, preprocessors=None, combiner=_RepliesCombiner(key, model_name, output_name, kind, order, model_dir)
         )
     ]
 
@@ -241,3 +276,19 @@ class RepeatShare(metric_types.Metric):
 
     def get_config(self):
         return {"name": self.name, "n": self.n}
+
+
+class Fluency(metric_types.Metric):
+    """The default decoder's replies' mean log-probability per token under the Kneser-Ney trigram
+    of the train split's replies (``fluency``), and the reference replies' (``reference_fluency``):
+    the language model is built from the replies the Trainer saved beside the model in
+    ``model_dir`` (:mod:`common.reply_corpus`)."""
+
+    def __init__(self, name: str | None = "fluency", model_dir: str = ""):
+        super().__init__(
+            metric_util.merge_per_key_computations(_reply_computations), name=name, kind="fluency", order=0, model_dir=model_dir
+        )
+        self.model_dir = model_dir
+
+    def get_config(self):
+        return {"name": self.name, "model_dir": self.model_dir}

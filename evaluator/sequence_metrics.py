@@ -115,7 +115,7 @@ def reply_measures(
       replies: the decoder's replies, as words.
       references: the reference replies, as words.
       fluency: optional; a reply's mean per-token log-probability under a reply language model
-        (:func:`s2s.bench.ngram.mean_log_prob`). When given, ``fluency`` and ``reference_fluency``
+        (:func:`evaluator.ngram.mean_log_prob`). When given, ``fluency`` and ``reference_fluency``
         are the means over the replies and over the references: far below the references' is word
         salad, far above is generic.
 

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import features, names
+from common import features, names, reply_corpus
 from common.decode_options import DEFAULT_BEAM_WIDTH
 from common.ids import token_counts, until_eos
 from components.cornell import load_corpus
+from evaluator import ngram
 from evaluator import sequence_metrics as sm
 
 REQUIRED_SIGNATURES = (names.SERVING_SIGNATURE, names.TF_EXAMPLE_SIGNATURE, names.TRANSFORM_SIGNATURE)
@@ -125,9 +126,20 @@ def _score(model, pairs: list, batch_size: int) -> TeacherForced:
     return out
 
 
-def _generate(model, pairs: list, references: list, batch_size: int, beam_width: int):
+def fluency_scorer(model_dir, id_to_token: list[str]):
+    """A reply's fluency (words in, mean log-probability per token out) under the Kneser-Ney trigram
+    of the replies the model was trained on, saved beside it (:mod:`common.reply_corpus`); None when
+    the model has none (exported before they were saved)."""
+    saved = reply_corpus.read(str(model_dir))
+    if saved is None:
+        return None
+    return ngram.word_fluency(ngram.KneserNeyTrigramLM(*saved), id_to_token)
+
+
+def _generate(model, pairs: list, references: list, batch_size: int, beam_width: int, fluency=None):
     """Replies of the default decoder (given each message's previous line when the model reads
-    context) and, when asked and exported, beam search: (figures per decoder, reply texts per decoder)."""
+    context) and, when asked and exported, beam search: (figures per decoder, reply texts per
+    decoder); with ``fluency`` (:func:`fluency_scorer`) the replies' and references' fluency."""
     import tensorflow as tf
 
     if names.CONTEXT_SIGNATURE in model.signatures:
@@ -146,7 +158,7 @@ def _generate(model, pairs: list, references: list, batch_size: int, beam_width:
         texts[name] = [t.decode() for batch in _batches(pairs, batch_size) for t in decoder(batch)["reply"].numpy()]
         elapsed = time.perf_counter() - started
         figures[name] = {
-            **sm.reply_measures([t.split() for t in texts[name]], references),
+            **sm.reply_measures([t.split() for t in texts[name]], references, fluency),
             "replies_per_second": len(texts[name]) / elapsed if elapsed else float("nan"),
         }
     return figures, texts
@@ -223,6 +235,7 @@ def evaluate(
         [scored.references[i] for i in replyable],
         max(1, batch_size // 4),
         beam_width,
+        fluency_scorer(model_dir, [t.decode() for t in model.id_to_token.numpy()]),
     )
     counts = report.as_dict()
     figures = {
@@ -258,6 +271,43 @@ def evaluate(
 
 
 # --------------------------------------------------------------------- output
+def _decoder_rows(name: str, r: dict) -> list[tuple[str, str]]:
+    """The table rows of one decoder's replies."""
+    rows = []
+    rows.append(
+        (
+            f"{name} replies: BLEU-1 / BLEU-2",
+            f"{r['bleu1']:.2f} / {r['bleu2']:.2f}",
+        )
+    )
+    rows.append((f"{name} replies: distinct-1 / distinct-2", f"{r['distinct1']:.4f} / {r['distinct2']:.4f}"))
+    rows.append((f"{name} replies: most frequent reply (share)", f"{r['top_reply_share']:.2%} ({r['top_reply']!r})"))
+    rows.append(
+        (
+            f"{name} replies: with a repeated 2-gram / 3-gram",
+            f"{r['repeated_2gram_share']:.2%} / {r['repeated_3gram_share']:.2%}",
+        )
+    )
+    rows.append(
+        (
+            f"{name} replies: with a word twice in a row / a repeated 2-gram, references",
+            f"{r['word_repeat_share']:.2%} / {r['reference_word_repeat_share']:.2%}, {r['reference_repeated_2gram_share']:.2%}",
+        )
+    )
+    rows.append(
+        (f"{name} replies: mean length / reference mean length", f"{r['mean_length']:.2f} / {r['reference_mean_length']:.2f}")
+    )
+    if "fluency" in r:
+        rows.append(
+            (
+                f"{name} replies: fluency / reference fluency (mean log-prob per token, trigram of the train replies)",
+                f"{r['fluency']:.3f} / {r['reference_fluency']:.3f}",
+            )
+        )
+    rows.append((f"{name} replies per second", f"{r['replies_per_second']:.0f}"))
+    return rows
+
+
 def table(figures: dict) -> str:
     rows = [
         ("model", figures["model"]),
@@ -275,30 +325,7 @@ def table(figures: dict) -> str:
         ("masked token accuracy", f"{figures['masked_token_accuracy']:.2%}"),
     ]
     for name, r in figures["replies"].items():
-        rows.append(
-            (
-                f"{name} replies: BLEU-1 / BLEU-2",
-                f"{r['bleu1']:.2f} / {r['bleu2']:.2f}",
-            )
-        )
-        rows.append((f"{name} replies: distinct-1 / distinct-2", f"{r['distinct1']:.4f} / {r['distinct2']:.4f}"))
-        rows.append((f"{name} replies: most frequent reply (share)", f"{r['top_reply_share']:.2%} ({r['top_reply']!r})"))
-        rows.append(
-            (
-                f"{name} replies: with a repeated 2-gram / 3-gram",
-                f"{r['repeated_2gram_share']:.2%} / {r['repeated_3gram_share']:.2%}",
-            )
-        )
-        rows.append(
-            (
-                f"{name} replies: with a word twice in a row / a repeated 2-gram, references",
-                f"{r['word_repeat_share']:.2%} / {r['reference_word_repeat_share']:.2%}, {r['reference_repeated_2gram_share']:.2%}",
-            )
-        )
-        rows.append(
-            (f"{name} replies: mean length / reference mean length", f"{r['mean_length']:.2f} / {r['reference_mean_length']:.2f}")
-        )
-        rows.append((f"{name} replies per second", f"{r['replies_per_second']:.0f}"))
+        rows += _decoder_rows(name, r)
     rl = figures["reply_length"]
     rows.append(
         ("default reply length: mean / p50 / p90 / max", f"{rl['mean']:.1f} / {rl['p50']:.0f} / {rl['p90']:.0f} / {rl['max']}")

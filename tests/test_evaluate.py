@@ -77,6 +77,20 @@ def test_perplexity_matches_an_independent_computation(evaluated, tiny_model, ti
     assert figures["masked_token_accuracy"] == pytest.approx(right / tokens)
 
 
+def test_fluency_is_under_the_trigram_of_the_replies_the_model_was_trained_on(evaluated, tiny_model):
+    from common import reply_corpus
+    from evaluator import ngram
+
+    out, figures = evaluated
+    replies, vocab_size = reply_corpus.read(str(tiny_model / "serving_model"))
+    words = [t.decode() for t in tf.saved_model.load(str(tiny_model / "serving_model")).id_to_token.numpy()]
+    fluency = ngram.word_fluency(ngram.KneserNeyTrigramLM(replies, vocab_size), words)
+    sample = json.loads((out / "evaluation.json").read_text())["sample"]  # all 4 pairs of the tiny corpus
+    default = figures["replies"]["default"]
+    assert default["fluency"] == pytest.approx(np.mean([fluency(s["default"].split()) for s in sample]))
+    assert -20 < default["reference_fluency"] < 0 and figures["replies"]["beam2"]["fluency"] < 0
+
+
 def test_report_files_name_every_figure(evaluated):
     out, figures = evaluated
     assert (out / "perplexity_by_genre.png").stat().st_size > 1000
@@ -94,6 +108,7 @@ def test_report_files_name_every_figure(evaluated):
         "default replies: with a repeated 2-gram / 3-gram",
         "default replies: with a word twice in a row / a repeated 2-gram, references",
         "default replies: mean length / reference mean length",
+        "default replies: fluency / reference fluency (mean log-prob per token, trigram of the train replies)",
         "input dependence",
         "beam2 replies: BLEU-1 / BLEU-2",
         "default reply length",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import apache_beam as beam
 import numpy as np
 import pytest
@@ -100,11 +102,47 @@ def test_blessing_needs_the_top_reply_share_under_its_bound():
 
 
 def test_the_baseline_is_scored_without_decoding_and_the_reply_metrics_are_the_candidates():
-    config = eval_config(PipelineConfig().evaluator)
+    config = eval_config(PipelineConfig().evaluator, "/a/model")
     signatures = {spec.name: spec.signature_name for spec in config.model_specs}
     assert signatures == {"candidate": names.TF_EXAMPLE_SIGNATURE, "baseline": names.SCORE_SIGNATURE}
     by_spec = [({m.class_name for m in spec.metrics}, list(spec.model_names)) for spec in config.metrics_specs]
-    replies = {"CorpusBleu", "DistinctN", "TopReplyShare", "RepeatShare"}
+    replies = {"CorpusBleu", "DistinctN", "TopReplyShare", "RepeatShare", "Fluency"}
     for classes, models in by_spec:  # a reply metric only where the baseline is not asked for it
         assert not classes & replies or models == ["candidate"], (classes, models)
     assert any("Perplexity" in classes and not models for classes, models in by_spec)  # both models: the change threshold
+
+
+def test_fluency_scores_replies_and_references_under_the_train_replies_trigram(tmp_path):
+    from common import reply_corpus
+    from evaluator import ngram
+
+    train = [[5, 6, 3], [5, 6, 3], [7, 3], [8, 9, 3]]
+    assert reply_corpus.write(str(tmp_path), train, vocab_size=10) == 4
+    assert reply_corpus.read(str(tmp_path)) == (train, 10)
+    lm = ngram.KneserNeyTrigramLM(train, 10)
+    replies, references = [[5, 6, 3], [5, 6, 3], [7, 3]], [[5, 6, 3], [8, 3], [7, 9, 3]]  # ELEMENTS', closed by <eos>
+    [computation] = metrics.Fluency(model_dir=str(tmp_path)).computations()
+    key, reference_key = computation.keys
+    expected = (np.mean([ngram.mean_log_prob(lm, r) for r in replies]), np.mean([ngram.mean_log_prob(lm, r) for r in references]))
+    assert expected[0] > expected[1]  # the replies are the train replies; "8" then "7 9" are rarer
+
+    def matches(got):
+        if len(got) != 1 or (got[0][key], got[0][reference_key]) != pytest.approx(expected):
+            raise BeamAssertException(f"fluency: expected {expected}, got {got}")
+
+    with beam.Pipeline() as pipeline:
+        assert_that(pipeline | beam.Create(ELEMENTS) | beam.CombineGlobally(computation.combiner), matches)
+    assert (key.name, reference_key.name) == ("fluency", "reference_fluency")
+
+
+def test_fluency_is_measured_when_the_model_has_its_train_replies(tmp_path):
+    def fluency_metrics(model_dir):
+        config = eval_config(PipelineConfig().evaluator, model_dir)
+        return [m for spec in config.metrics_specs for m in spec.metrics if m.class_name == "Fluency"]
+
+    assert fluency_metrics("") == []  # a model exported before the replies were saved beside it
+    [metric] = fluency_metrics(str(tmp_path))
+    assert json.loads("{" + metric.config + "}") == {"model_dir": str(tmp_path)}
+    [computation] = metrics.Fluency(model_dir=str(tmp_path / "none")).computations()
+    with pytest.raises(ValueError, match="no train replies beside the model"):
+        computation.combiner.extract_output([("5 6", "5 6")])

@@ -96,6 +96,8 @@ def test_metrics_per_genre_slice_and_sequence_metrics(first_run):
     assert 0.0 < overall["top_reply_share"] <= 1.0
     for share in ("word_repeat_share", "repeated_2gram_share"):  # the default replies' and the references'
         assert 0.0 <= overall[share] <= 1.0 and 0.0 <= overall[f"reference_{share}"] <= 1.0
+    # Log-probabilities per token under the train replies' trigram, saved beside the model.
+    assert -15.0 < overall["fluency"] < 0.0 and -15.0 < overall["reference_fluency"] < 0.0
     # m31 (comedy, crime, romance, thriller) and m39 (action, ... thriller) are the test split
     assert metrics["genres=thriller"]["example_count"] == 559
     assert metrics["genres=comedy"]["example_count"] + metrics["genres=action"]["example_count"] == 559

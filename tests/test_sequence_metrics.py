@@ -99,7 +99,7 @@ def test_reply_measures_on_a_small_set():
 
 
 def test_fluency_is_the_mean_log_probability_under_the_reply_model_beside_the_references():
-    from s2s.bench import ngram
+    from evaluator import ngram
 
     words = {"<eos>": features.EOS_ID, "i": 4, "know": 5, "go": 6}
     lm = ngram.KneserNeyTrigramLM([[4, 5, features.EOS_ID]] * 20 + [[6, features.EOS_ID]], vocab_size=8)

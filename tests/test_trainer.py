@@ -21,6 +21,23 @@ def test_run_fn_trains_and_writes_logs(tiny_model):
     assert list((tiny_model / "model_run" / "logs").rglob("events.out.tfevents*"))
 
 
+def test_the_train_replies_are_saved_beside_the_model(tiny_model, tiny_transform):
+    from common import reply_corpus
+
+    replies, vocab_size = reply_corpus.read(str(tiny_model / "serving_model"))
+    # The tiny Trainer reads one file as both splits: its replies are that file's targets.
+    targets = [np.asarray(r[features.DECODER_TARGET_IDS]) for r in _transformed_rows(tiny_transform)]
+    assert replies == [t[t != features.PAD_ID].tolist() for t in targets] and len(replies) == 96
+    assert all(r[-1] == features.EOS_ID for r in replies)
+    assert vocab_size == len(tf.saved_model.load(str(tiny_model / "serving_model")).id_to_token.numpy())
+
+
+def _transformed_rows(tiny_transform):
+    spec = {features.DECODER_TARGET_IDS: tf.io.VarLenFeature(tf.int64)}
+    dataset = tf.data.TFRecordDataset(str(tiny_transform / "transformed" / "part-0.gz"), compression_type="GZIP")
+    return [{k: tf.sparse.to_dense(v).numpy() for k, v in tf.io.parse_single_example(x, spec).items()} for x in dataset]
+
+
 def test_serving_default_returns_reply_strings(tiny_model):
     model = tf.saved_model.load(str(tiny_model / "serving_model"))
     assert {names.SERVING_SIGNATURE, names.TF_EXAMPLE_SIGNATURE, names.TRANSFORM_SIGNATURE} <= set(model.signatures)

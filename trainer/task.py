@@ -29,7 +29,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from common import features, names
+from common import features, names, reply_corpus
 from common.ids import token_counts
 from common.reports import DataReport, SplitData, Training
 from common.settings import from_properties
@@ -357,12 +357,25 @@ def train(
     return model, params, history
 
 
+def train_replies(file_patterns: list[str], tft_output: tft.TFTransformOutput) -> list[np.ndarray]:
+    """The replies of a transformed split as the model reads them: target ids up to and including
+    ``<eos>`` (truncated replies as truncated)."""
+    replies = []
+    for _, targets in make_dataset(file_patterns, tft_output, 1024, shuffle=False):
+        replies += [row[row != features.PAD_ID] for row in targets.numpy()]
+    return replies
+
+
 def run_fn(fn_args) -> None:
-    """Called by the TFX Trainer: hyperparameters arrive in ``fn_args.custom_config``."""
+    """Called by the TFX Trainer: hyperparameters arrive in ``fn_args.custom_config``. Exports the
+    model and saves the train split's replies beside it (:mod:`common.reply_corpus`: the reply
+    language model the Evaluator's fluency is measured with)."""
     settings = trainer_settings(fn_args.custom_config)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     model, _, _ = train(settings, tft_output, fn_args.train_files, fn_args.eval_files, fn_args.model_run_dir)
     # MAX_LEN is the Transform's: the padded length of its outputs.
     max_len = int(tft_output.transformed_feature_spec()[features.DECODER_TARGET_IDS].shape[0])
     export.export(model, tft_output, max_len, fn_args.serving_model_dir)
-    logging.info("Exported the chatbot SavedModel to %s", fn_args.serving_model_dir)
+    vocab_size = tft_output.vocabulary_size_by_name(features.VOCABULARY_NAME) + features.NUM_RESERVED
+    saved = reply_corpus.write(fn_args.serving_model_dir, train_replies(fn_args.train_files, tft_output), vocab_size)
+    logging.info("Exported the chatbot SavedModel to %s (with %d train replies)", fn_args.serving_model_dir, saved)

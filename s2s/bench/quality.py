@@ -11,7 +11,7 @@ does its reply depend on what was said, and what do its replies look like?
    tutorial's configuration (frozen GloVe 50d embedding, one LSTM of 300 units, no
    attention, no dropout), unless ``--no-tutorial``.
 3. Baselines that never see the input, trained on the train split's replies
-   (:mod:`s2s.bench.ngram`): an add-one unigram and an interpolated Kneser–Ney trigram.
+   (:mod:`evaluator.ngram`): an add-one unigram and an interpolated Kneser–Ney trigram.
 4. For each model: teacher-forced perplexity and its ratio to the trigram's; input
    dependence (perplexity with the inputs shuffled across pairs, fixed seed, divided by the
    perplexity with the true inputs: 1.0 means the input is ignored); and the replies of
@@ -38,8 +38,8 @@ import numpy as np
 
 from common import features, names
 from common.decode_options import DEFAULT_BEAM_WIDTH
+from evaluator import ngram
 from pipeline.config import DEFAULT_WORK_DIR, PipelineConfig
-from s2s.bench import ngram
 from trainer.params import TrainerSettings
 from transforms.params import TransformSettings
 
@@ -160,9 +160,7 @@ def replies(exporter, encoder: np.ndarray, options, batch: int = 256) -> list[li
 def fluency_scorer(train: dict[str, np.ndarray], words: list[str]):
     """A reply's fluency (words in, mean log-probability per token out) under the Kneser-Ney
     trigram of the train split's replies, in the model's token space (``<eos>`` closes the reply)."""
-    lm = ngram.KneserNeyTrigramLM([ngram.reply_ids(row) for row in train["target"]], len(words))
-    ids = {w: i for i, w in enumerate(words)}
-    return lambda reply: ngram.mean_log_prob(lm, [ids.get(w, features.UNK_ID) for w in reply] + [features.EOS_ID])
+    return ngram.word_fluency(ngram.KneserNeyTrigramLM([ngram.reply_ids(row) for row in train["target"]], len(words)), words)
 
 
 def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: int, fluency=None) -> dict[str, Any]:

@@ -128,3 +128,10 @@ def mean_log_prob(lm, reply: Reply) -> float:
     """A reply's mean natural-log probability per token under ``lm`` (``reply`` closed by
     ``<eos>``, as :func:`perplexity` reads it): the fluency of one reply."""
     return _log_prob(lm, reply) / len(reply) if reply else float("nan")
+
+
+def word_fluency(lm, id_to_token: Sequence[str]):
+    """A reply's fluency under ``lm`` from its words: (words -> mean log-probability per token), the
+    words mapped to the model's ids (``<unk>`` for others) and the reply closed by ``<eos>``."""
+    ids = {w: i for i, w in enumerate(id_to_token)}
+    return lambda reply: mean_log_prob(lm, [ids.get(w, features.UNK_ID) for w in reply] + [features.EOS_ID])
