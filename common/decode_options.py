@@ -57,6 +57,13 @@ class DecodeOptions:
         0.0, "MMI-antiLM: weight of the reply language model subtracted from the score (0 = off)", low=0.0, high=10.0
     )
     antilm_steps: int = setting(0, "MMI-antiLM: how many first reply tokens the penalty applies to", low=0, high=100)
+    mmi_rerank: float = setting(
+        0.0,
+        "MMI reranking: weight of the reply language model's log-probability of each whole hypothesis, "
+        "subtracted before the final ranking (0 = off)",
+        low=0.0,
+        high=10.0,
+    )
 
     def validate(self) -> None:
         """Raises ConfigError (a ValueError) naming the first field out of its bounds (the graph checks the same)."""

@@ -119,6 +119,30 @@ def test_antilm_changes_the_ranking_score_not_the_reported_log_prob(model):
     np.testing.assert_allclose(plain[3][same], anti[3][same], rtol=1e-5)
 
 
+def _reply_lm_log_prob(model, reply: list[int]) -> float:
+    """log p(reply + <eos>) under the decoder started from an empty input, one step at a time."""
+    state, memory = model.encode(tf.zeros([1, 1], tf.int64))
+    token, total = features.BOS_ID, 0.0
+    for next_token in [*reply, features.EOS_ID]:
+        logits, state = model.decode_step(tf.constant([token], tf.int64), state, memory)
+        total += float(tf.nn.log_softmax(tf.cast(logits, tf.float32))[0, next_token])
+        token = next_token
+    return total
+
+
+def test_mmi_reranking_subtracts_the_reply_language_models_log_prob_of_each_sample(model):
+    sampled = {"beam_width": 4, "temperature": 1.0, "top_p": 1.0, "seed": 5, "length_penalty": 0.0}
+    plain, reranked = _decode(model, **sampled), _decode(model, **sampled, mmi_rerank=0.7)
+    for row in range(ENCODER.shape[0]):
+        before = {tuple(r): s for r, s in zip(_replies(plain[0][row]), plain[2][row])}
+        after = {tuple(r): s for r, s in zip(_replies(reranked[0][row]), reranked[2][row])}
+        assert set(before) == set(after)  # the same samples, ranked anew
+        for reply, score in before.items():
+            if len(reply) < STEPS:  # ended by <eos>
+                assert after[reply] == pytest.approx(score - 0.7 * _reply_lm_log_prob(model, list(reply)), abs=1e-3)
+        assert np.all(np.diff(reranked[2][row]) <= 1e-6)
+
+
 def test_scores_are_sorted_best_first(model):
     _, _, scores, _ = _decode(model, beam_width=4, length_penalty=1.0)
     assert np.all(np.diff(scores, axis=1) <= 1e-6)

@@ -22,6 +22,10 @@ One loop serves every decoder the export offers (core TF ops only, so TF Serving
   log p(y_t | empty input, y_<t)``: the same decoder run from an empty input is a language
   model of replies, and subtracting it penalises the replies that fit every input ("i do not
   know"). 0 = off (and the second decoder run is skipped).
+* ``mmi_rerank``: MMI reranking of the finished hypotheses (Li et al. 2016's reranking form):
+  each hypothesis' score minus ``mmi_rerank`` times its whole log-probability under that reply
+  language model (one teacher-forced pass over the k hypotheses), before the length
+  normalisation. It chooses among the samples (or beams) the one least likely without the input.
 
 Scores returned: ``scores``, the ranking score (antiLM-adjusted, length-normalised), and
 ``log_probs``, the model's own mean log-probability per token of each reply (its closing
@@ -36,6 +40,7 @@ import tensorflow as tf
 
 from common import features
 from common.decode_options import BOUNDS, DTYPES, DecodeOptions
+from trainer.model import teacher_forced
 
 NEG_INF = -1e9
 
@@ -281,6 +286,8 @@ def decode(
     seqs, lengths, scores, model_scores, counts = _specialised(either, by_rows=by_rows, use_lm=use_lm)
     if stats is not None:
         stats.update(zip(("steps", "row_steps", "sampled", "fallbacks"), counts))
+    rerank = _known(opts["mmi_rerank"], lambda w: w > 0.0)
+    scores = _specialised(functools.partial(_reranked, model, seqs, lengths, scores, opts["mmi_rerank"]), rerank=rerank)
     seqs = tf.reshape(seqs, [batch, k, max_len])
     lengths, scores, model_scores = (tf.reshape(x, [batch, k]) for x in (lengths, scores, model_scores))
     norm = tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, opts["length_penalty"])
@@ -290,6 +297,19 @@ def decode(
     lengths = tf.gather(lengths, order, batch_dims=1)  # tokens emitted, <eos> included when emitted
     mean_log_prob = tf.gather(model_scores, order, batch_dims=1) / tf.cast(tf.maximum(lengths, 1), tf.float32)
     return ids, lengths, tf.gather(ranked, order, batch_dims=1), mean_log_prob
+
+
+def _reranked(model, seqs: tf.Tensor, lengths: tf.Tensor, scores: tf.Tensor, weight: tf.Tensor, rerank: bool) -> tf.Tensor:
+    """``scores`` [rows] minus ``weight`` times each hypothesis' log-probability (``seqs`` [rows,
+    steps], its first ``lengths`` tokens) under the reply language model, the decoder from an empty
+    input, teacher-forced (MMI reranking); ``scores`` itself without ``rerank``."""
+    if not rerank:
+        return scores
+    rows, steps = tf.shape(seqs)[0], tf.shape(seqs)[1]
+    decoder_ids = tf.concat([tf.fill([rows, 1], tf.constant(features.BOS_ID, seqs.dtype)), seqs[:, :-1]], axis=1)
+    token_log_probs, _ = teacher_forced(model, tf.zeros([rows, 1], seqs.dtype), decoder_ids, seqs)
+    in_reply = tf.sequence_mask(lengths, steps)
+    return scores - weight * tf.reduce_sum(tf.where(in_reply, token_log_probs, 0.0), axis=1)
 
 
 def _known(value: tf.Tensor, test) -> bool | tf.Tensor:
