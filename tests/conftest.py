@@ -61,7 +61,8 @@ def analyze_and_transform(raw_rows, custom_config, out_dir: Path):
 
 @pytest.fixture(scope="session")
 def tiny_transform(tmp_path_factory):
-    """Transform output over the first 96 pairs of the embedded sample (max_len 8)."""
+    """Transform output over the first 96 pairs of the embedded sample (max_len 8, no context: the
+    previous line has its own fixture in tests/test_context.py)."""
     from common import features
     from components.cornell import load_corpus
     from pipeline.config import SAMPLE_DATA_DIR
@@ -69,7 +70,7 @@ def tiny_transform(tmp_path_factory):
     pairs, _ = load_corpus(SAMPLE_DATA_DIR)
     rows = [{features.INPUT_TEXT: p.input_text.encode(), features.TARGET_TEXT: p.target_text.encode()} for p in pairs[:96]]
     out = tmp_path_factory.mktemp("tiny_transform")
-    analyze_and_transform(rows, {"vocab_size": 300, "min_frequency": 1, "max_len": 8}, out)
+    analyze_and_transform(rows, {"vocab_size": 300, "min_frequency": 1, "max_len": 8, "context_len": 0}, out)
     return out
 
 

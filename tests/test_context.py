@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -125,5 +127,17 @@ def test_the_client_sends_the_previous_line_over_grpc(context_model, tmp_path):
             assert [r.text for r in client.reply_in_context(MESSAGES, ["Go away.", ""])] == [t.decode() for t in expected]
             with pytest.raises(ChatbotError, match="one previous line per message"):
                 client.reply_in_context(MESSAGES, ["Go away."])
+        # Interactively, each message goes with the bot's previous reply as its context.
+        chat = subprocess.run(
+            [sys.executable, "-m", "s2s.cli", "chat", "--server", f"127.0.0.1:{server.port}"],
+            input="Hello.\nWhere are you going?\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert chat.returncode == 0, chat.stderr
+        first, second = (line.split("bot> ")[1].split("   [score")[0] for line in chat.stdout.splitlines() if "bot> " in line)
+        in_context = local(text=tf.constant(["Hello.", "Where are you going?"]), context=tf.constant(["", first]))["reply"]
+        assert [first, second] == [t.decode() for t in in_context.numpy()]
     finally:
         server.stop()

@@ -126,7 +126,7 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
         "seed",
         "context_len",
     }
-    assert params["context_len"]["defaultValue"] == 0
+    assert params["context_len"]["defaultValue"] == 20
     assert tasks_input(spec, "Seq2SeqTransform", "context_len") == {"componentInputParameter": "context_len"}
     assert params["vocab_size"]["defaultValue"] == 12000 and params["vocab_size"]["parameterType"] == "NUMBER_INTEGER"
     assert params["learning_rate"]["defaultValue"] == 0.002 and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"

@@ -30,7 +30,7 @@ def memorised(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("memorise")
     rows = [{features.INPUT_TEXT: a.encode(), features.TARGET_TEXT: b.encode()} for a, b in PAIRS]
-    analyze_and_transform(rows, {"vocab_size": 100, "min_frequency": 1, "max_len": 6}, out)
+    analyze_and_transform(rows, {"vocab_size": 100, "min_frequency": 1, "max_len": 6, "context_len": 0}, out)
     files = [str(out / "transformed" / "*")]
     output = tft.TFTransformOutput(str(out / "transform"))
     # The default architecture, trained long enough to memorise 30 pairs.

@@ -38,7 +38,7 @@ def test_vocabulary_ids_padding_and_shift(tmp_path):
         {features.INPUT_TEXT: b"I I", features.TARGET_TEXT: b""},
         {features.INPUT_TEXT: b"hi", features.TARGET_TEXT: b"bob bob bob bob bob bob bob"},
     ]
-    out = analyze_and_transform(rows, {"vocab_size": 3, "min_frequency": 1, "max_len": 6}, tmp_path)
+    out = analyze_and_transform(rows, {"vocab_size": 3, "min_frequency": 1, "max_len": 6, "context_len": 0}, tmp_path)
     # Frequencies over both sides: bob 9, hi 5, i 3, am 1 -> top 3: bob=4, hi=5, i=6 (am -> <unk>=1).
     vocab = (tmp_path / "transform" / "transform_fn" / "assets" / features.VOCABULARY_NAME).read_text().split()
     assert vocab == ["bob", "hi", "i"]

@@ -5,6 +5,7 @@ own, a corrupt newest version does not stop serving, and errors carry the right 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import shutil
 import socket
 import subprocess
@@ -319,12 +320,17 @@ def test_memory_a_heavy_request_freed_goes_back_to_the_system(full_size_server):
         assert _rss_mb() > after - 5  # nothing left to give back: the server already did
 
 
-def test_a_beam_search_request_costs_its_language_model_rows_too():
-    # beam_search runs MMI-antiLM (BEAM_SEARCH): each beam decodes a second row, and admission counts it.
+def test_a_request_costs_its_language_model_rows_too():
+    # With MMI-antiLM each beam decodes a second row (the reply language model's), and admission
+    # counts it; beam_search (BEAM_SEARCH, plain since session 12) costs one row per beam.
     import tensorflow as tf
 
-    from common.decode_options import BEAM_SEARCH, decode_rows
+    from common.decode_options import BEAM_SEARCH, DecodeOptions, decode_rows
     from serving.dev_server import request_rows
 
     feed = {names.SERVING_INPUT_KEY: tf.constant(["hi"] * 8), names.BEAM_WIDTH_KEY: tf.constant(4)}
-    assert BEAM_SEARCH.antilm_weight > 0 and request_rows(names.BEAM_SIGNATURE, feed) == decode_rows(8, 4, 0.35) == 64
+    assert BEAM_SEARCH.antilm_weight == 0 and request_rows(names.BEAM_SIGNATURE, feed) == decode_rows(8, 4, 0.0) == 32
+    options = {
+        name: tf.constant(value) for name, value in dataclasses.asdict(DecodeOptions(beam_width=4, antilm_weight=0.35)).items()
+    }
+    assert request_rows(names.GENERATE_SIGNATURE, {**feed, **options}) == decode_rows(8, 4, 0.35) == 64

@@ -220,13 +220,14 @@ def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
     from common.decode_options import BEAM_SEARCH
     from trainer.decoding import option_tensors
 
-    # beam_search is generate with BEAM_SEARCH's options (MMI-antiLM included) at the asked width;
-    # width 1 is greedy decoding with them.
+    # beam_search is generate with BEAM_SEARCH's options at the asked width (width 1 is greedy
+    # decoding with them); other options (MMI-antiLM) rank otherwise.
     generate = model.signatures[names.GENERATE_SIGNATURE]
     for width in (1, 3):
         beam = model.signatures[names.BEAM_SIGNATURE](text=messages, beam_width=tf.constant(width))
         same = generate(text=messages, **option_tensors(dataclasses.replace(BEAM_SEARCH, beam_width=width)))
-        plain = generate(text=messages, **option_tensors(dataclasses.replace(BEAM_SEARCH, beam_width=width, antilm_weight=0.0)))
+        other = dataclasses.replace(BEAM_SEARCH, beam_width=width, antilm_weight=0.5, antilm_steps=100)
+        plain = generate(text=messages, **option_tensors(other))
         assert beam["alternatives"].shape == (3, width)
         assert beam["alternatives"].numpy().tolist() == same["alternatives"].numpy().tolist()
         np.testing.assert_allclose(beam["alternative_scores"], same["alternative_scores"], rtol=1e-5)

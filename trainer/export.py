@@ -8,7 +8,7 @@ Signatures (names in :mod:`common.features`):
   ``reply_ids`` [batch, max_len] int64 (0 after the reply), ``reply_length`` [batch] int32 and
   ``score`` [batch] float (mean log-probability of the reply's tokens and its closing ``<eos>``).
 * ``beam_search`` — ``text`` [batch] string and ``beam_width`` scalar int32 in: beam search of
-  that width with MMI-antiLM (:data:`common.decode_options.BEAM_SEARCH`). Out: ``reply`` / ``score`` (the best beam, scored as
+  that width with the default decoder's bans (:data:`common.decode_options.BEAM_SEARCH`). Out: ``reply`` / ``score`` (the best beam, scored as
   above) and ``alternatives`` / ``alternative_scores`` [batch, beam_width], best first.
 * ``generate`` — ``text`` and every decoding option as a scalar input (``beam_width``,
   ``temperature``, ``top_k``, ``top_p``, ``seed``, ``no_repeat_ngram``, ``no_repeat_word``, ``min_length``,

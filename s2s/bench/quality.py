@@ -130,7 +130,8 @@ def teacher_forced(model, split: dict[str, np.ndarray], encoder: np.ndarray | No
 
 def decoders() -> dict[str, Any]:
     """The decoders compared: plain greedy, greedy with trigram blocking (the Evaluator's collapse
-    check), the default (serving_default), beam search as beam_search runs it and without MMI-antiLM."""
+    check), the default (serving_default), beam search as beam_search runs it and with session 11's
+    MMI-antiLM (weight 0.35 over the whole reply)."""
     from common.decode_options import BEAM_SEARCH, GREEDY, DecodeOptions
 
     default = DecodeOptions()
@@ -140,7 +141,7 @@ def decoders() -> dict[str, Any]:
         "default decoder": default,
         "default, repeats allowed": dataclasses.replace(default, no_repeat_word=0),
         f"beam {DEFAULT_BEAM_WIDTH}": BEAM_SEARCH,
-        f"beam {DEFAULT_BEAM_WIDTH} without antiLM": dataclasses.replace(BEAM_SEARCH, antilm_weight=0.0),
+        f"beam {DEFAULT_BEAM_WIDTH} with antiLM 0.35": dataclasses.replace(BEAM_SEARCH, antilm_weight=0.35, antilm_steps=100),
     }
 
 

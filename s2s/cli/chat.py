@@ -8,6 +8,7 @@ import dataclasses
 import os
 import sys
 
+from common import names
 from common.decode_options import DTYPES, DecodeOptions
 from common.names import MODEL_NAME
 from s2s.cli.common import bounded, fail, float_in, int_in
@@ -24,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat.add_argument(
         "--context",
         default=None,
-        help="the line before --message in the conversation (the serving_context signature: models trained "
-        "with context_len > 0); interactively, any value sends each message after the bot's previous reply",
+        help="the line before --message in the conversation (the serving_context signature of models trained "
+        "with context_len > 0). Interactively, each message goes with the bot's previous reply as its context "
+        "whenever the model reads context",
     )
     chat.add_argument(
         "--beam", type=bounded(DecodeOptions, "beam_width"), default=None, help="beam width (the same as --beam-width)"
@@ -53,6 +55,11 @@ def _print_reply(reply, beam: int) -> None:
             print(f"     {i}. {text or '(empty reply)'}   [{score:.2f}]")
 
 
+def _no_context_signature(exc) -> bool:
+    """Whether the server refused a request because the model has no serving_context signature."""
+    return exc.code.name == "INVALID_ARGUMENT" and names.CONTEXT_SIGNATURE in exc.message and "not found" in exc.message
+
+
 def main(args: argparse.Namespace) -> int:
     from serving.client import ChatbotClient, ChatbotError
 
@@ -64,15 +71,22 @@ def main(args: argparse.Namespace) -> int:
 
     if options and args.context is not None:
         return fail("--context goes with the default decoder (serving_context): leave out the decoding options")
-    previous = [args.context if args.message is not None else ""]
+    # The line before each message: the given one, or interactively the bot's previous reply (while
+    # the model reads context: one without serving_context is asked without, from then on).
+    conversation = {"previous": args.context or "", "in_context": args.context is not None or args.message is None}
 
     def ask(message: str):
         if options:  # any decoding option: the generate signature, everything else at its default
             return client.generate([message], DecodeOptions(**options))[0]
-        if args.context is not None:  # the line before: the given one, or the bot's previous reply
-            reply = client.reply_in_context([message], previous)[0]
-            previous[0] = reply.text
-            return reply
+        if conversation["in_context"]:
+            try:
+                reply = client.reply_in_context([message], [conversation["previous"]])[0]
+                conversation["previous"] = reply.text
+                return reply
+            except ChatbotError as exc:
+                if args.context is not None or not _no_context_signature(exc):
+                    raise
+                conversation["in_context"] = False
         return client.reply([message])[0]
 
     if args.message is not None:
