@@ -12,7 +12,7 @@ Signatures (names in :mod:`common.features`):
   above) and ``alternatives`` / ``alternative_scores`` [batch, beam_width], best first.
 * ``generate`` — ``text`` and every decoding option as a scalar input (``beam_width``,
   ``temperature``, ``top_k``, ``top_p``, ``seed``, ``no_repeat_ngram``, ``no_repeat_word``, ``min_length``,
-  ``length_penalty``, ``antilm_weight``, ``antilm_steps``): beam search or sampling, with the
+  ``length_penalty``, ``antilm_weight``, ``antilm_steps``, ``mmi_rerank``): beam search or sampling, with the
   same outputs as ``beam_search``. TF Serving needs every input of a signature in a request;
   the client fills in the defaults.
 * ``serving_context`` — only when the Transform's ``context_len`` is above 0: ``text`` and
