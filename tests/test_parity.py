@@ -102,7 +102,7 @@ def test_ids_agree_through_tft_beam(tmp_path):
     pairs, _ = load_corpus(SAMPLE_DATA_DIR)
     pairs = pairs[:600]
     rows = [{features.INPUT_TEXT: p.input_text.encode(), features.TARGET_TEXT: p.target_text.encode()} for p in pairs]
-    config = {"vocab_size": 700, "min_frequency": 2, "max_len": 12}
+    config = {"vocab_size": 700, "min_frequency": 2, "max_len": 12, "context_len": 0}  # the tutorial reads one line
     out = analyze_and_transform(rows, config, tmp_path)
     enc, dec_in, dec_out, vocab = reference.preprocess([(p.input_text, p.target_text) for p in pairs], 700, 12, 2)
     graph_vocab = (
