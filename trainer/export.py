@@ -148,6 +148,8 @@ class ChatbotExport(tf.Module):
         # The network's shape, so that tools can rebuild the Keras model from the variables.
         self.architecture = tf.Variable(json.dumps(model.architecture(), sort_keys=True), trainable=False, name="architecture")
         self.reads_context = reads_context(tft_output)
+        if not self.reads_context:  # no serving_context: not traced, not saved
+            self.serve_context = None
         self._raw_feature_spec = _raw_feature_spec(tft_output)
 
     # ------------------------------------------------------------------ helpers
