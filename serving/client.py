@@ -91,6 +91,12 @@ def _floats(proto: tensor_pb2.TensorProto) -> np.ndarray:
     return values.reshape(_shape(proto))
 
 
+def _replies(response) -> list[Reply]:
+    """The best reply and its score per message of a default-decoder response."""
+    texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
+    return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
+
+
 def _with_alternatives(response: predict_pb2.PredictResponse) -> list[Reply]:
     """Replies of the beam_search / generate signatures: the best reply with its mean
     log-probability, and every alternative with its ranking score, best first."""
@@ -168,9 +174,7 @@ class ChatbotClient:
 
     def reply(self, messages: Sequence[str]) -> list[Reply]:
         """The default decoder's replies (the ``serving_default`` signature)."""
-        response = self.predict({names.SERVING_INPUT_KEY: string_tensor(messages)})
-        texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
-        return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
+        return _replies(self.predict({names.SERVING_INPUT_KEY: string_tensor(messages)}))
 
     def reply_in_context(self, messages: Sequence[str], contexts: Sequence[str]) -> list[Reply]:
         """The default decoder's replies to messages, each after its previous line in the
@@ -180,8 +184,7 @@ class ChatbotClient:
             {names.SERVING_INPUT_KEY: string_tensor(messages), names.CONTEXT_INPUT_KEY: string_tensor(contexts)},
             signature=names.CONTEXT_SIGNATURE,
         )
-        texts, scores = _strings(response.outputs["reply"]), _floats(response.outputs["score"])
-        return [Reply(str(t), float(s)) for t, s in zip(texts, scores)]
+        return _replies(response)
 
     def beam_reply(self, messages: Sequence[str], width: int = DEFAULT_BEAM_WIDTH) -> list[Reply]:
         """Beam-search replies: the best one and every beam, best first."""

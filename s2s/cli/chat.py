@@ -10,7 +10,6 @@ import sys
 
 from common import names
 from common.decode_options import DTYPES, DecodeOptions
-from common.names import MODEL_NAME
 from s2s.cli.common import bounded, fail, float_in, int_in
 
 HISTORY_FILE = "~/.s2s_chat_history"
@@ -19,7 +18,7 @@ HISTORY_FILE = "~/.s2s_chat_history"
 def register(sub: argparse._SubParsersAction) -> None:
     chat = sub.add_parser("chat", help="talk to the served chatbot over gRPC (interactive, or one --message)")
     chat.add_argument("--server", default="localhost:8500", help="host:port of the model server (default localhost:8500)")
-    chat.add_argument("--model", default=MODEL_NAME, help=f"model name (default {MODEL_NAME})")
+    chat.add_argument("--model", default=names.MODEL_NAME, help=f"model name (default {names.MODEL_NAME})")
     chat.add_argument("--version", type=int_in(1, 2**63 - 1), default=None, help="model version (default: the newest)")
     chat.add_argument("--message", help="send one message, print the reply and exit")
     chat.add_argument(
