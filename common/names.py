@@ -11,7 +11,7 @@ SCORE_SIGNATURE = "score_tf_example"  # serialized tf.Examples in: teacher-force
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Examples in, features out
 BEAM_SIGNATURE = "beam_search"  # raw strings and a beam width in, best reply + alternatives out
 GENERATE_SIGNATURE = "generate"  # raw strings and every decoding option in (common.decode_options)
-# Raw strings and the conversation's previous line in (exported when the model reads context).
+# Raw strings and the conversation's previous lines in (exported when the model reads context).
 CONTEXT_SIGNATURE = "serving_context"
 SERVING_INPUT_KEY = "text"
 CONTEXT_INPUT_KEY = "context"

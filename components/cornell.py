@@ -28,6 +28,7 @@ from pathlib import Path
 
 from common.examples import Pair
 from common.reports import CorpusCounts, CorpusReport
+from components.params import ExampleGenSettings
 
 SEPARATOR = " +++$+++ "
 LINES_FILE = "movie_lines.txt"
@@ -259,13 +260,37 @@ def _read_conversations(path: Path, encoding: str, report: LoadReport) -> Iterat
         yield movie_id, line_ids, lineno
 
 
-def load_corpus(data_dir: str | os.PathLike[str], encoding: str = "auto") -> tuple[list[Pair], LoadReport]:
+def _context(utterances: dict[str, _Utterance], before: list[str], lines: int) -> str:
+    """The last ``lines`` lines of ``before`` (a conversation's line ids before an input),
+    oldest first, joined by a space: only the run of present, non-empty lines next to the input."""
+    run: list[str] = []
+    for line_id in reversed(before[-lines:] if lines else []):
+        line = utterances.get(line_id)
+        if line is None or not line.text:
+            break
+        run.insert(0, line.text)
+    return " ".join(run)
+
+
+def load_corpus(
+    data_dir: str | os.PathLike[str], encoding: str = "auto", context_lines: int = ExampleGenSettings.context_lines
+) -> tuple[list[Pair], LoadReport]:
     """Reads every utterance pair of the corpus in ``data_dir``.
 
     A pair is two consecutive line references of a conversation whose lines both exist
     and both hold text. Conversations with some missing lines still give the pairs whose
-    two lines are present. Each pair carries the conversation's line before its input as
-    ``context_text`` ("" for the first pair, or when that line is missing or empty).
+    two lines are present. Each pair carries the conversation's ``context_lines`` lines
+    before its input as ``context_text``, oldest first and joined by a space: as many of
+    them as are present and hold text next to the input ("" for a conversation's first
+    pair, or when the line before the input is missing or empty).
+
+    Args:
+        data_dir: the corpus directory (movie_lines.txt, movie_conversations.txt, ...).
+        encoding: the corpus encoding, or "auto".
+        context_lines: how many lines before the input ``context_text`` may hold (0: none).
+
+    Returns:
+        (the pairs, the loader's counts and problems).
     """
     root = check_corpus_dir(data_dir)
     report = LoadReport()
@@ -282,8 +307,7 @@ def load_corpus(data_dir: str | os.PathLike[str], encoding: str = "auto") -> tup
                 f"{CONVERSATIONS_FILE}:{lineno}: {len(missing)} of {len(line_ids)} lines missing",
             )
         conversation_id = f"{movie_id}:{line_ids[0]}"
-        before = [None, *line_ids[:-2]]  # the line before each pair's input
-        for previous, first, second in zip(before, line_ids, line_ids[1:]):
+        for position, (first, second) in enumerate(zip(line_ids, line_ids[1:])):
             a, b = utterances.get(first), utterances.get(second)
             if a is None or b is None:
                 report.counts["pairs_skipped_missing_line"] += 1
@@ -291,7 +315,7 @@ def load_corpus(data_dir: str | os.PathLike[str], encoding: str = "auto") -> tup
             if not a.text or not b.text:
                 report.counts["pairs_skipped_empty_utterance"] += 1
                 continue
-            context = utterances[previous].text if previous in utterances else ""
+            context = _context(utterances, line_ids[:position], context_lines)
             pairs.append(Pair(a.text, b.text, movie_id, conversation_id, first, second, genres.get(movie_id, ()), context))
     report.counts["pairs"] = len(pairs)
     if report.counts["conversations_valid"] == 0:

@@ -77,7 +77,7 @@ class Executor(base_executor.BaseExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         settings, _ = split_settings(exec_properties, ExampleGenSettings)
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        pairs, report = load_corpus(input_base, settings.corpus_encoding)
+        pairs, report = load_corpus(input_base, settings.corpus_encoding, settings.context_lines)
         logging.info("CornellExampleGen read %s:\n%s", input_base, report.summary())
         config = output_config(settings)
         splits = [split.name for split in config.split_config.splits]

@@ -17,6 +17,13 @@ class ExampleGenSettings:
     train_buckets: int = setting(8, "hash buckets of the movie id that go to the train split", low=1)
     eval_buckets: int = setting(1, "hash buckets of the movie id that go to the eval split", low=1)
     test_buckets: int = setting(1, "hash buckets of the movie id that go to the test split (the Evaluator's)", low=1)
+    context_lines: int = setting(
+        2,
+        "conversation lines before each pair's input written as its context_text, oldest first "
+        "(the run of present lines next to the input; the Transform's context_len bounds what the encoder reads)",
+        low=0,
+        high=10,
+    )
 
     def __post_init__(self) -> None:
         check(self)

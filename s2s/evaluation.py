@@ -84,7 +84,7 @@ class TeacherForced:
 
 def _score(model, pairs: list, batch_size: int) -> TeacherForced:
     """Teacher-forced pass: token statistics overall and per genre, OOV shares, references. A
-    second pass scores every reply against another pair's input and previous line (a fixed
+    second pass scores every reply against another pair's input and previous lines (a fixed
     permutation): how much worse that is measures how much the model uses what it is told."""
     import tensorflow as tf
 
@@ -137,7 +137,7 @@ def fluency_scorer(model_dir, id_to_token: list[str]):
 
 
 def _generate(model, pairs: list, references: list, batch_size: int, beam_width: int, fluency=None):
-    """Replies of the default decoder (given each message's previous line when the model reads
+    """Replies of the default decoder (given each message's previous lines when the model reads
     context) and, when asked and exported, beam search: (figures per decoder, reply texts per
     decoder); with ``fluency`` (:func:`fluency_scorer`) the replies' and references' fluency."""
     import tensorflow as tf
@@ -202,7 +202,7 @@ def _token_figures(scored: TeacherForced) -> dict:
 
 
 def _replyable(pairs: list, with_context: bool) -> list[int]:
-    """The pairs the serving signature replies to: those whose message (and previous line, when
+    """The pairs the serving signature replies to: those whose message (and previous lines, when
     it is sent) is at most MAX_INPUT_BYTES; the others are counted, not replied to."""
     sent = ("input_text", "context_text") if with_context else ("input_text",)
     return [i for i, p in enumerate(pairs) if max(len(getattr(p, f).encode()) for f in sent) <= names.MAX_INPUT_BYTES]

@@ -177,7 +177,7 @@ class ChatbotClient:
         return _replies(self.predict({names.SERVING_INPUT_KEY: string_tensor(messages)}))
 
     def reply_in_context(self, messages: Sequence[str], contexts: Sequence[str]) -> list[Reply]:
-        """The default decoder's replies to messages, each after its previous line in the
+        """The default decoder's replies to messages, each after its previous lines in the
         conversation ("" for none): the ``serving_context`` signature, which a model trained with
         the Transform's ``context_len`` above 0 exports (others refuse it: INVALID_ARGUMENT)."""
         response = self.predict(

@@ -107,7 +107,7 @@ def test_a_tf_example_without_the_previous_line_still_parses(signatures):
 @pytest.mark.parametrize(
     ("context", "message"),
     [
-        (["only one"], "one previous line per message"),
+        (["only one"], "one per message"),
         (["fine", "x" * (names.MAX_INPUT_BYTES + 1)], "context: message is longer than"),
         ([b"\xff\xfe", "fine"], "context: message is not valid UTF-8"),
     ],
@@ -125,19 +125,22 @@ def test_the_client_sends_the_previous_line_over_grpc(context_model, tmp_path):
     try:
         with ChatbotClient(f"127.0.0.1:{server.port}", timeout=30) as client:
             assert [r.text for r in client.reply_in_context(MESSAGES, ["Go away.", ""])] == [t.decode() for t in expected]
-            with pytest.raises(ChatbotError, match="one previous line per message"):
+            with pytest.raises(ChatbotError, match="one per message"):
                 client.reply_in_context(MESSAGES, ["Go away."])
-        # Interactively, each message goes with the bot's previous reply as its context.
+        # Interactively, each message goes with the conversation's last lines as its context (two,
+        # as many as a training pair's): the previous message and the bot's reply to it.
+        said = ["Hello.", "Where are you going?", "Why?"]
         chat = subprocess.run(
             [sys.executable, "-m", "s2s.cli", "chat", "--server", f"127.0.0.1:{server.port}"],
-            input="Hello.\nWhere are you going?\n",
+            input="".join(f"{m}\n" for m in said),
             capture_output=True,
             text=True,
             timeout=120,
         )
         assert chat.returncode == 0, chat.stderr
-        first, second = (line.split("bot> ")[1].split("   [score")[0] for line in chat.stdout.splitlines() if "bot> " in line)
-        in_context = local(text=tf.constant(["Hello.", "Where are you going?"]), context=tf.constant(["", first]))["reply"]
-        assert [first, second] == [t.decode() for t in in_context.numpy()]
+        replies = [line.split("bot> ")[1].split("   [score")[0] for line in chat.stdout.splitlines() if "bot> " in line]
+        contexts = ["", f"{said[0]} {replies[0]}", f"{said[1]} {replies[1]}"]
+        in_context = local(text=tf.constant(said), context=tf.constant(contexts))["reply"]
+        assert replies == [t.decode() for t in in_context.numpy()]
     finally:
         server.stop()

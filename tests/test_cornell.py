@@ -127,9 +127,9 @@ def _corpus(tmp_path, lines: bytes, titles: bytes | None = None):
     return load_corpus(tmp_path)
 
 
-def test_each_pair_carries_the_line_before_its_input_or_none(tmp_path):
-    # L1 is missing and L3 is empty: the pair after a missing or empty line has no context, the
-    # others have the conversation's line before their input (not the one before that).
+def test_each_pair_carries_the_lines_next_before_its_input_oldest_first(tmp_path):
+    # L1 is missing and L3 is empty: a pair's context is the run of present, non-empty lines right
+    # before its input, at most context_lines of them (2 by default), oldest first.
     lines = "".join(
         f"L{i} +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ {text}\n"
         for i, text in ((2, "two"), (3, " "), (4, "four"), (5, "five"), (6, "six"))
@@ -139,8 +139,15 @@ def test_each_pair_carries_the_line_before_its_input_or_none(tmp_path):
     pairs, _ = load_corpus(tmp_path)
     assert [(p.context_text, p.input_text, p.target_text) for p in pairs] == [("", "two", "four"), ("", "five", "six")]
     (tmp_path / "movie_conversations.txt").write_text("u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2', 'L4', 'L5', 'L6']\n")
-    pairs, _ = load_corpus(tmp_path)
-    assert [(p.context_text, p.input_text) for p in pairs] == [("", "two"), ("two", "four"), ("four", "five")]
+    by_lines = {n: [(p.context_text, p.input_text) for p in load_corpus(tmp_path, context_lines=n)[0]] for n in (0, 1, 2, 3)}
+    assert (
+        by_lines[2]
+        == [("", "two"), ("two", "four"), ("two four", "five")]
+        == [(p.context_text, p.input_text) for p in load_corpus(tmp_path)[0]]
+    )
+    assert by_lines[1] == [("", "two"), ("two", "four"), ("four", "five")]
+    assert by_lines[3] == by_lines[2]  # L1 is missing: the run stops there
+    assert by_lines[0] == [("", "two"), ("", "four"), ("", "five")]
 
 
 def test_a_line_with_six_fields_is_malformed(tmp_path):

@@ -88,7 +88,7 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
     params = spec["root"]["inputDefinitions"]["parameters"]
     # The 25 of the Transform and the Trainer, and since session 10 the ExampleGen's, the
     # Evaluator's and the Pusher's (they were compiled into constants before); context_len since
-    # session 12.
+    # session 12, context_lines and ema_epochs since session 13.
     assert set(params) == {
         "corpus_encoding",
         "train_buckets",
@@ -125,8 +125,12 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
         "mixed_precision",
         "seed",
         "context_len",
+        "context_lines",
+        "ema_epochs",
     }
-    assert params["context_len"]["defaultValue"] == 20
+    assert params["context_len"]["defaultValue"] == 40
+    assert params["context_lines"]["defaultValue"] == 2
+    assert tasks_input(spec, "CornellExampleGen", "context_lines") == {"componentInputParameter": "context_lines"}
     assert tasks_input(spec, "Seq2SeqTransform", "context_len") == {"componentInputParameter": "context_len"}
     assert params["vocab_size"]["defaultValue"] == 12000 and params["vocab_size"]["parameterType"] == "NUMBER_INTEGER"
     assert params["learning_rate"]["defaultValue"] == 0.002 and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"

@@ -149,6 +149,7 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
         lr_decay=1.0,
         dropout=0.0,
         word_dropout=0.0,
+        ema_epochs=0.0,
     )
     val = history["val_loss"]
     assert len(val) == 3 and int(np.argmin(val)) < len(val) - 1, f"the setup must make a later epoch worse: {val}"
@@ -160,6 +161,20 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
     best.load_weights(str(tmp_path / "run" / "checkpoints" / "best.weights.h5"))
     # The returned (exported) model is the best epoch's, not the last one's.
     np.testing.assert_allclose(model(batch).numpy(), best(batch).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_weight_averaging_is_what_is_judged_kept_and_handed_on(tiny_transform, tmp_path):
+    from trainer import task
+
+    same = {"seed": 3, "epochs": 2, "early_stopping_patience": 2, "lr_decay": 1.0}
+    averaged, _, history, output, files = _train(tiny_transform, tmp_path / "a", ema_epochs=2.0, **same)
+    _, _, plain = _train(tiny_transform, tmp_path / "b", ema_epochs=0.0, **same)[:3]
+    # The average changes what is judged, not how the weights train.
+    np.testing.assert_allclose(history["loss"], plain["loss"], rtol=1e-6)
+    assert not np.allclose(history["val_loss"], plain["val_loss"], rtol=1e-4), (history["val_loss"], plain["val_loss"])
+    # The model handed on (exported) is the averaged one of the best epoch: its eval loss is the best one.
+    loss = averaged.evaluate(task.make_dataset(files, output, 16, shuffle=False), steps=2, verbose=0, return_dict=True)
+    assert loss["loss"] == pytest.approx(min(history["val_loss"]), rel=1e-5)
 
 
 def _weights(run_dir) -> dict:

@@ -16,7 +16,7 @@ Signatures (names in :mod:`common.features`):
   same outputs as ``beam_search``. TF Serving needs every input of a signature in a request;
   the client fills in the defaults.
 * ``serving_context`` — only when the Transform's ``context_len`` is above 0: ``text`` and
-  ``context`` [batch] string (each message's previous line in the conversation, "" for none), the
+  ``context`` [batch] string (each message's previous lines in the conversation, oldest first, "" for none), the
   default decoder, ``serving_default``'s outputs. ``serving_default`` and the other ``text``
   signatures answer as if no line came before.
 * ``serving_tf_example`` — serialized tf.Examples in (the Evaluator's signature):
@@ -100,7 +100,7 @@ def _check_context(context: tf.Tensor, text: tf.Tensor) -> tf.Tensor:
     same = tf.equal(tf.size(context), tf.size(text))
     checks = [
         tf.debugging.Assert(
-            same, ['context: one previous line per message ("" for none): got', tf.size(context), "for", tf.size(text)]
+            same, ['context: one per message (its previous lines, "" for none): got', tf.size(context), "for", tf.size(text)]
         ),
         *_check_strings(context, names.CONTEXT_INPUT_KEY),
     ]
@@ -109,7 +109,7 @@ def _check_context(context: tf.Tensor, text: tf.Tensor) -> tf.Tensor:
 
 
 def reads_context(tft_output: tft.TFTransformOutput) -> bool:
-    """Whether the Transform's encoder input holds the previous line (``context_len`` > 0): it is
+    """Whether the Transform's encoder input holds the previous lines (``context_len`` > 0): it is
     then longer than the reply's MAX_LEN (:func:`transforms.preprocessing.preprocessing_fn`)."""
     spec = tft_output.transformed_feature_spec()
     return spec[features.ENCODER_INPUT_IDS].shape[0] > spec[features.DECODER_TARGET_IDS].shape[0]
@@ -154,7 +154,7 @@ class ChatbotExport(tf.Module):
 
     # ------------------------------------------------------------------ helpers
     def _encoder_ids(self, text: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
-        """The encoder ids of the messages ``text`` (and of each one's previous line, ``context``,
+        """The encoder ids of the messages ``text`` (and of each one's previous lines, ``context``,
         "" where none: what the model reads when it reads context)."""
         # The schema gives raw text features the shape [1] per example.
         raw = {features.INPUT_TEXT: tf.reshape(_check_messages(text), [-1, 1])}
@@ -275,7 +275,7 @@ class ChatbotExport(tf.Module):
 
 
 def _raw_feature_spec(tft_output: tft.TFTransformOutput) -> dict[str, Any]:
-    """The raw features' parsing spec, with the previous line optional ("" when an example has
+    """The raw features' parsing spec, with the previous lines optional ("" when an example has
     none): tf.Examples written before it existed, or by clients that do not send it, still parse."""
     spec = dict(tft_output.raw_feature_spec())
     context = spec.get(features.CONTEXT_TEXT)

@@ -371,13 +371,16 @@ def build_model(
     clipnorm: float,
     embedding_matrix=None,
     train_embedding: bool = True,
+    ema_momentum: float = 0.0,
 ) -> Seq2Seq:
     """The network, compiled for training (Adam, masked cross-entropy; ``clipnorm`` 0 = no
-    clipping). Build it inside a distribution strategy's scope to train on several devices
-    (see :func:`trainer.task.distribution_strategy`)."""
+    clipping; ``ema_momentum`` > 0: Adam also keeps the weights' exponential moving average,
+    which :class:`keras.callbacks.SwapEMAWeights` swaps in). Build it inside a distribution
+    strategy's scope to train on several devices (see :func:`trainer.task.distribution_strategy`)."""
     model = network(params, embedding_matrix, train_embedding)
+    ema = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm or None),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm or None, **ema),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=features.PAD_ID),
         metrics=[KerasTokenAccuracy(), KerasPerplexity()],
     )

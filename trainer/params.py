@@ -32,6 +32,13 @@ class TrainerSettings:
     lr_decay: float = setting(
         0.5, "learning rate multiplied by this after an epoch without a better eval loss (1 = off)", above=0.0, high=1.0
     )
+    ema_epochs: float = setting(
+        1.0,
+        "Polyak averaging: evaluate, keep and export the moving average of the weights over about this many "
+        "epochs of steps (momentum per step 1 - 1/(ema_epochs x steps per epoch)); 0 = off: the last step's weights",
+        low=0.0,
+        high=100.0,
+    )
     epochs: int = setting(20, "training epochs at most (early stopping may end sooner; ignored with --train-steps)", low=1)
     early_stopping_patience: int = setting(
         2, "stop after this many epochs without a better eval loss (0 = off)", low=0, flag="--early-stopping"

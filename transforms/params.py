@@ -14,8 +14,9 @@ class TransformSettings:
     min_frequency: int = setting(1, "minimum word frequency in the vocabulary", low=1)
     max_len: int = setting(20, "tokens per side after padding/truncation (<bos>/<eos> take a step)", low=2)
     context_len: int = setting(
-        20,
-        "last tokens of the conversation's previous line the encoder reads before the input, joined by <eos> (0 = none)",
+        40,
+        "last tokens of the conversation's previous lines (the ExampleGen's context_lines) the encoder reads before "
+        "the input, joined by <eos> (0 = none)",
         low=0,
         high=200,
     )

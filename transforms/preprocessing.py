@@ -16,7 +16,7 @@ Steps, following the tutorial:
    target is reply + ``<eos>``: the same tokens shifted by exactly one step. The lengths
    before truncation are outputs too, so the Trainer can drop long pairs instead
    (``long_pairs = "drop"``) and count them;
-7. with ``context_len`` > 0, the encoder reads the conversation's previous line too: its last
+7. with ``context_len`` > 0, the encoder reads the conversation's previous lines too: their last
    ``context_len`` tokens, ``<eos>``, then the input (:func:`with_context`), padded to
    ``max_len + 1 + context_len``. The vocabulary is the same as without (built from the inputs
    and replies), so the two models' perplexities are in one token space.
@@ -104,7 +104,7 @@ def _pad(ids: tf.RaggedTensor, max_len: int) -> tf.Tensor:
 
 
 def with_context(context_ids: tf.RaggedTensor, source_ids: tf.RaggedTensor, context_len: int) -> tf.RaggedTensor:
-    """The encoder's tokens when it reads the previous line: its last ``context_len`` tokens,
+    """The encoder's tokens when it reads the previous lines: their last ``context_len`` tokens,
     ``<eos>`` (the end of that turn), then the input; the input alone where there is no previous
     line (a conversation's first pair, a message sent without context), as without context."""
     tail = context_ids[:, -context_len:]

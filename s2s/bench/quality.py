@@ -406,7 +406,7 @@ def _prepare(data_dir: str, work: Path, transform: TransformSettings):
     splits = {name: load_split(f, tft_output) for name, f in files.items()}
     print(
         f"preprocessing: {time.perf_counter() - started:.0f} s; vocabulary {vocab:,} ids (MAX_LEN {transform.max_len}"
-        + (f", previous line's last {transform.context_len} tokens" if transform.context_len else "")
+        + (f", previous lines' last {transform.context_len} tokens" if transform.context_len else "")
         + "); "
         + ", ".join(f"{name} {len(s['target']):,} pairs" for name, s in splits.items()),
         flush=True,

@@ -10,9 +10,12 @@ import sys
 
 from common import names
 from common.decode_options import DTYPES, DecodeOptions
+from components.params import ExampleGenSettings
 from s2s.cli.common import bounded, fail, float_in, int_in
 
 HISTORY_FILE = "~/.s2s_chat_history"
+# The conversation's last lines sent as a message's context: as many as a training pair's hold.
+CONTEXT_LINES = ExampleGenSettings.context_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat.add_argument(
         "--context",
         default=None,
-        help="the line before --message in the conversation (the serving_context signature of models trained "
-        "with context_len > 0). Interactively, each message goes with the bot's previous reply as its context "
-        "whenever the model reads context",
+        help="the conversation before --message, its lines oldest first (the serving_context signature of models "
+        f"trained with context_len > 0). Interactively, each message goes with the conversation's last {CONTEXT_LINES} "
+        "lines as its context whenever the model reads context",
     )
     chat.add_argument(
         "--beam", type=bounded(DecodeOptions, "beam_width"), default=None, help="beam width (the same as --beam-width)"
@@ -70,17 +73,22 @@ def main(args: argparse.Namespace) -> int:
 
     if options and args.context is not None:
         return fail("--context goes with the default decoder (serving_context): leave out the decoding options")
-    # The line before each message: the given one, or interactively the bot's previous reply (while
-    # the model reads context: one without serving_context is asked without, from then on).
-    conversation = {"previous": args.context or "", "in_context": args.context is not None or args.message is None}
+    # The lines before each message: the given ones, or interactively the conversation's last lines
+    # (as many as the ExampleGen gives a pair by default), while the model reads context: one
+    # without serving_context is asked without, from then on.
+    conversation = {
+        "lines": [args.context] if args.context else [],
+        "in_context": args.context is not None or args.message is None,
+    }
 
     def ask(message: str):
         if options:  # any decoding option: the generate signature, everything else at its default
             return client.generate([message], DecodeOptions(**options))[0]
         if conversation["in_context"]:
             try:
-                reply = client.reply_in_context([message], [conversation["previous"]])[0]
-                conversation["previous"] = reply.text
+                reply = client.reply_in_context([message], [" ".join(conversation["lines"])])[0]
+                history = [*conversation["lines"], message, reply.text]
+                conversation["lines"] = history[-CONTEXT_LINES:] if CONTEXT_LINES else []
                 return reply
             except ChatbotError as exc:
                 if args.context is not None or not _no_context_signature(exc):
