@@ -156,7 +156,7 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
 @pytest.mark.slow
 def test_bench_train_prints_every_figure(tmp_path, capsys):
     assert (
-        cli.main(["bench", "train", "--lines", "20000", "--conversations", "5000", "--steps", "12", "--keep", str(tmp_path)]) == 0
+        cli.main(["bench", "train", "--lines", "20000", "--conversations", "5000", "--steps", "20", "--keep", str(tmp_path)]) == 0
     )
     out = capsys.readouterr().out
     for words in (

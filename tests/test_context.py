@@ -144,3 +144,33 @@ def test_the_client_sends_the_previous_line_over_grpc(context_model, tmp_path):
         assert replies == [t.decode() for t in in_context.numpy()]
     finally:
         server.stop()
+
+
+def test_interactive_chat_sends_the_conversations_last_lines_as_context(monkeypatch, tmp_path):
+    # What the chat sends, seen by a client stand-in: the conversation's last CONTEXT_LINES lines
+    # (2 by default, as a training pair's context), oldest first, joined by a space.
+    import io
+
+    import serving.client
+    from s2s.cli import chat, make_parser
+    from serving.client import Reply
+
+    sent: list[tuple[str, str]] = []
+
+    class Recording:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def reply_in_context(self, messages, contexts):
+            sent.append((messages[0], contexts[0]))
+            return [Reply(f"reply {len(sent)}", 0.0)]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(serving.client, "ChatbotClient", Recording)
+    monkeypatch.setattr(chat, "HISTORY_FILE", str(tmp_path / "history"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("one\ntwo\nthree\n"))
+    assert chat.CONTEXT_LINES == 2
+    assert chat.main(make_parser().parse_args(["chat"])) == 0
+    assert sent == [("one", ""), ("two", "one reply 1"), ("three", "two reply 2")]

@@ -138,14 +138,21 @@ def _count_targets(train_files, tft_output) -> tuple[int, int]:
 
 
 def _timed_fit(params, cfg: TrainerSettings, strategy, train, steps: int):
-    """Fits a fresh model of ``params`` for ``steps`` steps; returns (median step seconds after
-    the warm-up, wall seconds, RSS samples)."""
+    """Fits a fresh model of ``params`` for ``steps`` steps, with the Trainer's optimizer (its
+    weight averaging included when ``ema_epochs`` is on); returns (median step seconds after the
+    warm-up, wall seconds, RSS samples)."""
     import numpy as np
 
     from trainer.model import build_model
+    from trainer.task import ema_momentum
 
     with strategy.scope():
-        model = build_model(params, learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
+        model = build_model(
+            params,
+            learning_rate=cfg.learning_rate,
+            clipnorm=cfg.clipnorm,
+            ema_momentum=ema_momentum(cfg.ema_epochs, steps),
+        )
     clock = _clock(steps)
     started = time.perf_counter()
     model.fit(train, steps_per_epoch=steps, epochs=1, callbacks=[clock], verbose=0)
