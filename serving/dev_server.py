@@ -61,7 +61,7 @@ from tensorflow_serving.apis import (
 )
 
 from common import names
-from common.decode_options import BEAM_SEARCH, DEFAULT_SAMPLES, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
+from common.decode_options import BEAM_SEARCH, DEFAULT_ROWS, MAX_BEAM_WIDTH, MAX_DECODE_ROWS, TOO_MANY_ROWS, decode_rows
 from serving.saved_model import version_dirs
 
 BATCHING_CONFIG = Path(__file__).resolve().parent.parent / "docker" / "serving" / "batching.config"
@@ -132,9 +132,9 @@ def request_rows(signature: str, feed: dict[str, tf.Tensor]) -> int:
         antilm = float(feed["antilm_weight"]) if signature == names.GENERATE_SIGNATURE else BEAM_SEARCH.antilm_weight
         return decode_rows(messages, width, antilm)
     widths = {
-        names.SERVING_SIGNATURE: DEFAULT_SAMPLES,
-        names.CONTEXT_SIGNATURE: DEFAULT_SAMPLES,
-        names.TF_EXAMPLE_SIGNATURE: DEFAULT_SAMPLES + 2,
+        names.SERVING_SIGNATURE: DEFAULT_ROWS,
+        names.CONTEXT_SIGNATURE: DEFAULT_ROWS,
+        names.TF_EXAMPLE_SIGNATURE: DEFAULT_ROWS + 2,
     }
     return messages * widths.get(signature, 1)
 

@@ -235,27 +235,42 @@ def test_a_tiny_temperature_samples_the_greedy_reply_not_padding(model, temperat
     np.testing.assert_array_equal(sampled, greedy)
 
 
-def _reference_beam(net, encoder_row, width: int, steps: int) -> list[tuple[list[int], float]]:
+def _reference_beam(
+    net, encoder_row, width: int, steps: int, antilm: tuple[float, int] = (0.0, 0)
+) -> list[tuple[list[int], float]]:
     """Beam search the plain way, one input, in Python: every beam's every continuation scored,
-    the best ``width`` kept; <pad>/<unk>/<bos> never, <eos> not first. (tokens, score) best first."""
+    the best ``width`` kept; <pad>/<unk>/<bos> never, <eos> not first. ``antilm`` (weight, steps):
+    for the first steps, minus weight x the reply language model's log-probability (the decoder
+    from an empty input), run for each beam on its own, except for the words the beam has said
+    already. (tokens, score) best first."""
+    weight, antilm_steps = antilm
     state, memory = net.encode(encoder_row[tf.newaxis, :])
-    beams = [([], 0.0, state, False)]
+    lm_state, lm_memory = net.encode(tf.zeros([1, 1], tf.int64))
+    beams = [([], 0.0, state, lm_state, False)]
     for t in range(steps):
         candidates = []
-        for tokens, score, beam_state, done in beams:
+        for tokens, score, beam_state, beam_lm, done in beams:
             if done:
-                candidates.append((tokens + [features.PAD_ID], score, beam_state, True))
+                candidates.append((tokens + [features.PAD_ID], score, beam_state, beam_lm, True))
                 continue
             last = tf.constant([tokens[-1] if tokens else features.BOS_ID], tf.int64)
             log_probs, next_state = decoding._log_probs(net, last, beam_state, memory)
             log_probs = log_probs.numpy()[0].astype(np.float64)
+            next_lm = beam_lm
+            if t < antilm_steps:
+                lm_log_probs, next_lm = decoding._log_probs(net, last, beam_lm, lm_memory)
+                adjusted = log_probs - weight * lm_log_probs.numpy()[0].astype(np.float64)
+                adjusted[tokens] = log_probs[tokens]  # a word already said: no second bonus
+                log_probs = adjusted
             log_probs[[features.PAD_ID, features.UNK_ID, features.BOS_ID]] = -np.inf
             if t == 0:
                 log_probs[features.EOS_ID] = -np.inf
             for token in np.argsort(-log_probs, kind="stable")[:width]:
-                candidates.append((tokens + [int(token)], score + log_probs[token], next_state, token == features.EOS_ID))
+                candidates.append(
+                    (tokens + [int(token)], score + log_probs[token], next_state, next_lm, token == features.EOS_ID)
+                )
         beams = sorted(candidates, key=lambda c: -c[1])[:width]
-        if all(b[3] for b in beams):
+        if all(b[4] for b in beams):
             break
     return [(b[0], b[1]) for b in beams]
 
@@ -270,7 +285,9 @@ def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_end
     encoder = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5], [4, 0, 0, 0], [7, 7, 9, 11], [6, 0, 0, 0]], tf.int64)
     net((encoder, tf.constant([[features.BOS_ID, 5]] * 6, tf.int64)))
     net.logit_bias.assign(tf.one_hot(features.EOS_ID, VOCAB) * 1.8)
-    options = DecodeOptions(beam_width=3, temperature=0.0, no_repeat_ngram=0, no_repeat_word=0, min_length=1, length_penalty=0.0)
+    options = DecodeOptions(
+        beam_width=3, temperature=0.0, no_repeat_ngram=0, no_repeat_word=0, min_length=1, length_penalty=0.0, antilm_weight=0.0
+    )
     decode = tf.function(lambda x: decoding.decode(net, x, STEPS, tf.constant(VOCAB), decoding.option_tensors(options)))
     ids, lengths, scores, _ = (x.numpy() for x in decode(encoder))
     assert len(set(lengths.max(axis=1))) > 1, lengths  # inputs end at different steps: some leave early
@@ -282,6 +299,30 @@ def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_end
     stats: dict = {}
     decoding.decode(net, encoder, STEPS, tf.constant(VOCAB), decoding.option_tensors(options), stats)
     assert int(stats["row_steps"]) < 3 * int(lengths.max(axis=1).sum()), (int(stats["row_steps"]), lengths)
+
+
+@pytest.mark.parametrize("width, weight, steps", [(3, 0.5, 3), (1, 0.6, 4), (3, 0.4, STEPS)])
+def test_antilm_scores_the_first_steps_as_a_language_model_run_for_each_hypothesis_alone(width, weight, steps):
+    """MMI-antiLM in the graph runs the reply language model once per distinct reply so far and
+    not at all past its steps; the reference runs it for every hypothesis on its own: the same
+    replies and scores, greedy (width 1) and beam, stopping early or covering the whole reply."""
+    keras.utils.set_random_seed(7)
+    params = tiny_params(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True)
+    net = build_model(params, 1e-3, 1.0)
+    encoder = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5], [4, 0, 0, 0], [7, 7, 9, 11], [6, 0, 0, 0]], tf.int64)
+    net((encoder, tf.constant([[features.BOS_ID, 5]] * 6, tf.int64)))
+    net.logit_bias.assign(tf.one_hot(features.EOS_ID, VOCAB) * 1.5)
+    options = DecodeOptions(
+        beam_width=width, temperature=0.0, no_repeat_ngram=0, no_repeat_word=0, min_length=1, length_penalty=0.0,
+        antilm_weight=weight, antilm_steps=steps,
+    )  # fmt: skip
+    ids, _, scores, _ = (
+        x.numpy() for x in decoding.decode(net, encoder, STEPS, tf.constant(VOCAB), decoding.option_tensors(options))
+    )
+    for i in range(6):
+        reference = _reference_beam(net, encoder[i], width, STEPS, antilm=(weight, steps))
+        assert [r[0] for r in reference] == [list(row[: len(r[0])]) for row, r in zip(ids[i], reference)], i
+        np.testing.assert_allclose(scores[i], [r[1] for r in reference], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("vocab, k, blocks", [(11457, 4, 128), (37, 3, 8), (40, 8, 5), (9, 2, 16)])

@@ -314,7 +314,7 @@ def test_memory_a_heavy_request_freed_goes_back_to_the_system(full_size_server):
     does not keep what its largest batch needed."""
     messages = ["where are you going tonight, my friend?"] * dev_server.production_max_batch()
     with ChatbotClient(f"127.0.0.1:{full_size_server.port}", timeout=120, retries=0) as c:
-        c.generate(messages, DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7))
+        c.generate(messages, DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7, antilm_weight=0.0))
         after = _rss_mb()
         dev_server.release_memory()
         assert _rss_mb() > after - 5  # nothing left to give back: the server already did
@@ -322,15 +322,17 @@ def test_memory_a_heavy_request_freed_goes_back_to_the_system(full_size_server):
 
 def test_a_request_costs_its_language_model_rows_too():
     # With MMI-antiLM each beam decodes a second row (the reply language model's), and admission
-    # counts it; beam_search (BEAM_SEARCH, plain since session 12) costs one row per beam.
+    # counts it: beam_search (BEAM_SEARCH, with the antiLM again since session 14) and generate alike;
+    # serving_default's reply is one row and its language model's.
     import tensorflow as tf
 
     from common.decode_options import BEAM_SEARCH, DecodeOptions, decode_rows
     from serving.dev_server import request_rows
 
     feed = {names.SERVING_INPUT_KEY: tf.constant(["hi"] * 8), names.BEAM_WIDTH_KEY: tf.constant(4)}
-    assert BEAM_SEARCH.antilm_weight == 0 and request_rows(names.BEAM_SIGNATURE, feed) == decode_rows(8, 4, 0.0) == 32
-    options = {
-        name: tf.constant(value) for name, value in dataclasses.asdict(DecodeOptions(beam_width=4, antilm_weight=0.35)).items()
-    }
-    assert request_rows(names.GENERATE_SIGNATURE, {**feed, **options}) == decode_rows(8, 4, 0.35) == 64
+    assert BEAM_SEARCH.antilm_weight > 0 and request_rows(names.BEAM_SIGNATURE, feed) == decode_rows(8, 4, 0.325) == 64
+    options = {name: tf.constant(value) for name, value in dataclasses.asdict(DecodeOptions(beam_width=4)).items()}
+    assert request_rows(names.GENERATE_SIGNATURE, {**feed, **options}) == 64
+    plain = {**options, "antilm_weight": tf.constant(0.0)}
+    assert request_rows(names.GENERATE_SIGNATURE, {**feed, **plain}) == decode_rows(8, 4, 0.0) == 32
+    assert request_rows(names.SERVING_SIGNATURE, {names.SERVING_INPUT_KEY: tf.constant(["hi"] * 8)}) == 16

@@ -21,7 +21,8 @@ One loop serves every decoder the export offers (core TF ops only, so TF Serving
   ``antilm_steps`` tokens each candidate's score is ``log p(y_t | x, y_<t) - antilm_weight *
   log p(y_t | empty input, y_<t)``: the same decoder run from an empty input is a language
   model of replies, and subtracting it penalises the replies that fit every input ("i do not
-  know"). 0 = off (and the second decoder run is skipped).
+  know"); a word the reply already has is scored by the model alone (no second bonus). 0 = off
+  (and the second decoder run is skipped).
 * ``mmi_rerank``: MMI reranking of the finished hypotheses (Li et al. 2016's reranking form):
   each hypothesis' score minus ``mmi_rerank`` times its whole log-probability under that reply
   language model (one teacher-forced pass over the k hypotheses), before the length
@@ -264,7 +265,8 @@ def decode(
     Sampling and greedy decoding (width 1) draw every row on its own (:func:`_decode_rows`: a row
     that has emitted ``<eos>`` costs nothing more); beam search ranks each input's rows together
     (:func:`_decode_beams`). Each decoding loop is built for one decoder (sampling or not,
-    antiLM or not: :func:`_specialised`), so its steps run no branch on the options.
+    antiLM or not: :func:`_specialised`), so its steps run no branch on the options (but one: an
+    antiLM that stops before the reply does skips the language model past its `antilm_steps`).
     ``stats``, when given, receives ``steps`` (steps run), ``row_steps`` (rows x steps the network
     ran), ``sampled`` (rows x steps sampled) and ``fallbacks`` (of those, the ones whose nucleus
     did not fit in the first of the ``candidates``: 1 sorts every row, as before the candidates)."""
@@ -385,9 +387,40 @@ def _adjusted(model, log_probs, token, lm, seqs, t, opts, never):
     model's new state."""
     adjusted, lm_state = log_probs, ()
     if lm:
-        lm_log_probs, lm_state = _log_probs(model, token, *lm)
-        adjusted = tf.where(t < opts["antilm_steps"], log_probs - opts["antilm_weight"] * lm_log_probs, log_probs)
+        antilm = functools.partial(_antilm, model, log_probs, token, lm, opts["antilm_weight"], seqs, t)
+        if _known(opts["antilm_steps"], lambda s: s >= seqs.shape[-1]) is True:  # the whole reply: no branch
+            adjusted, lm_state = antilm()
+        else:
+            adjusted, lm_state = tf.cond(t < opts["antilm_steps"], antilm, lambda: (log_probs, lm[0]))
     return _forbid(adjusted, _bans(seqs, token, t, opts, never)), lm_state
+
+
+def _antilm(model, log_probs, token, lm, weight, seqs, t):
+    """``log_probs`` minus ``weight`` times the reply language model's step from ``lm`` (its
+    (state, memory)), and that model's new state. Run only for the first ``antilm_steps`` tokens:
+    past them the language model's state is never read again, so its step is skipped.
+
+    The language model sees the reply so far and nothing else, so the rows whose replies so far
+    (``seqs``' first ``t`` tokens) are the same have the same state and step: it runs once per
+    distinct reply so far (one row at the first step, a few dozen at the second in a batch of 64).
+    A word the reply already has gets no bonus (:func:`_no_bonus_again`)."""
+    so_far = tf.strings.reduce_join(tf.strings.as_string(seqs[:, :t]), axis=1, separator=" ")
+    distinct, row_of = tf.unique(so_far, out_idx=tf.int32)
+    first = tf.math.unsorted_segment_min(tf.range(tf.shape(so_far)[0]), row_of, tf.shape(distinct)[0])
+    lm_log_probs, lm_state = _log_probs(model, tf.gather(token, first), *_rows(first, lm))
+    adjusted = _no_bonus_again(log_probs - weight * tf.gather(lm_log_probs, row_of), log_probs, seqs, t)
+    return adjusted, _rows(row_of, lm_state)
+
+
+def _no_bonus_again(adjusted, log_probs, seqs, t):
+    """``adjusted`` with the model's own ``log_probs`` back for every word of the reply so far
+    (``seqs``' first ``t`` tokens). The antiLM rewards what the language model finds unlikely,
+    the input's own words above all, and rewarded them again and again: 63 % of the default
+    decoder's eval replies said a content word twice ("police officer police detective"), the
+    references 17 %. Saying it once is what the antiLM is for; saying it again is the model's call."""
+    rows = tf.shape(seqs)[0]
+    said = tf.stack([tf.repeat(tf.range(rows), t), tf.reshape(tf.cast(seqs[:, :t], tf.int32), [-1])], axis=1)
+    return tf.tensor_scatter_nd_update(adjusted, said, tf.gather_nd(log_probs, said))
 
 
 def _tally(counts, rows, sampled, wide):

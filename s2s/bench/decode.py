@@ -1,7 +1,7 @@
 """``s2s bench decode``: the exported decoders timed in process (no gRPC), side by side in one run:
-the default decoder (``serving_default``), greedy decoding with trigram blocking and beam search
-(``generate``), at batch 1 and batch 64; plus the sampler with its candidates side by side with the one
-that sorts the vocabulary, how often a row's nucleus needed the full sort, and whether both drew
+the default decoder (``serving_default``), greedy decoding with trigram blocking, session 13's
+sampler and beam search with and without its antiLM (``generate``), at batch 1 and batch 64; plus the
+sampler with its candidates side by side with the one that sorts the vocabulary, how often a row's nucleus needed the full sort, and whether both drew
 the same replies."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from common import names
-from common.decode_options import BEAM_SEARCH, GREEDY, DecodeOptions
+from common.decode_options import BEAM_SEARCH, GREEDY, SAMPLING, DecodeOptions
 from s2s.bench.serve import _messages, _percentiles, _timed
 
 GOAL_DEFAULT_B64_RPS = 400.0
@@ -40,7 +40,8 @@ def _p50_over(fn, inputs: list) -> float:
 
 
 def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4) -> None:
-    """The default decoder run by :func:`trainer.decoding.decode` on the rebuilt network, batch 64:
+    """The sampler (session 13's default decoder, :data:`SAMPLING`) run by
+    :func:`trainer.decoding.decode` on the rebuilt network, batch 64:
     with the candidates (what is exported) and with one candidate, so that nearly every row sorts the
     whole vocabulary (the sampler before the candidates), timed alternately; and how many sampled
     rows fell back to the full sort in each."""
@@ -51,7 +52,7 @@ def _sampler_side_by_side(model_dir: Path, messages: list[str], rounds: int = 4)
 
     loop = PythonLoopBaseline(model_dir)
     vocab = tf.constant(len(loop.id_to_token))
-    opts = decoding.option_tensors(DecodeOptions())
+    opts = decoding.option_tensors(SAMPLING)
     batches = [tf.constant(np.concatenate([loop.encoder_ids(m) for m in messages[r * 64 : (r + 1) * 64]])) for r in range(rounds)]
     runs = {}
     for candidates in (decoding.CANDIDATES, 1):
@@ -205,7 +206,7 @@ def _print_profile(default, messages: list[str], model_dir: Path) -> None:
     total = sum(ms for _, ms, _ in rows_table)
     print(
         f"profile, default decoder at batch 64 (serving_default, TensorFlow profiler, CPU time summed over threads): "
-        f"{total:.0f} ms over {steps} steps; {rows} of {steps * 256} rows x steps ran (finished rows drop out)"
+        f"{total:.0f} ms over {steps} steps; {rows} of {steps * 64 * DecodeOptions().beam_width} rows x steps ran (finished rows drop out)"
     )
     for name, ms, share in rows_table:
         print(f"  {name:<52} {ms:8.1f} ms  {100 * share:5.1f} %  {ms / steps:6.2f} ms/step")
@@ -272,12 +273,13 @@ def run(model_dir: str, requests: int = 50, profile: bool = False) -> int:
     default = loaded.signatures[names.SERVING_SIGNATURE]
     generate = loaded.signatures[names.GENERATE_SIGNATURE]
     beam = BEAM_SEARCH  # as the beam_search signature runs it
-    antilm = dataclasses.replace(beam, antilm_weight=0.35, antilm_steps=100)  # session 11's: twice the rows
+    plain = dataclasses.replace(beam, antilm_weight=0.0)  # session 13's beam search: one row per beam
     decoders = {
         "default": lambda text: default(text=text),
         "greedy": lambda text: generate(text=text, **option_tensors(GREEDY)),
+        "sampling (s13)": lambda text: generate(text=text, **option_tensors(SAMPLING)),
         f"beam {beam.beam_width}": lambda text: generate(text=text, **option_tensors(beam)),
-        "beam, antiLM 0.35": lambda text: generate(text=text, **option_tensors(antilm)),
+        "beam, no antiLM": lambda text: generate(text=text, **option_tensors(plain)),
     }
     figures = _time_decoders(decoders, messages, requests)
     _sampler_side_by_side(path, messages)

@@ -130,9 +130,9 @@ def teacher_forced(model, split: dict[str, np.ndarray], encoder: np.ndarray | No
 
 def decoders() -> dict[str, Any]:
     """The decoders compared: plain greedy, greedy with trigram blocking (the Evaluator's collapse
-    check), the default (serving_default), beam search as beam_search runs it and with session 11's
-    MMI-antiLM (weight 0.35 over the whole reply)."""
-    from common.decode_options import BEAM_SEARCH, GREEDY, DecodeOptions
+    check), the default (serving_default) with and without its antiLM, session 13's default (two
+    samples), and beam search as beam_search runs it, with and without its antiLM."""
+    from common.decode_options import BEAM_SEARCH, GREEDY, SAMPLING, DecodeOptions
 
     default = DecodeOptions()
     return {
@@ -140,8 +140,10 @@ def decoders() -> dict[str, Any]:
         "greedy (blocked)": GREEDY,
         "default decoder": default,
         "default, repeats allowed": dataclasses.replace(default, no_repeat_word=0),
+        "default without antiLM": dataclasses.replace(default, antilm_weight=0.0),
+        "sampling (session 13)": SAMPLING,
         f"beam {DEFAULT_BEAM_WIDTH}": BEAM_SEARCH,
-        f"beam {DEFAULT_BEAM_WIDTH} with antiLM 0.35": dataclasses.replace(BEAM_SEARCH, antilm_weight=0.35, antilm_steps=100),
+        f"beam {DEFAULT_BEAM_WIDTH} without antiLM": dataclasses.replace(BEAM_SEARCH, antilm_weight=0.0),
     }
 
 

@@ -30,7 +30,7 @@ GOAL_BATCH64_RPS = 1000.0
 GOAL_ATTACKED_P50_MS = 250.0
 # The heaviest requests a client may send (MAX_DECODE_ROWS each), looped by the cost attack.
 HEAVIEST = (
-    DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7),
+    DecodeOptions(beam_width=MAX_BEAM_WIDTH, temperature=0.7, antilm_weight=0.0),
     DecodeOptions(beam_width=MAX_BEAM_WIDTH // 2, temperature=0.7, antilm_weight=0.5, antilm_steps=100),
 )
 
