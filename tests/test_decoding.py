@@ -275,16 +275,23 @@ def _reference_beam(
     return [(b[0], b[1]) for b in beams]
 
 
-def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_ended():
-    """The compacted beam search (per-row selection, inputs leaving once all their beams ended),
-    in a graph with a static batch (where Grappler folds sizes it can see), keeps the beams a
-    plain search keeps, input by input."""
-    keras.utils.set_random_seed(5)
+def _six_inputs_net(seed: int, eos_bias: float):
+    """A tiny attention + copy network (seeded) and six inputs of different lengths; ``eos_bias``
+    on <eos> makes the inputs' replies end at different steps."""
+    keras.utils.set_random_seed(seed)
     params = tiny_params(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True)
     net = build_model(params, 1e-3, 1.0)
     encoder = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5], [4, 0, 0, 0], [7, 7, 9, 11], [6, 0, 0, 0]], tf.int64)
     net((encoder, tf.constant([[features.BOS_ID, 5]] * 6, tf.int64)))
-    net.logit_bias.assign(tf.one_hot(features.EOS_ID, VOCAB) * 1.8)
+    net.logit_bias.assign(tf.one_hot(features.EOS_ID, VOCAB) * eos_bias)
+    return net, encoder
+
+
+def test_beam_search_finds_the_beams_of_a_plain_search_and_drops_inputs_that_ended():
+    """The compacted beam search (per-row selection, inputs leaving once all their beams ended),
+    in a graph with a static batch (where Grappler folds sizes it can see), keeps the beams a
+    plain search keeps, input by input."""
+    net, encoder = _six_inputs_net(seed=5, eos_bias=1.8)
     options = DecodeOptions(
         beam_width=3, temperature=0.0, no_repeat_ngram=0, no_repeat_word=0, min_length=1, length_penalty=0.0, antilm_weight=0.0
     )
@@ -306,12 +313,7 @@ def test_antilm_scores_the_first_steps_as_a_language_model_run_for_each_hypothes
     """MMI-antiLM in the graph runs the reply language model once per distinct reply so far and
     not at all past its steps; the reference runs it for every hypothesis on its own: the same
     replies and scores, greedy (width 1) and beam, stopping early or covering the whole reply."""
-    keras.utils.set_random_seed(7)
-    params = tiny_params(vocab_size=VOCAB, embedding_dim=8, units=16, attention=True, copy=True, tie_embeddings=True)
-    net = build_model(params, 1e-3, 1.0)
-    encoder = tf.constant([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 4, 5], [4, 0, 0, 0], [7, 7, 9, 11], [6, 0, 0, 0]], tf.int64)
-    net((encoder, tf.constant([[features.BOS_ID, 5]] * 6, tf.int64)))
-    net.logit_bias.assign(tf.one_hot(features.EOS_ID, VOCAB) * 1.5)
+    net, encoder = _six_inputs_net(seed=7, eos_bias=1.5)
     options = DecodeOptions(
         beam_width=width, temperature=0.0, no_repeat_ngram=0, no_repeat_word=0, min_length=1, length_penalty=0.0,
         antilm_weight=weight, antilm_steps=steps,
