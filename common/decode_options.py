@@ -32,9 +32,9 @@ class DecodeOptions:
     defaults are what ``serving_default`` answers with (and what the Evaluator's BLEU and
     distinct-n score). Chosen on the eval split of the Cornell copy, on three seeds' models, and
     checked on the test split (README, "Decoding", sessions 14 and 15): greedy search with
-    MMI-antiLM (Li et al. 2016) of weight 0.39 over the first 8 reply tokens (a word the reply already has gets
-    no second bonus), at least 4 words, no repeated bigram and no word twice in a row. Session
-    13's default (two samples at temperature 0.7 from the 0.9 nucleus: :data:`SAMPLING`) read more
+    MMI-antiLM (Li et al. 2016) of weight 0.39 over the first 8 reply tokens (a word the reply
+    already has gets no second bonus), at least 4 words, no repeated bigram and no word twice in a
+    row. Session 13's default (two samples at temperature 0.7 from the 0.9 nucleus: :data:`SAMPLING`) read more
     generic than people write (fluency -3.0 under the reply trigram, the references' -4.8), and
     the samplers that read like the references lost a third of BLEU-2; the antiLM penalises what
     fits every input instead. The weight is the one whose least faithful seed reads closest to the
