@@ -34,13 +34,13 @@ class DecodeOptions:
     checked on the test split (README, "Decoding", sessions 14 and 15): greedy search with
     MMI-antiLM (Li et al. 2016) of weight 0.39 over the first 8 reply tokens (a word the reply
     already has gets no second bonus), at least 4 words, no repeated bigram and no word twice in a
-    row. Session 13's default (two samples at temperature 0.7 from the 0.9 nucleus: :data:`SAMPLING`) read more
-    generic than people write (fluency -3.0 under the reply trigram, the references' -4.8), and
-    the samplers that read like the references lost a third of BLEU-2; the antiLM penalises what
-    fits every input instead. The weight is the one whose least faithful seed reads closest to the
-    references' fluency on the eval split (within 6 % on every seed; 0.3625, session 14's, left
-    two seeds 12 % too fluent on the test split); distinct-2 up, and it costs a greedy row plus,
-    for 8 steps, a language-model row (#25)."""
+    row. Session 13's default (two samples at temperature 0.7 from the 0.9 nucleus:
+    :data:`SAMPLING`) read more generic than people write (fluency -3.0 under the reply trigram,
+    the references' -4.8), and the samplers that read like the references lost a third of BLEU-2;
+    the antiLM penalises what fits every input instead. The weight is the one whose least faithful
+    seed reads closest to the references' fluency on the eval split (within 6 % on every seed;
+    session 14's 0.3625 left two seeds 12 % too fluent on the test split, at 0.05-0.44 more BLEU-2).
+    It costs a greedy row plus, for 8 steps, a language-model row (#25)."""
 
     beam_width: int = setting(
         1, "hypotheses per message: the beam's width, or the number of samples when sampling", low=1, high=MAX_BEAM_WIDTH
