@@ -112,6 +112,9 @@ class Training:
     best_epoch: int
     best_val_perplexity: float | None
     exported: str
+    # Greedy's most frequent reply's share of the eval inputs' replies, for the exported epoch
+    # (None when the Trainer's collapse check was off).
+    top_reply_share: float | None = None
 
     def figure(self) -> str:
         if self.best_val_perplexity is None:
@@ -177,6 +180,11 @@ class DataReport:
                 f"training: {t.epochs_run} of {t.epochs_max} epoch(s) on {', '.join(self.devices)} "
                 f"({self.strategy.strip('_')}, {self.precision}, global batch {self.global_batch_size}); "
                 f"best eval perplexity {t.best_val_perplexity:.1f} at epoch {t.best_epoch}, {t.exported} exported"
+                + (
+                    f" (greedy's most frequent reply: {t.top_reply_share:.1%} of the eval replies)"
+                    if t.top_reply_share is not None
+                    else ""
+                )
             )
         return lines
 

@@ -175,6 +175,24 @@ def test_weight_averaging_is_what_is_judged_kept_and_handed_on(tiny_transform, t
     # The model handed on (exported) is the averaged one of the best epoch: its eval loss is the best one.
     loss = averaged.evaluate(task.make_dataset(files, output, 16, shuffle=False), steps=2, verbose=0, return_dict=True)
     assert loss["loss"] == pytest.approx(min(history["val_loss"]), rel=1e-5)
+    # Greedy's collapse is measured on the average too: the best epoch's figure is the handed-on model's.
+    best = int(np.argmin(history["val_loss"]))
+    assert history["val_top_reply_share"][best] == pytest.approx(_collapse(averaged, output, files))
+
+
+def _collapse(model, output, files) -> float:
+    """The Evaluator's collapse check on ``model``: greedy's most frequent reply's share of the
+    replies to the tiny eval pass's inputs (eval_steps 2 x batch 16)."""
+    from common.decode_options import GREEDY
+    from evaluator.sequence_metrics import top_reply_share
+    from s2s.bench.quality import replies
+    from trainer import task
+    from trainer.export import ChatbotExport
+
+    inputs = np.concatenate([x[0][0].numpy() for x in task.make_dataset(files, output, 16, shuffle=False).take(2)])
+    words = replies(ChatbotExport(model, output, 8), inputs, GREEDY)
+    assert len(words) == 32
+    return top_reply_share(words)
 
 
 def _weights(run_dir) -> dict:
@@ -188,17 +206,34 @@ def _weights(run_dir) -> dict:
 
 def test_the_same_seed_trains_the_same_model_and_another_seed_another(tiny_transform, tmp_path):
     """Training is reproducible on CPU: every random source (initial weights, shuffling, dropout,
-    word dropout) follows the ``seed`` setting."""
+    word dropout) follows the ``seed`` setting, and the epoch's collapse check (on in "a", off in
+    "b") draws none of them."""
     runs = {}
-    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        _, _, history, _, _ = _train(tiny_transform, tmp_path / name, seed=seed, epochs=1, dropout=0.3, word_dropout=0.25)
+    for name, seed, check in (("a", 7, 1), ("b", 7, 0), ("c", 8, 1)):
+        _, _, history, _, _ = _train(
+            tiny_transform, tmp_path / name, seed=seed, epochs=1, dropout=0.3, word_dropout=0.25, collapse_check=check
+        )
         runs[name] = (history["loss"], _weights(tmp_path / name / "run"))
+        assert ("val_top_reply_share" in history) == bool(check)
     assert runs["a"][0] == runs["b"][0], (runs["a"][0], runs["b"][0])
     assert runs["a"][1].keys() == runs["b"][1].keys() and len(runs["a"][1]) > 5
     for key, value in runs["a"][1].items():
         np.testing.assert_array_equal(value, runs["b"][1][key], err_msg=key)
     assert runs["a"][0] != runs["c"][0]
     assert json.loads((tmp_path / "a" / "run" / "data.json").read_text())["seed"] == 7
+
+
+def test_greedy_collapse_is_measured_at_each_epochs_end_as_the_evaluator_measures_it(tiny_transform, tmp_path):
+    model, _, history, output, files = _train(
+        tiny_transform, tmp_path, seed=2, epochs=2, early_stopping_patience=0, ema_epochs=0.0, learning_rate=0.01
+    )
+    # Seeded on CPU: 3 / 32 replies, then 27 / 32 (this step size drives the tiny model to its mode).
+    shares = history["val_top_reply_share"]
+    assert len(shares) == 2 and 0.0 < shares[0] < shares[1] < 1.0, shares
+    # The last epoch's figure is the Evaluator's check on the exported model, words compared whole.
+    assert shares[-1] == pytest.approx(_collapse(model, output, files))
+    training = json.loads((tmp_path / "run" / "data.json").read_text())["training"]
+    assert training["exported"] == "last epoch" and training["top_reply_share"] == pytest.approx(shares[-1])
 
 
 def test_mixed_precision_without_a_gpu_trains_in_float32(tiny_transform, tmp_path):

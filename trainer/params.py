@@ -43,6 +43,11 @@ class TrainerSettings:
     early_stopping_patience: int = setting(
         2, "stop after this many epochs without a better eval loss (0 = off)", low=0, flag="--early-stopping"
     )
+    collapse_check: bool = setting(
+        True,
+        "at each epoch's end, greedy-decode the eval inputs (trigram blocking, no antiLM: the Evaluator's collapse check) "
+        "and log the most frequent reply's share (val_top_reply_share)",
+    )
     mixed_precision: bool = setting(False, "train in mixed_float16 on GPU (ignored, with a warning, on CPU)")
     train_steps: int = setting(0, "training steps as one epoch (0: derived from --epochs)", low=0)
     eval_steps: int = setting(0, "validation steps (0: the whole eval split)", low=0)

@@ -34,6 +34,8 @@ from common.ids import token_counts
 from common.reports import DataReport, SplitData, Training
 from common.settings import from_properties
 from trainer import export
+from trainer.collapse import LOG_KEY as COLLAPSE_KEY
+from trainer.collapse import GreedyCollapse
 from trainer.glove import aligned_matrix, resolve
 from trainer.model import ModelParams, Seq2Seq, build_model, network
 from trainer.params import TrainerSettings
@@ -134,13 +136,15 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs = logs or {}
         rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        collapse = f", greedy's most frequent reply {logs[COLLAPSE_KEY]:.1%}" if COLLAPSE_KEY in logs else ""
         PROGRESS.info(
-            "epoch %d/%d: loss %.3f, eval loss %.3f, eval perplexity %.1f, learning rate %.2g (%.0f s)",
+            "epoch %d/%d: loss %.3f, eval loss %.3f, eval perplexity %.1f%s, learning rate %.2g (%.0f s)",
             epoch + 1,
             self.epochs,
             logs.get("loss", float("nan")),
             logs.get("val_loss", float("nan")),
             logs.get("val_perplexity", float("nan")),
+            collapse,
             rate,
             time.monotonic() - self.started,
         )
@@ -228,17 +232,21 @@ def _precision(settings: TrainerSettings, gpus: list) -> tuple[bool, str]:
     return settings.mixed_precision, "mixed_float16" if settings.mixed_precision else "float32"
 
 
-def _callbacks(settings: TrainerSettings, model_run_dir: str, epochs: int, average: bool) -> list[keras.callbacks.Callback]:
+def _callbacks(
+    settings: TrainerSettings, model_run_dir: str, epochs: int, average: bool, collapse: GreedyCollapse | None = None
+) -> list[keras.callbacks.Callback]:
     """NaN stop, TensorBoard, the latest and the best checkpoint, learning-rate decay and early
     stopping on the eval loss (when set), and the progress line of each epoch. With ``average``
     (the optimizer keeps the weights' moving average: ``ema_epochs``), that average is swapped
     in first at each epoch's end (and for the eval pass), so that every callback after it
-    judges, saves and restores the average."""
+    judges, saves and restores the average. ``collapse`` (greedy's collapse on the eval inputs)
+    comes next, so that the epoch's logs carry it to every callback after it."""
     checkpoints = os.path.join(model_run_dir, "checkpoints")
     tf.io.gfile.makedirs(checkpoints)
     averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if average else []
     callbacks = [
         *averaging,
+        *([collapse] if collapse else []),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),
@@ -261,12 +269,15 @@ def _training_report(settings: TrainerSettings, history: dict[str, list[float]])
     """The ``training`` section of the data report: epochs run, the best epoch, what was exported."""
     val = history.get("val_loss", [])
     best = int(np.argmin(val)) if val else -1
+    exported = "best epoch" if settings.early_stopping_patience and val else "last epoch"
+    collapse = history.get(COLLAPSE_KEY, [])
     return Training(
         epochs_run=len(history.get("loss", [])),
         epochs_max=1 if settings.train_steps else settings.epochs,
         best_epoch=best + 1,
         best_val_perplexity=float(history["val_perplexity"][best]) if val else None,
-        exported="best epoch" if settings.early_stopping_patience and val else "last epoch",
+        exported=exported,
+        top_reply_share=float(collapse[best if exported == "best epoch" else -1]) if collapse else None,
     )
 
 
@@ -289,7 +300,25 @@ def ema_momentum(epochs: float, steps_per_epoch: int) -> float:
     return 1.0 - 1.0 / max(epochs * steps_per_epoch, 1.0) if epochs else 0.0
 
 
-def _fit(settings: TrainerSettings, params: ModelParams, embedding_matrix, strategy, datasets, model_run_dir: str, verbose: int):
+def collapse_check(settings: TrainerSettings, eval_ds: tf.data.Dataset, eval_steps: int, steps: int) -> GreedyCollapse | None:
+    """Greedy's collapse on the inputs of one eval pass, measured at each epoch's end (None
+    with ``collapse_check`` off)."""
+    if not settings.collapse_check:
+        return None
+    inputs = [encoder.numpy() for (encoder, _), _ in eval_ds.take(eval_steps)]
+    return GreedyCollapse(np.concatenate(inputs) if inputs else np.zeros([0, 1], np.int64), steps)
+
+
+def _fit(
+    settings: TrainerSettings,
+    params: ModelParams,
+    embedding_matrix,
+    strategy,
+    datasets,
+    model_run_dir: str,
+    verbose: int,
+    collapse: GreedyCollapse | None = None,
+):
     """Builds the model in the distribution strategy's scope and fits it; returns (model in
     float32, history). Mixed precision, when on, is the global policy only while it trains."""
     train_ds, eval_ds, train_steps, eval_steps = datasets
@@ -314,7 +343,7 @@ def _fit(settings: TrainerSettings, params: ModelParams, embedding_matrix, strat
             epochs=epochs,
             validation_data=eval_ds,
             validation_steps=eval_steps,
-            callbacks=_callbacks(settings, model_run_dir, epochs, average=momentum > 0),
+            callbacks=_callbacks(settings, model_run_dir, epochs, average=momentum > 0, collapse=collapse),
             verbose=verbose,
         )
         history = {k: [float(x) for x in v] for k, v in fit.history.items()}
@@ -362,7 +391,9 @@ def train(
     )
     logging.info("Trainer: %s on %s, keras %s, config %s; data %s", params, data.devices, keras.__version__, settings, data)
     datasets = _datasets(settings, tft_output, train_files, eval_files, batch_size, data)
-    model, history = _fit(settings, params, embedding_matrix, strategy, datasets, model_run_dir, verbose)
+    max_len = int(tft_output.transformed_feature_spec()[features.DECODER_TARGET_IDS].shape[0])
+    collapse = collapse_check(settings, datasets[1], datasets[3], max_len)
+    model, history = _fit(settings, params, embedding_matrix, strategy, datasets, model_run_dir, verbose, collapse)
     _write_json(os.path.join(model_run_dir, "history.json"), history)
     plot_loss_curves(history, os.path.join(model_run_dir, "loss_curves.png"))
     report = dataclasses.replace(data, training=_training_report(settings, history))
