@@ -49,6 +49,8 @@ def test_run_pushes_a_served_model(first_run):
     assert result.corpus.split_sizes["test"] == 559
     assert 0.0 <= metrics["masked_token_accuracy"] <= 1.0
     assert metrics["perplexity"] > 1.0
+    # The Trainer's collapse check ran inside the TFX Trainer, with the defaults, on the eval pass.
+    assert 0.0 < result.data.training.top_reply_share <= 1.0
     replies = Chatbot(result.pushed_to).reply(["Hi, how are you?", "Where are you going?"])
     assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
 
