@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from common import features
-from common.ids import until_eos
+from common.ids import top_reply_share, until_eos
 
 # Accumulator layout: [right arg-max tokens, non-padding target tokens, negative log-likelihood].
 RIGHT, TOKENS, NLL = range(3)
@@ -79,12 +79,6 @@ def id_text(ids) -> str:
     """Token ids up to the first <eos>/<pad>, as a space-joined string (BLEU works on ids
     as well as on words: the id <-> word mapping is one to one)."""
     return " ".join(str(i) for i in until_eos(ids))
-
-
-def top_reply_share(replies: Sequence[Sequence[str]]) -> float:
-    """The share of replies that are the single most frequent reply (1.0: one reply for everything)."""
-    counts = Counter(tuple(r) for r in replies)
-    return counts.most_common(1)[0][1] / len(replies) if replies else float("nan")
 
 
 def has_repeated_ngram(tokens: Sequence[str], n: int) -> bool:

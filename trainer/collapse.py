@@ -11,31 +11,16 @@ and changes nothing of training: decoding draws no random numbers.
 
 from __future__ import annotations
 
-import collections
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from common import features, names
+from common import names
 from common.decode_options import GREEDY
+from common.ids import top_reply_share, until_eos
 from trainer import decoding
 
 LOG_KEY = f"val_{names.TOP_REPLY_SHARE}"
-
-
-def top_reply_share(ids: np.ndarray) -> float:
-    """The share of the rows [n, steps] (0 after ``<eos>``) that are the most frequent one.
-
-    Args:
-      ids: decoded replies, one per row, padded with 0.
-
-    Returns:
-      The most frequent row's count over the rows (nan for no rows)."""
-    if not len(ids):
-        return float("nan")
-    counts = collections.Counter(row[row != features.PAD_ID].tobytes() for row in np.asarray(ids))
-    return counts.most_common(1)[0][1] / len(ids)
 
 
 class GreedyCollapse(keras.callbacks.Callback):
@@ -64,4 +49,4 @@ class GreedyCollapse(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         if logs is not None and len(self.encoder_ids):
-            logs[LOG_KEY] = top_reply_share(self._replies())
+            logs[LOG_KEY] = top_reply_share(until_eos(row) for row in self._replies())
