@@ -10,6 +10,8 @@
   best eval loss), ``history.json``, ``loss_curves.png`` (training and eval loss per
   epoch), ``data.json`` (data report) and ``glove.json`` (when GloVe is used).
 * Early stopping on the eval loss restores the best epoch's weights before the export.
+* Greedy's collapse (the Evaluator's ``top_reply_share``) is measured on the eval inputs at each
+  epoch's end (:mod:`trainer.collapse`, ``collapse_check``) and logged beside the eval loss.
 
 The export (signatures, warm-up requests) is described in :mod:`trainer.export`.
 """
