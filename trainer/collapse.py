@@ -48,5 +48,5 @@ class GreedyCollapse(keras.callbacks.Callback):
         return np.concatenate([self._decode(tf.constant(self.encoder_ids[i : i + self.batch])).numpy() for i in rows])
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if logs is not None and len(self.encoder_ids):
+        if logs is not None:
             logs[LOG_KEY] = top_reply_share(until_eos(row) for row in self._replies())

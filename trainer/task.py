@@ -304,11 +304,11 @@ def ema_momentum(epochs: float, steps_per_epoch: int) -> float:
 
 def collapse_check(settings: TrainerSettings, eval_ds: tf.data.Dataset, eval_steps: int, steps: int) -> GreedyCollapse | None:
     """Greedy's collapse on the inputs of one eval pass, measured at each epoch's end (None
-    with ``collapse_check`` off)."""
+    with ``collapse_check`` off, or when the eval pass reads no input)."""
     if not settings.collapse_check:
         return None
     inputs = [encoder.numpy() for (encoder, _), _ in eval_ds.take(eval_steps)]
-    return GreedyCollapse(np.concatenate(inputs) if inputs else np.zeros([0, 1], np.int64), steps)
+    return GreedyCollapse(np.concatenate(inputs), steps) if inputs else None
 
 
 def _fit(
