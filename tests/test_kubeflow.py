@@ -88,7 +88,8 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
     params = spec["root"]["inputDefinitions"]["parameters"]
     # The 25 of the Transform and the Trainer, and since session 10 the ExampleGen's, the
     # Evaluator's and the Pusher's (they were compiled into constants before); context_len since
-    # session 12, context_lines and ema_epochs since session 13, collapse_check since session 16.
+    # session 12, context_lines and ema_epochs since session 13, collapse_check since session 16,
+    # contrastive since session 18.
     assert set(params) == {
         "corpus_encoding",
         "train_buckets",
@@ -128,6 +129,7 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
         "context_lines",
         "ema_epochs",
         "collapse_check",
+        "contrastive",
     }
     assert params["context_len"]["defaultValue"] == 40
     assert params["context_lines"]["defaultValue"] == 2

@@ -99,6 +99,40 @@ def test_dropout_acts_in_training_only():
     assert not np.allclose(model(inputs, training=True).numpy(), model(inputs, training=False).numpy())
 
 
+# The replies DECODER feeds (each shifted by one step, then <eos>).
+TARGET = np.array([[5, 9, 4, features.EOS_ID], [7, features.EOS_ID, 0, 0], [12, 13, 14, features.EOS_ID]], np.int64)
+
+
+def _mean_log_prob(model: Seq2Seq, encoder: np.ndarray) -> np.ndarray:
+    """Each TARGET reply's mean log-probability per token, given ``encoder`` (NumPy, no dropout)."""
+    log_probs = tf.nn.log_softmax(model((tf.constant(encoder), tf.constant(DECODER)), training=False)).numpy()
+    picked = np.take_along_axis(log_probs, TARGET[..., np.newaxis], axis=-1)[..., 0]
+    mask = TARGET != features.PAD_ID
+    return (picked * mask).sum(axis=1) / mask.sum(axis=1)
+
+
+def test_contrastive_loss_is_the_softplus_of_another_inputs_margin():
+    """Each reply against the next row's input: mean of softplus(log p(y|x') - log p(y|x)), per token."""
+    model = _built(tiny_params(attention=True, copy=True, bidirectional=True))  # no dropout: training = inference
+    inputs = (tf.constant(ENCODER), tf.constant(DECODER))
+    own, other = _mean_log_prob(model, ENCODER), _mean_log_prob(model, np.roll(ENCODER, 1, axis=0))
+    expected = np.mean(np.logaddexp(0.0, other - own))
+    got = float(model.contrastive_loss(inputs, tf.constant(TARGET), model(inputs, training=True)))
+    assert got == pytest.approx(expected, rel=1e-5) and not np.allclose(own, other)
+
+
+def test_the_contrastive_term_is_in_the_training_loss_only():
+    model = _built(tiny_params(attention=True, copy=True))
+    inputs, target = (tf.constant(ENCODER), tf.constant(DECODER)), tf.constant(TARGET)
+    pred = model(inputs, training=True)
+    plain = float(model.compute_loss(inputs, target, pred, training=True))
+    model.contrastive = 0.5
+    term = float(model.contrastive_loss(inputs, target, pred))
+    assert float(model.compute_loss(inputs, target, pred, training=True)) == pytest.approx(plain + 0.5 * term, rel=1e-5)
+    assert float(model.compute_loss(inputs, target, pred, training=False)) == pytest.approx(plain, rel=1e-6)
+    assert term > 0.1
+
+
 def test_trainer_settings_reject_unsupported_values():
     with pytest.raises(ConfigError, match=r"layers must be in \[1, 2\]"):
         PipelineConfig().replace(layers=3)

@@ -223,6 +223,17 @@ def test_the_same_seed_trains_the_same_model_and_another_seed_another(tiny_trans
     assert json.loads((tmp_path / "a" / "run" / "data.json").read_text())["seed"] == 7
 
 
+def test_the_contrastive_setting_reaches_the_training_loss(tiny_transform, tmp_path):
+    """``contrastive`` adds its weighted term to the loss the Trainer minimises (softplus of a
+    margin near 0 for an untrained model: 0.95 per unit of weight here, seeded on CPU); the eval
+    loss stays the cross-entropy."""
+    plain = _train(tiny_transform, tmp_path / "plain", train_steps=1, seed=3)
+    mmi = _train(tiny_transform, tmp_path / "mmi", train_steps=1, seed=3, contrastive=2.0)
+    assert mmi[0].contrastive == 2.0 and plain[0].contrastive == 0.0
+    assert 1.0 < mmi[2]["loss"][0] - plain[2]["loss"][0] < 3.0, (mmi[2]["loss"], plain[2]["loss"])
+    assert abs(mmi[2]["val_loss"][0] - plain[2]["val_loss"][0]) < 0.05
+
+
 def test_greedy_collapse_is_measured_at_each_epochs_end_as_the_evaluator_measures_it(tiny_transform, tmp_path):
     model, _, history, output, files = _train(
         tiny_transform, tmp_path, seed=2, epochs=2, early_stopping_patience=0, ema_epochs=0.0, learning_rate=0.01

@@ -256,6 +256,34 @@ class Seq2Seq(keras.Model):
         # (the decoder reads them as such, without another log-softmax over the vocabulary).
         return tf.math.log(mixture + _COPY_EPSILON) - tf.math.log1p(self.vocab_size * _COPY_EPSILON)
 
+    #: Weight of the contrastive term added to the training loss (0: maximum likelihood only);
+    #: set by :func:`build_model`, not part of the network's shape.
+    contrastive: float = 0.0
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled (masked cross-entropy) loss, plus, while training with :attr:`contrastive`
+        > 0, that weight times :meth:`contrastive_loss`. Evaluation sees the cross-entropy alone."""
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if training and self.contrastive:
+            loss = loss + self.contrastive * self.contrastive_loss(x, y, y_pred)
+        return loss
+
+    def contrastive_loss(self, x, y, y_pred) -> tf.Tensor:
+        """Training-time MMI: each reply's mean log-probability per token given its own input
+        must beat the same given another input of the batch (the next row's): the mean of
+        ``softplus(-(log p(y|x) - log p(y|x')))``. A reply that fits every input gains nothing
+        from it, so the model's mode has to depend on what was said."""
+        encoder_ids, decoder_ids = x
+        target = tf.cast(y, tf.int64)
+        mask = tf.cast(tf.not_equal(target, features.PAD_ID), tf.float32)
+        other = self((tf.roll(encoder_ids, shift=1, axis=0), decoder_ids), training=True)
+
+        def mean_log_prob(logits):
+            log_probs = tf.gather(tf.nn.log_softmax(tf.cast(logits, tf.float32)), target, batch_dims=2)
+            return tf.reduce_sum(log_probs * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+        return tf.reduce_mean(tf.math.softplus(mean_log_prob(other) - mean_log_prob(y_pred)))
+
     def call(self, inputs, training: bool = False):
         encoder_ids, decoder_ids = inputs
         state, memory = self.encode(encoder_ids, training=training)
@@ -372,12 +400,15 @@ def build_model(
     embedding_matrix=None,
     train_embedding: bool = True,
     ema_momentum: float = 0.0,
+    contrastive: float = 0.0,
 ) -> Seq2Seq:
     """The network, compiled for training (Adam, masked cross-entropy; ``clipnorm`` 0 = no
     clipping; ``ema_momentum`` > 0: Adam also keeps the weights' exponential moving average,
-    which :class:`keras.callbacks.SwapEMAWeights` swaps in). Build it inside a distribution
+    which :class:`keras.callbacks.SwapEMAWeights` swaps in; ``contrastive`` > 0: the training
+    loss adds :meth:`Seq2Seq.contrastive_loss` with that weight). Build it inside a distribution
     strategy's scope to train on several devices (see :func:`trainer.task.distribution_strategy`)."""
     model = network(params, embedding_matrix, train_embedding)
+    model.contrastive = contrastive
     ema = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm or None, **ema),

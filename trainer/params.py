@@ -39,6 +39,13 @@ class TrainerSettings:
         low=0.0,
         high=100.0,
     )
+    contrastive: float = setting(
+        0.0,
+        "weight of a contrastive term in the training loss: each reply must be more probable after its own input "
+        "than after another input of the batch (training-time MMI; one more forward pass per step); 0 = off",
+        low=0.0,
+        high=10.0,
+    )
     epochs: int = setting(20, "training epochs at most (early stopping may end sooner; ignored with --train-steps)", low=1)
     early_stopping_patience: int = setting(
         2, "stop after this many epochs without a better eval loss (0 = off)", low=0, flag="--early-stopping"

@@ -338,6 +338,7 @@ def _fit(
                 train_embedding=embedding_matrix is None or settings.glove_trainable,
                 clipnorm=settings.clipnorm,
                 ema_momentum=momentum,
+                contrastive=settings.contrastive,
             )
         fit = model.fit(
             train_ds,
