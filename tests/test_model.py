@@ -20,7 +20,7 @@ from common.settings import ConfigError
 from pipeline.config import REPO_ROOT, PipelineConfig
 from s2s.bench.train import forward_flops_per_example
 from tests.conftest import tiny_params
-from trainer.model import ModelParams, Seq2Seq, build_model, cudnn_conditions, sequence_mask
+from trainer.model import ModelParams, Seq2Seq, build_model, cudnn_conditions, sequence_mask, teacher_forced
 
 CONFIGS = [
     tiny_params(layers=layers, attention=attention, dropout=0.3, tie_embeddings=tie)
@@ -105,8 +105,7 @@ TARGET = np.array([[5, 9, 4, features.EOS_ID], [7, features.EOS_ID, 0, 0], [12, 
 
 def _mean_log_prob(model: Seq2Seq, encoder: np.ndarray) -> np.ndarray:
     """Each TARGET reply's mean log-probability per token, given ``encoder`` (NumPy, no dropout)."""
-    log_probs = tf.nn.log_softmax(model((tf.constant(encoder), tf.constant(DECODER)), training=False)).numpy()
-    picked = np.take_along_axis(log_probs, TARGET[..., np.newaxis], axis=-1)[..., 0]
+    picked = teacher_forced(model, tf.constant(encoder), tf.constant(DECODER), tf.constant(TARGET))[0].numpy()
     mask = TARGET != features.PAD_ID
     return (picked * mask).sum(axis=1) / mask.sum(axis=1)
 

@@ -279,7 +279,7 @@ class Seq2Seq(keras.Model):
         other = self((tf.roll(encoder_ids, shift=1, axis=0), decoder_ids), training=True)
 
         def mean_log_prob(logits):
-            log_probs = tf.gather(tf.nn.log_softmax(tf.cast(logits, tf.float32)), target, batch_dims=2)
+            log_probs = target_log_probs(logits, target)
             return tf.reduce_sum(log_probs * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
         return tf.reduce_mean(tf.math.softplus(mean_log_prob(other) - mean_log_prob(y_pred)))
@@ -374,12 +374,17 @@ class KerasPerplexity(keras.metrics.Metric):
         return tf.exp(tf.math.divide_no_nan(self.nll, self.total))
 
 
+def target_log_probs(logits: tf.Tensor, target_ids: tf.Tensor) -> tf.Tensor:
+    """Log-probability [batch, steps] of each target id under logits [batch, steps, vocab]."""
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+    return tf.gather(log_probs, tf.cast(target_ids, tf.int64), batch_dims=2)
+
+
 def teacher_forced(model: Seq2Seq, encoder_ids: tf.Tensor, decoder_ids: tf.Tensor, target_ids: tf.Tensor):
     """The model fed the reference reply: (log-probability of each target token [batch, steps],
     arg-max token of each step [batch, steps]). Perplexity and accuracy are read from these."""
-    log_probs = tf.nn.log_softmax(tf.cast(model((encoder_ids, decoder_ids)), tf.float32))
-    target_ids = tf.cast(target_ids, tf.int64)
-    return tf.gather(log_probs, target_ids, batch_dims=2), tf.argmax(log_probs, axis=-1, output_type=tf.int64)
+    logits = model((encoder_ids, decoder_ids))
+    return target_log_probs(logits, target_ids), tf.argmax(logits, axis=-1, output_type=tf.int64)
 
 
 def network(params: ModelParams, embedding_matrix=None, train_embedding: bool = True) -> Seq2Seq:
