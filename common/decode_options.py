@@ -60,7 +60,7 @@ class DecodeOptions:
         2.0, "GNMT length normalisation exponent of the final ranking (0 = plain sum)", low=0.0, high=10.0
     )
     antilm_weight: float = setting(
-        0.39,
+        0.33,
         "MMI-antiLM: weight of the reply language model subtracted from the score, except for words the reply "
         "already has (0 = off)",
         low=0.0,

@@ -115,13 +115,23 @@ class Training:
     # Greedy's most frequent reply's share of the eval inputs' replies, for the exported epoch
     # (None when the Trainer's collapse check was off).
     top_reply_share: float | None = None
+    # Fine-tuning passes after the best epoch (trainer setting finetune_epochs) and the eval
+    # perplexity of the weights they leave, the exported ones (None without fine-tuning).
+    finetune_epochs: int = 0
+    exported_val_perplexity: float | None = None
 
     def figure(self) -> str:
         if self.best_val_perplexity is None:
             return f"{self.epochs_run} epoch(s)"
+        tuned = (
+            f", then {self.finetune_epochs} fine-tuning pass{'es' if self.finetune_epochs > 1 else ''}"
+            f" (eval perplexity {self.exported_val_perplexity:.1f})"
+            if self.finetune_epochs and self.exported_val_perplexity is not None
+            else ""
+        )
         return (
             f"{self.epochs_run} of {self.epochs_max} epochs, best eval perplexity "
-            f"{self.best_val_perplexity:.1f} at epoch {self.best_epoch}"
+            f"{self.best_val_perplexity:.1f} at epoch {self.best_epoch}" + tuned
         )
 
 
@@ -180,6 +190,7 @@ class DataReport:
                 f"training: {t.epochs_run} of {t.epochs_max} epoch(s) on {', '.join(self.devices)} "
                 f"({self.strategy.strip('_')}, {self.precision}, global batch {self.global_batch_size}); "
                 f"best eval perplexity {t.best_val_perplexity:.1f} at epoch {t.best_epoch}, {t.exported} exported"
+                + (f" (eval perplexity {t.exported_val_perplexity:.1f})" if t.exported_val_perplexity is not None else "")
                 + (
                     f" (greedy's most frequent reply: {t.top_reply_share:.1%} of the eval replies)"
                     if t.top_reply_share is not None

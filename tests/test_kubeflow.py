@@ -130,6 +130,9 @@ def test_every_component_setting_is_a_run_parameter_with_its_default(compiled):
         "ema_epochs",
         "collapse_check",
         "contrastive",
+        "finetune_epochs",
+        "finetune_learning_rate",
+        "finetune_contrastive",
     }
     assert params["context_len"]["defaultValue"] == 40
     assert params["context_lines"]["defaultValue"] == 2

@@ -58,6 +58,13 @@ def test_the_lines_a_run_prints_come_from_the_records():
         "training: 2 of 3 epoch(s) on CPU (DefaultDistributionStrategy, float32, global batch 64); "
         "best eval perplexity 41.5 at epoch 2, best epoch exported",
     ]
+    tuned = _data(Training(2, 3, 2, 41.5, "best epoch + 1 fine-tuning pass", 0.08, 1, 43.25))
+    assert tuned.figure() == "2 of 3 epochs, best eval perplexity 41.5 at epoch 2, then 1 fine-tuning pass (eval perplexity 43.2)"
+    assert tuned.lines()[1].endswith(
+        "best eval perplexity 41.5 at epoch 2, best epoch + 1 fine-tuning pass exported (eval perplexity 43.2) "
+        "(greedy's most frequent reply: 8.0% of the eval replies)"
+    )
+    assert DataReport.from_json(tuned.to_json()) == tuned
 
 
 def _artifact(artifact_id: int, uri, **ints) -> metadata_store_pb2.Artifact:

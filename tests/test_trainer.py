@@ -150,6 +150,7 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
         dropout=0.0,
         word_dropout=0.0,
         ema_epochs=0.0,
+        finetune_epochs=0,
     )
     val = history["val_loss"]
     assert len(val) == 3 and int(np.argmin(val)) < len(val) - 1, f"the setup must make a later epoch worse: {val}"
@@ -166,7 +167,7 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
 def test_weight_averaging_is_what_is_judged_kept_and_handed_on(tiny_transform, tmp_path):
     from trainer import task
 
-    same = {"seed": 3, "epochs": 2, "early_stopping_patience": 2, "lr_decay": 1.0}
+    same = {"seed": 3, "epochs": 2, "early_stopping_patience": 2, "lr_decay": 1.0, "finetune_epochs": 0}
     averaged, _, history, output, files = _train(tiny_transform, tmp_path / "a", ema_epochs=2.0, **same)
     _, _, plain = _train(tiny_transform, tmp_path / "b", ema_epochs=0.0, **same)[:3]
     # The average changes what is judged, not how the weights train.
@@ -227,11 +228,83 @@ def test_the_contrastive_setting_reaches_the_training_loss(tiny_transform, tmp_p
     """``contrastive`` adds its weighted term to the loss the Trainer minimises (softplus of a
     margin near 0 for an untrained model: 0.95 per unit of weight here, seeded on CPU); the eval
     loss stays the cross-entropy."""
-    plain = _train(tiny_transform, tmp_path / "plain", train_steps=1, seed=3)
-    mmi = _train(tiny_transform, tmp_path / "mmi", train_steps=1, seed=3, contrastive=2.0)
+    plain = _train(tiny_transform, tmp_path / "plain", train_steps=1, seed=3, finetune_epochs=0)
+    mmi = _train(tiny_transform, tmp_path / "mmi", train_steps=1, seed=3, contrastive=2.0, finetune_epochs=0)
     assert mmi[0].contrastive == 2.0 and plain[0].contrastive == 0.0
     assert 1.0 < mmi[2]["loss"][0] - plain[2]["loss"][0] < 3.0, (mmi[2]["loss"], plain[2]["loss"])
     assert abs(mmi[2]["val_loss"][0] - plain[2]["val_loss"][0]) < 0.05
+
+
+# The overshooting setup of test_early_stopping_keeps_the_best_epochs_weights: the last epoch is not the best.
+OVERSHOOT = {
+    "seed": 1,
+    "epochs": 3,
+    "early_stopping_patience": 2,
+    "learning_rate": 0.7,
+    "clipnorm": 0.0,
+    "lr_decay": 1.0,
+    "dropout": 0.0,
+    "word_dropout": 0.0,
+    "ema_epochs": 0.0,
+}
+
+
+def _eval_loss(model, output, files) -> float:
+    from trainer import task
+
+    ds = task.make_dataset(files, output, 16, shuffle=False)
+    return model.evaluate(ds, steps=2, verbose=0, return_dict=True)["loss"]
+
+
+def test_finetuning_starts_from_the_best_epoch(tiny_transform, tmp_path):
+    """The fine-tuning pass starts from the best epoch's weights, not the last epoch's (at a step
+    size too small to move them, the exported model is the best checkpoint's), and the report
+    says what was exported."""
+    from trainer import task
+    from trainer.model import build_model
+
+    model, params, history, output, files = _train(
+        tiny_transform, tmp_path, **OVERSHOOT, finetune_epochs=1, finetune_learning_rate=1e-9
+    )
+    val = history["val_loss"]
+    assert len(val) == 3 and int(np.argmin(val)) < 2, f"the setup must make a later epoch worse: {val}"
+    assert len(history["finetune_loss"]) == 1 and len(history["finetune_val_loss"]) == 1
+    best = build_model(params, 1e-3, 1.0)
+    batch = next(iter(task.make_dataset(files, output, 8, shuffle=False)))[0]
+    best(batch)
+    best.load_weights(str(tmp_path / "run" / "checkpoints" / "best.weights.h5"))
+    np.testing.assert_allclose(model(batch).numpy(), best(batch).numpy(), rtol=1e-4, atol=1e-4)
+    report = json.loads((tmp_path / "run" / "data.json").read_text())["training"]
+    assert report["exported"] == "best epoch + 1 fine-tuning pass" and report["finetune_epochs"] == 1
+    assert report["best_epoch"] == int(np.argmin(val)) + 1 and report["epochs_run"] == 3
+    assert report["exported_val_perplexity"] == pytest.approx(history["finetune_val_perplexity"][0])
+    assert report["top_reply_share"] == history["finetune_val_top_reply_share"][0]
+
+
+def test_finetuning_trains_with_its_contrastive_term_and_its_weights_are_exported(tiny_transform, tmp_path):
+    """The pass's loss carries ``finetune_contrastive`` (the main phase's ``contrastive`` stays 0),
+    and the model handed on is the pass's, whatever its eval loss."""
+    same = {"seed": 3, "train_steps": 1, "finetune_epochs": 1}
+    plain = _train(tiny_transform, tmp_path / "plain", **same, finetune_contrastive=0.0)
+    mmi = _train(tiny_transform, tmp_path / "mmi", **same, finetune_contrastive=2.0)
+    assert plain[2]["loss"] == mmi[2]["loss"], "the main phase has no contrastive term"
+    assert mmi[0].contrastive == 2.0 and plain[0].contrastive == 0.0
+    gap = mmi[2]["finetune_loss"][0] - plain[2]["finetune_loss"][0]
+    assert 1.0 < gap < 3.0, (mmi[2]["finetune_loss"], plain[2]["finetune_loss"])
+    model, _, history, output, files = mmi
+    assert history["finetune_val_loss"][0] != pytest.approx(history["val_loss"][0], rel=1e-4)
+    assert _eval_loss(model, output, files) == pytest.approx(history["finetune_val_loss"][0], rel=1e-5)
+
+
+def test_a_finetuning_pass_that_diverges_is_not_exported(tiny_transform, tmp_path, monkeypatch):
+    """A fine-tuning pass ending on a loss that is not finite leaves the weights from before it."""
+    from trainer import task
+
+    real = task.compile_for_training
+    monkeypatch.setattr(task, "compile_for_training", lambda model, lr, *a, **k: real(model, float("nan"), *a, **k))
+    model, _, history, output, files = _train(tiny_transform, tmp_path, seed=3, train_steps=2, finetune_epochs=1)
+    assert not np.isfinite(history["finetune_loss"][-1])
+    assert _eval_loss(model, output, files) == pytest.approx(history["val_loss"][0], rel=1e-5)
 
 
 def test_greedy_collapse_is_measured_at_each_epochs_end_as_the_evaluator_measures_it(tiny_transform, tmp_path):

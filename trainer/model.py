@@ -413,6 +413,14 @@ def build_model(
     loss adds :meth:`Seq2Seq.contrastive_loss` with that weight). Build it inside a distribution
     strategy's scope to train on several devices (see :func:`trainer.task.distribution_strategy`)."""
     model = network(params, embedding_matrix, train_embedding)
+    return compile_for_training(model, learning_rate, clipnorm, ema_momentum, contrastive)
+
+
+def compile_for_training(
+    model: Seq2Seq, learning_rate: float, clipnorm: float, ema_momentum: float = 0.0, contrastive: float = 0.0
+) -> Seq2Seq:
+    """(Re)compiles ``model`` for training with a fresh Adam optimizer (see :func:`build_model`
+    for the arguments); its weights are kept. Call it inside the strategy's scope it was built in."""
     model.contrastive = contrastive
     ema = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
     model.compile(

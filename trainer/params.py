@@ -46,6 +46,18 @@ class TrainerSettings:
         low=0.0,
         high=10.0,
     )
+    finetune_epochs: int = setting(
+        1,
+        "after training (the best epoch restored): this many more passes over the train split at "
+        "--finetune-learning-rate, without the moving average and with the contrastive term at --finetune-contrastive; "
+        "their weights are exported whatever their eval loss (0 = off)",
+        low=0,
+        high=100,
+    )
+    finetune_learning_rate: float = setting(3e-4, "Adam learning rate of the fine-tuning passes", above=0.0)
+    finetune_contrastive: float = setting(
+        0.5, "weight of the contrastive term (see --contrastive) in the fine-tuning passes", low=0.0, high=10.0
+    )
     epochs: int = setting(20, "training epochs at most (early stopping may end sooner; ignored with --train-steps)", low=1)
     early_stopping_patience: int = setting(
         2, "stop after this many epochs without a better eval loss (0 = off)", low=0, flag="--early-stopping"

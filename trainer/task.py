@@ -9,7 +9,8 @@
   (``checkpoints/latest.weights.h5`` every epoch, ``checkpoints/best.weights.h5`` at the
   best eval loss), ``history.json``, ``loss_curves.png`` (training and eval loss per
   epoch), ``data.json`` (data report) and ``glove.json`` (when GloVe is used).
-* Early stopping on the eval loss restores the best epoch's weights before the export.
+* Early stopping on the eval loss restores the best epoch's weights; then ``finetune_epochs``
+  passes fine-tune them with a contrastive term (:func:`finetune`) before the export.
 * Greedy's collapse (the Evaluator's ``top_reply_share``) is measured on the eval inputs at each
   epoch's end (:mod:`trainer.collapse`, ``collapse_check``) and logged beside the eval loss.
 
@@ -39,11 +40,13 @@ from trainer import export
 from trainer.collapse import LOG_KEY as COLLAPSE_KEY
 from trainer.collapse import GreedyCollapse
 from trainer.glove import aligned_matrix, resolve
-from trainer.model import ModelParams, Seq2Seq, build_model, network
+from trainer.model import ModelParams, Seq2Seq, build_model, compile_for_training, network
 from trainer.params import TrainerSettings
 
 AUTOTUNE = tf.data.AUTOTUNE
 PROGRESS = std_logging.getLogger(names.PROGRESS_LOGGER)
+# history.json's prefix of the fine-tuning passes' figures (finetune_loss, finetune_val_loss, ...).
+FINETUNE = "finetune_"
 
 
 def _files(file_patterns: list[str]) -> list[str]:
@@ -126,11 +129,13 @@ def _batches(pairs: int, batch_size: int) -> int:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """A line per epoch on the ``seq2seq`` progress logger: losses, eval perplexity, step size, time."""
+    """A line per epoch on the ``seq2seq`` progress logger: losses, eval perplexity, step size, time.
+    ``label`` names the epoch and ``first`` is the index of the first one counted (fine-tuning
+    passes are counted apart)."""
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int, label: str = "epoch", first: int = 0):
         super().__init__()
-        self.epochs, self.started = epochs, 0.0
+        self.epochs, self.label, self.first, self.started = epochs, label, first, 0.0
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.started = time.monotonic()
@@ -140,8 +145,9 @@ class EpochLog(keras.callbacks.Callback):
         rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         collapse = f", greedy's most frequent reply {logs[COLLAPSE_KEY]:.1%}" if COLLAPSE_KEY in logs else ""
         PROGRESS.info(
-            "epoch %d/%d: loss %.3f, eval loss %.3f, eval perplexity %.1f%s, learning rate %.2g (%.0f s)",
-            epoch + 1,
+            "%s %d/%d: loss %.3f, eval loss %.3f, eval perplexity %.1f%s, learning rate %.2g (%.0f s)",
+            self.label,
+            epoch + 1 - self.first,
             self.epochs,
             logs.get("loss", float("nan")),
             logs.get("val_loss", float("nan")),
@@ -153,7 +159,7 @@ class EpochLog(keras.callbacks.Callback):
 
 
 def plot_loss_curves(history: dict[str, list[float]], path: str) -> None:
-    """A PNG of the training and eval loss per epoch."""
+    """A PNG of the training and eval loss per epoch, the fine-tuning passes after them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,9 +167,14 @@ def plot_loss_curves(history: dict[str, list[float]], path: str) -> None:
     import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    epochs = len(history.get("loss", []))
     for key, label in (("loss", "training loss"), ("val_loss", "eval loss")):
         if history.get(key):
             ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=label)
+        tuned = history.get(FINETUNE + key, [])
+        if tuned:
+            x = range(epochs + 1, epochs + len(tuned) + 1)
+            ax.plot(x, tuned, marker="s", linestyle="none", label=f"{label}, fine-tuning (contrastive term in training)")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("masked cross-entropy (nats per token)")
@@ -268,18 +279,26 @@ def _callbacks(
 
 
 def _training_report(settings: TrainerSettings, history: dict[str, list[float]]) -> Training:
-    """The ``training`` section of the data report: epochs run, the best epoch, what was exported."""
+    """The ``training`` section of the data report: epochs run, the best epoch, the fine-tuning
+    passes, what was exported (and its greedy collapse)."""
     val = history.get("val_loss", [])
     best = int(np.argmin(val)) if val else -1
     exported = "best epoch" if settings.early_stopping_patience and val else "last epoch"
     collapse = history.get(COLLAPSE_KEY, [])
+    share = float(collapse[best if exported == "best epoch" else -1]) if collapse else None
+    passes, tuned_val = len(history.get(FINETUNE + "loss", [])), history.get(FINETUNE + "val_perplexity", [])
+    if passes:
+        exported += f" + {passes} fine-tuning pass{'es' if passes > 1 else ''}"
+        share = float(history[FINETUNE + COLLAPSE_KEY][-1]) if FINETUNE + COLLAPSE_KEY in history else None
     return Training(
         epochs_run=len(history.get("loss", [])),
         epochs_max=1 if settings.train_steps else settings.epochs,
         best_epoch=best + 1,
         best_val_perplexity=float(history["val_perplexity"][best]) if val else None,
         exported=exported,
-        top_reply_share=float(collapse[best if exported == "best epoch" else -1]) if collapse else None,
+        top_reply_share=share,
+        finetune_epochs=passes,
+        exported_val_perplexity=float(tuned_val[-1]) if passes and tuned_val else None,
     )
 
 
@@ -311,6 +330,68 @@ def collapse_check(settings: TrainerSettings, eval_ds: tf.data.Dataset, eval_ste
     return GreedyCollapse(np.concatenate(inputs), steps) if inputs else None
 
 
+def finetune(
+    settings: TrainerSettings,
+    model: Seq2Seq,
+    strategy,
+    datasets,
+    model_run_dir: str,
+    verbose: int,
+    collapse: GreedyCollapse | None,
+    done: int,
+) -> dict[str, list[float]]:
+    """The fine-tuning passes (``finetune_epochs``; none: ``{}``) after ``done`` epochs of training.
+
+    From the weights training left (the best epoch's, moving average included), a fresh Adam at
+    ``finetune_learning_rate`` without a moving average, the training loss plus the contrastive
+    term at ``finetune_contrastive``. Every pass is kept, not only a better eval loss: the term
+    trades a little perplexity for replies that depend more on their input and collapse less
+    (README, "Session 19"). Should a pass end on a loss that is not finite, the weights before
+    fine-tuning are put back (and a warning logged).
+
+    Args:
+      settings: the Trainer's settings.
+      model: the trained model, built in ``strategy``'s scope; fine-tuned in place.
+      strategy: the distribution strategy it was built in.
+      datasets: (train, eval, train steps, eval steps) as :func:`_datasets` makes them.
+      model_run_dir: TensorBoard's logs and the latest checkpoint go on under it.
+      verbose: Keras's progress bar setting.
+      collapse: greedy's collapse check, measured after each pass too (or None).
+      done: the epochs trained before; the passes are numbered after them (TensorBoard).
+
+    Returns:
+      The passes' history, each key prefixed with ``finetune_``.
+    """
+    if not settings.finetune_epochs:
+        return {}
+    train_ds, eval_ds, train_steps, eval_steps = datasets
+    before = model.get_weights()
+    with strategy.scope():
+        compile_for_training(model, settings.finetune_learning_rate, settings.clipnorm, contrastive=settings.finetune_contrastive)
+    callbacks = [
+        *([collapse] if collapse else []),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
+        keras.callbacks.ModelCheckpoint(os.path.join(model_run_dir, "checkpoints", "latest.weights.h5"), save_weights_only=True),
+        EpochLog(settings.finetune_epochs, "fine-tuning pass", first=done),
+    ]
+    fit = model.fit(
+        train_ds,
+        steps_per_epoch=train_steps,
+        initial_epoch=done,
+        epochs=done + settings.finetune_epochs,
+        validation_data=eval_ds,
+        validation_steps=eval_steps,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    history = {FINETUNE + k: [float(x) for x in v] for k, v in fit.history.items()}
+    if not all(np.isfinite(history.get(FINETUNE + "loss", [np.nan]))):
+        logging.warning("fine-tuning ended on a loss that is not finite: exporting the weights from before it")
+        model.set_weights(before)
+    return history
+
+
 def _fit(
     settings: TrainerSettings,
     params: ModelParams,
@@ -321,7 +402,7 @@ def _fit(
     verbose: int,
     collapse: GreedyCollapse | None = None,
 ):
-    """Builds the model in the distribution strategy's scope and fits it; returns (model in
+    """Builds the model in the distribution strategy's scope, fits it and fine-tunes it (:func:`finetune`); returns (model in
     float32, history). Mixed precision, when on, is the global policy only while it trains."""
     train_ds, eval_ds, train_steps, eval_steps = datasets
     epochs = 1 if settings.train_steps else settings.epochs
@@ -350,6 +431,8 @@ def _fit(
             verbose=verbose,
         )
         history = {k: [float(x) for x in v] for k, v in fit.history.items()}
+        done = len(history.get("loss", []))
+        history |= finetune(settings, model, strategy, datasets, model_run_dir, verbose, collapse, done)
         return (float32_copy(model, params) if settings.mixed_precision else model), history
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
