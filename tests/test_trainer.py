@@ -116,6 +116,9 @@ def test_run_fn_writes_checkpoints_and_a_loss_curve_png(tiny_model):
     assert report["devices"] == ["CPU"] and report["strategy"] == "_DefaultDistributionStrategy"
     assert report["dtype_policy"] == "float32" and report["global_batch_size"] == 32
     assert report["training"]["epochs_run"] == 1 and report["training"]["best_epoch"] == 1
+    # By default the best epoch is fine-tuned once more (finetune_epochs 1), and that is what is exported.
+    assert report["training"]["finetune_epochs"] == 1
+    assert report["training"]["exported"] == "best epoch + 1 fine-tuning pass"
 
 
 def _train(tiny_transform, tmp_path, **overrides):
