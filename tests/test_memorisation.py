@@ -46,6 +46,7 @@ def memorised(tmp_path_factory):
             "early_stopping_patience": 0,
             "eval_steps": 1,
             "collapse_check": 0,  # 150 epochs: not 150 greedy decodes of the eval batch
+            "finetune_epochs": 0,  # what is memorised is the 150 epochs' work
         }
     )
     model, _, history = task.train(cfg, output, files, files, str(out / "run"), verbose=0)

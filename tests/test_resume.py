@@ -31,7 +31,9 @@ FLAGS = [
     "0",
     "--max-top-reply-share",
     "1",
-]  # a tiny model, no chatbot
+    "--finetune-epochs",
+    "0",
+]  # a tiny model, no chatbot (and no fine-tuning pass: 400 more steps that test nothing here)
 
 
 def test_sigkill_during_training_then_rerun_reuses_cache(tmp_path):

@@ -126,9 +126,9 @@ def _train(tiny_transform, tmp_path, **overrides):
 
     from trainer import task
 
-    cfg = task.trainer_settings(
-        {"embedding_dim": 8, "units": 16, "batch_size": 16, "eval_steps": 2, "train_steps": 0, **overrides}
-    )
+    # No fine-tuning pass unless a test asks for one: the main phase is what most tests here check.
+    base = {"embedding_dim": 8, "units": 16, "batch_size": 16, "eval_steps": 2, "train_steps": 0, "finetune_epochs": 0}
+    cfg = task.trainer_settings({**base, **overrides})
     files = [str(tiny_transform / "transformed" / "*")]
     output = tft.TFTransformOutput(str(tiny_transform / "transform"))
     model, params, history = task.train(cfg, output, files, files, str(tmp_path / "run"), verbose=0)
@@ -153,7 +153,6 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
         dropout=0.0,
         word_dropout=0.0,
         ema_epochs=0.0,
-        finetune_epochs=0,
     )
     val = history["val_loss"]
     assert len(val) == 3 and int(np.argmin(val)) < len(val) - 1, f"the setup must make a later epoch worse: {val}"
@@ -170,7 +169,7 @@ def test_early_stopping_keeps_the_best_epochs_weights(tiny_transform, tmp_path):
 def test_weight_averaging_is_what_is_judged_kept_and_handed_on(tiny_transform, tmp_path):
     from trainer import task
 
-    same = {"seed": 3, "epochs": 2, "early_stopping_patience": 2, "lr_decay": 1.0, "finetune_epochs": 0}
+    same = {"seed": 3, "epochs": 2, "early_stopping_patience": 2, "lr_decay": 1.0}
     averaged, _, history, output, files = _train(tiny_transform, tmp_path / "a", ema_epochs=2.0, **same)
     _, _, plain = _train(tiny_transform, tmp_path / "b", ema_epochs=0.0, **same)[:3]
     # The average changes what is judged, not how the weights train.
@@ -231,8 +230,8 @@ def test_the_contrastive_setting_reaches_the_training_loss(tiny_transform, tmp_p
     """``contrastive`` adds its weighted term to the loss the Trainer minimises (softplus of a
     margin near 0 for an untrained model: 0.95 per unit of weight here, seeded on CPU); the eval
     loss stays the cross-entropy."""
-    plain = _train(tiny_transform, tmp_path / "plain", train_steps=1, seed=3, finetune_epochs=0)
-    mmi = _train(tiny_transform, tmp_path / "mmi", train_steps=1, seed=3, contrastive=2.0, finetune_epochs=0)
+    plain = _train(tiny_transform, tmp_path / "plain", train_steps=1, seed=3)
+    mmi = _train(tiny_transform, tmp_path / "mmi", train_steps=1, seed=3, contrastive=2.0)
     assert mmi[0].contrastive == 2.0 and plain[0].contrastive == 0.0
     assert 1.0 < mmi[2]["loss"][0] - plain[2]["loss"][0] < 3.0, (mmi[2]["loss"], plain[2]["loss"])
     assert abs(mmi[2]["val_loss"][0] - plain[2]["val_loss"][0]) < 0.05
@@ -349,6 +348,7 @@ def test_two_layer_attention_model_exports_and_serves(tiny_transform, tmp_path):
             "layers": 2,
             "attention": 1,
             "tie_embeddings": 0,
+            "finetune_epochs": 0,
         },
     )
     model = tf.saved_model.load(str(out / "serving_model"))
