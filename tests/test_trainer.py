@@ -307,6 +307,8 @@ def test_a_finetuning_pass_that_diverges_is_not_exported(tiny_transform, tmp_pat
     model, _, history, output, files = _train(tiny_transform, tmp_path, seed=3, train_steps=2, finetune_epochs=1)
     assert not np.isfinite(history["finetune_loss"][-1])
     assert _eval_loss(model, output, files) == pytest.approx(history["val_loss"][0], rel=1e-5)
+    report = json.loads((tmp_path / "run" / "data.json").read_text())["training"]
+    assert report["exported"] == "best epoch" and report["finetune_epochs"] == 0
 
 
 def test_greedy_collapse_is_measured_at_each_epochs_end_as_the_evaluator_measures_it(tiny_transform, tmp_path):

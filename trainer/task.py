@@ -287,6 +287,8 @@ def _training_report(settings: TrainerSettings, history: dict[str, list[float]])
     collapse = history.get(COLLAPSE_KEY, [])
     share = float(collapse[best if exported == "best epoch" else -1]) if collapse else None
     passes, tuned_val = len(history.get(FINETUNE + "loss", [])), history.get(FINETUNE + "val_perplexity", [])
+    if passes and not np.all(np.isfinite(history[FINETUNE + "loss"])):
+        passes = 0  # undone by finetune: the weights before it were exported
     if passes:
         exported += f" + {passes} fine-tuning pass{'es' if passes > 1 else ''}"
         share = float(history[FINETUNE + COLLAPSE_KEY][-1]) if FINETUNE + COLLAPSE_KEY in history else None
