@@ -259,10 +259,7 @@ def _callbacks(
     averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if average else []
     callbacks = [
         *averaging,
-        *([collapse] if collapse else []),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.weights.h5"), save_weights_only=True),
+        *_every_pass(model_run_dir, collapse),
         keras.callbacks.ModelCheckpoint(
             os.path.join(checkpoints, "best.weights.h5"), save_weights_only=True, monitor="val_loss", save_best_only=True
         ),
@@ -276,6 +273,17 @@ def _callbacks(
             )
         )
     return [*callbacks, EpochLog(epochs)]
+
+
+def _every_pass(model_run_dir: str, collapse: GreedyCollapse | None) -> list[keras.callbacks.Callback]:
+    """What every epoch and fine-tuning pass runs: greedy's collapse check (when on), NaN stop,
+    TensorBoard and the latest checkpoint."""
+    return [
+        *([collapse] if collapse else []),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
+        keras.callbacks.ModelCheckpoint(os.path.join(model_run_dir, "checkpoints", "latest.weights.h5"), save_weights_only=True),
+    ]
 
 
 def _training_report(settings: TrainerSettings, history: dict[str, list[float]]) -> Training:
@@ -370,13 +378,7 @@ def finetune(
     before = model.get_weights()
     with strategy.scope():
         compile_for_training(model, settings.finetune_learning_rate, settings.clipnorm, contrastive=settings.finetune_contrastive)
-    callbacks = [
-        *([collapse] if collapse else []),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs"), update_freq="epoch"),
-        keras.callbacks.ModelCheckpoint(os.path.join(model_run_dir, "checkpoints", "latest.weights.h5"), save_weights_only=True),
-        EpochLog(settings.finetune_epochs, "fine-tuning pass", first=done),
-    ]
+    callbacks = [*_every_pass(model_run_dir, collapse), EpochLog(settings.finetune_epochs, "fine-tuning pass", first=done)]
     fit = model.fit(
         train_ds,
         steps_per_epoch=train_steps,
