@@ -120,36 +120,47 @@ def test_bench_quality_prints_every_figure(tiny_corpus, tmp_path, capsys):
         "(a) default",
         "(a) default, seed 1",
         "over 2 seeds: eval perplexity / trigram mean ",
+        "over 2 seeds: test perplexity / trigram mean ",
         "(mean over 2 seeds)",
         "(b) tutorial",
         "Kneser-Ney trigram",
         "input dep.",
+        "replies on the eval split",
+        "replies on the test split",
         "default: default decoder",
         "tutorial: greedy (plain)",
         "sample replies, default",
         "sample replies, tutorial",
         "references (the target)",
-        "default decoder's fluency ",
-        "beam 4's most frequent reply is ",
+        "[eval] default decoder's fluency ",
+        "[test] beam 4's most frequent reply is ",
     ):
         assert words in out, out
-    assert sum(line.startswith("goal ") for line in out.splitlines()) == 12
+    goal_lines = [line for line in out.splitlines() if line.startswith("goal ")]
+    assert len(goal_lines) == 24 and sum("] default perplexity" in line for line in goal_lines) == 2, goal_lines
     figures = json.loads((tmp_path / "quality.json").read_text())
     assert figures["seeds"] == [0, 1]
+    assert set(figures["goals"]) >= {"eval vs_trigram", "test vs_trigram", "test top_reply beam 4", "test fluency"}
     assert figures["results"]["default"]["eval"]["perplexity"] != figures["results"]["default, seed 1"]["eval"]["perplexity"]
     assert figures["results"]["tutorial"]["model"]["units"] == 300 and figures["results"]["default"]["model"]["units"] == 16
     assert figures["baselines"]["trigram"]["eval"] > 1 and figures["baselines"]["unigram"]["test"] > 1
     for r in figures["results"].values():
         assert r["eval"]["perplexity"] > 1 and 0 <= r["eval"]["masked_accuracy"] <= 1 and r["eval"]["input_dependence"] > 0
-        assert set(r["decoders"]) == {
-            "greedy (plain)",
-            "greedy (blocked)",
-            "default decoder",
-            "default, repeats allowed",
-            "beam 4",
-        }
-        for m in r["decoders"].values():  # fluency: a mean log-probability, the references' beside it
-            assert m["fluency"] < 0 and m["reference_fluency"] < 0 and 0 <= m["word_repeat_share"] <= 1
+        for split in ("eval", "test"):  # every decoder on both splits, each split's own references
+            assert set(r[split]["decoders"]) >= {
+                "greedy (plain)",
+                "greedy (blocked)",
+                "default decoder",
+                "default, repeats allowed",
+                "beam 4",
+            }
+            for m in r[split]["decoders"].values():  # fluency: a mean log-probability, the references' beside it
+                assert m["replies"] == r[split]["pairs"]
+                assert m["fluency"] < 0 and m["reference_fluency"] < 0 and 0 <= m["word_repeat_share"] <= 1
+        assert (
+            r["eval"]["decoders"]["default decoder"]["reference_fluency"]
+            != r["test"]["decoders"]["default decoder"]["reference_fluency"]
+        )
         assert all(len(texts) == 8 for texts in r["samples"].values())
 
 
@@ -194,4 +205,6 @@ def test_the_seed_spread_is_mean_sample_deviation_and_range(capsys):
     spread = seed_spread(results, ["a", "b", "c"], trigram=100.0)
     assert spread["vs_trigram"] == pytest.approx((1.0, 0.1, 0.9, 1.1))
     assert spread["input_dependence"] == pytest.approx((1.2, 0.1, 1.1, 1.3))
-    assert "over 3 seeds: eval perplexity / trigram mean 1.000, sd 0.100 (0.900 to 1.100)" in capsys.readouterr().out
+    assert "over 3 seeds: eval perplexity / trigram mean 1.0000, sd 0.1000 (0.9000 to 1.1000)" in capsys.readouterr().out
+    results["b"]["test"] = {"perplexity": 50.0, "input_dependence": 1.0}
+    assert seed_spread(results, ["b"], trigram=100.0, split="test")["vs_trigram"] == pytest.approx((0.5, 0.0, 0.5, 0.5))

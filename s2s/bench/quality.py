@@ -64,11 +64,12 @@ SAMPLE_INPUTS = (
     "How much money do you have?",
     "Have you seen my brother?",
 )
-# Goals (issue 16), on the eval split with the default settings.
-GOAL_VS_TRIGRAM = 0.85  # perplexity at most this times the Kneser-Ney trigram's
-GOAL_INPUT_DEPENDENCE = 1.10
+# Goals (issues 16, 21 and 25), judged on the eval split and again on the test split (the
+# held-out check) with the default settings; perplexity and input dependence on the mean over seeds.
+GOAL_VS_TRIGRAM = 0.75  # perplexity at most this times the Kneser-Ney trigram's
+GOAL_INPUT_DEPENDENCE = 1.20
 GOAL_TOP_REPLY_SHARE = 0.05
-GOAL_DISTINCT2 = 0.05
+GOAL_DISTINCT2 = 0.12
 GOAL_LENGTH_RATIO = 0.30  # mean reply length within 30 % of the references'
 GOAL_REPEATED_2GRAM = 0.10  # default decoder: at most this share of replies repeat a bigram
 GOAL_FLUENCY_RATIO = 0.10  # default decoder: mean log-probability under the trigram within 10 % of the references'
@@ -167,32 +168,32 @@ def fluency_scorer(train: dict[str, np.ndarray], words: list[str]):
 
 
 def score(model, tft_output, splits: dict[str, dict[str, np.ndarray]], max_len: int, fluency=None) -> dict[str, Any]:
-    """Perplexity, input dependence and accuracy per split; reply measures of each decoder on eval
-    (with ``fluency``, a :func:`fluency_scorer`, the replies' and references' fluency)."""
+    """Perplexity, input dependence, accuracy and the reply measures of each decoder, per split
+    (with ``fluency``, a :func:`fluency_scorer`, the replies' and references' fluency); the
+    sample inputs' replies."""
     import tensorflow as tf
 
     from evaluator import sequence_metrics as sm
     from trainer.export import ChatbotExport, vocabulary
 
     words = vocabulary(tft_output)
+    exporter = ChatbotExport(model, tft_output, max_len)
     result: dict[str, Any] = {}
     for name, split in splits.items():
         permutation = sm.shuffled_order(len(split["encoder"]))
         true, shuffled = teacher_forced(model, split), teacher_forced(model, split, split["encoder"][permutation])
+        references = [[words[i] for i in ngram.reply_ids(row) if i != features.EOS_ID] for row in split["target"]]
         result[name] = {
             "pairs": len(split["encoder"]),
             "perplexity": sm.perplexity(true),
             "perplexity_inputs_shuffled": sm.perplexity(shuffled),
             "input_dependence": sm.input_dependence(true, shuffled),
             "masked_accuracy": sm.masked_accuracy(true),
+            "decoders": {
+                decoder: sm.reply_measures(replies(exporter, split["encoder"], options), references, fluency)
+                for decoder, options in decoders().items()
+            },
         }
-    exporter = ChatbotExport(model, tft_output, max_len)
-    evaluation = splits[features.EVAL_SPLIT]
-    references = [[words[i] for i in ngram.reply_ids(row) if i != features.EOS_ID] for row in evaluation["target"]]
-    result["decoders"] = {
-        name: sm.reply_measures(replies(exporter, evaluation["encoder"], options), references, fluency)
-        for name, options in decoders().items()
-    }
     sample_ids = exporter._encoder_ids(tf.constant(SAMPLE_INPUTS)).numpy()  # noqa: SLF001 - the export's own tokenizer
     result["samples"] = {
         name: [" ".join(r) for r in replies(exporter, sample_ids, options)] for name, options in decoders().items()
@@ -242,13 +243,14 @@ def _goal(ok: bool, text: str) -> bool:
 
 
 def seed_spread(
-    results: dict[str, dict[str, Any]], keys: list[str], trigram: float
+    results: dict[str, dict[str, Any]], keys: list[str], trigram: float, split: str = features.EVAL_SPLIT
 ) -> dict[str, tuple[float, float, float, float]]:
     """(mean, standard deviation, min, max) over the runs ``keys`` (the same settings, other seeds)
-    of the eval perplexity's ratio to the trigram's and of the input dependence; printed."""
+    of ``split``'s perplexity ratio to the trigram's (``trigram``: its perplexity on that split)
+    and of the input dependence; printed."""
     figures = {
-        "vs_trigram": [results[k][features.EVAL_SPLIT]["perplexity"] / trigram for k in keys],
-        "input_dependence": [results[k][features.EVAL_SPLIT]["input_dependence"] for k in keys],
+        "vs_trigram": [results[k][split]["perplexity"] / trigram for k in keys],
+        "input_dependence": [results[k][split]["input_dependence"] for k in keys],
     }
     out = {}
     for name, values in figures.items():
@@ -256,8 +258,8 @@ def seed_spread(
         out[name] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, float(v.min()), float(v.max()))
     (r_mean, r_sd, r_lo, r_hi), (d_mean, d_sd, d_lo, d_hi) = out["vs_trigram"], out["input_dependence"]
     print(
-        f"over {len(keys)} seeds: eval perplexity / trigram mean {r_mean:.3f}, sd {r_sd:.3f} ({r_lo:.3f} to {r_hi:.3f}); "
-        f"input dependence mean {d_mean:.3f}, sd {d_sd:.3f} ({d_lo:.3f} to {d_hi:.3f})"
+        f"over {len(keys)} seeds: {split} perplexity / trigram mean {r_mean:.4f}, sd {r_sd:.4f} ({r_lo:.4f} to {r_hi:.4f}); "
+        f"input dependence mean {d_mean:.4f}, sd {d_sd:.4f} ({d_lo:.4f} to {d_hi:.4f})"
     )
     return out
 
@@ -281,22 +283,22 @@ def _print_perplexities(results: dict[str, dict[str, Any]], base: dict[str, dict
             )
 
 
-def _print_replies(results: dict[str, dict[str, Any]]) -> None:
-    """The reply measures of every model and decoder on the eval split, and the references'."""
-    print(f"\nreplies on the eval split ({next(iter(results.values()))[features.EVAL_SPLIT]['pairs']:,} inputs):")
+def _print_replies(results: dict[str, dict[str, Any]], split: str) -> None:
+    """The reply measures of every model and decoder on ``split``, and the references'."""
+    print(f"\nreplies on the {split} split ({next(iter(results.values()))[split]['pairs']:,} inputs):")
     print(
         f"{'model / decoder':<40}{'dist-1':>8}{'dist-2':>8}{'top reply':>10}{'rep 2g':>8}{'rep 3g':>8}{'rep w':>7}"
         f"{'fluency':>9}{'length':>13}{'BLEU-1':>8}{'BLEU-2':>8}"
     )
     for key, r in results.items():
-        for name, m in r["decoders"].items():
+        for name, m in r[split]["decoders"].items():
             print(
                 f"{(key + ': ' + name)[:39]:<40}{m['distinct1']:>8.4f}{m['distinct2']:>8.4f}{m['top_reply_share']:>10.1%}"
                 f"{m['repeated_2gram_share']:>8.1%}{m['repeated_3gram_share']:>8.1%}{m['word_repeat_share']:>7.1%}"
                 f"{m.get('fluency', float('nan')):>9.3f}"
                 f"{m['mean_length']:>6.2f} ({m['reference_mean_length']:.2f}){m['bleu1']:>8.2f}{m['bleu2']:>8.2f}"
             )
-    m = next(iter(results.values()))["decoders"]["default decoder"]
+    m = next(iter(results.values()))[split]["decoders"]["default decoder"]
     print(
         f"{'references (the target)':<40}{'':>8}{'':>8}{'':>10}{m['reference_repeated_2gram_share']:>8.1%}{'':>8}"
         f"{m['reference_word_repeat_share']:>7.1%}{m.get('reference_fluency', float('nan')):>9.3f}"
@@ -305,9 +307,12 @@ def _print_replies(results: dict[str, dict[str, Any]]) -> None:
 
 
 def _print_samples(results: dict[str, dict[str, Any]]) -> None:
-    """The most frequent replies, the eval perplexity by epoch and the sample replies."""
+    """The most frequent replies on eval, the eval perplexity by epoch and the sample replies."""
     for key, r in results.items():
-        print(f"most frequent replies, {key}: " + "; ".join(f"{name}: {m['top_reply']!r}" for name, m in r["decoders"].items()))
+        decoders = r[features.EVAL_SPLIT]["decoders"]
+        print(
+            f"most frequent replies on eval, {key}: " + "; ".join(f"{name}: {m['top_reply']!r}" for name, m in decoders.items())
+        )
         print(f"eval perplexity by epoch, {key}: " + " ".join(f"{x:.1f}" for x in r["val_perplexity_by_epoch"]))
     for key, r in results.items():
         print(f"\nsample replies, {key} (one line per decoder: {' | '.join(r['samples'])}):")
@@ -320,74 +325,89 @@ def _print_samples(results: dict[str, dict[str, Any]]) -> None:
 def report(
     results: dict[str, dict[str, Any]], base: dict[str, dict[str, float]], labels: dict[str, str], seeds: list[str] | None = None
 ) -> dict[str, bool]:
-    """Prints the tables and the goal lines; returns the goals. ``seeds``: the runs of the default
-    settings with other seeds; perplexity and input dependence are then judged on their mean."""
+    """Prints the tables and the goal lines, on eval then on test (the held-out check); returns
+    the goals by split and name. ``seeds``: the runs of the default settings with other seeds;
+    perplexity and input dependence are then judged on their mean."""
     _print_perplexities(results, base, labels)
-    _print_replies(results)
+    for split in (features.EVAL_SPLIT, features.TEST_SPLIT):
+        _print_replies(results, split)
     _print_samples(results)
-    trigram = base["trigram"]
-    d = results["default"]
-    ev, m = d[features.EVAL_SPLIT], d["decoders"]["default decoder"]
-    greedy = d["decoders"]["greedy (plain)"]
-    ratio, dependence, of = ev["perplexity"] / trigram[features.EVAL_SPLIT], ev["input_dependence"], ""
+    goals = {}
+    for split in (features.EVAL_SPLIT, features.TEST_SPLIT):
+        print()
+        goals |= {f"{split} {k}": v for k, v in _split_goals(results, base["trigram"][split], split, seeds).items()}
+    return goals
+
+
+def _split_goals(results: dict[str, dict[str, Any]], trigram: float, split: str, seeds: list[str] | None) -> dict[str, bool]:
+    """The goal lines of one split (``trigram``: the trigram's perplexity on it): the default
+    model's perplexity and input dependence (the mean over ``seeds`` when more than one), its
+    default decoder's replies against plain greedy's and the references', the searches' collapse."""
+    s = results["default"][split]
+    m, greedy = s["decoders"]["default decoder"], s["decoders"]["greedy (plain)"]
+    ratio, dependence, of = s["perplexity"] / trigram, s["input_dependence"], ""
     length_off = abs(m["mean_length"] / m["reference_mean_length"] - 1.0)
-    print()
     if seeds and len(seeds) > 1:
-        spread = seed_spread(results, seeds, trigram[features.EVAL_SPLIT])
+        spread = seed_spread(results, seeds, trigram, split)
         ratio, dependence, of = spread["vs_trigram"][0], spread["input_dependence"][0], f" (mean over {len(seeds)} seeds)"
+
+    def goal(ok: bool, text: str) -> bool:
+        return _goal(ok, f"[{split}] {text}")
+
     return {
-        "vs_trigram": _goal(
+        "vs_trigram": goal(
             ratio <= GOAL_VS_TRIGRAM,
-            f"default perplexity = {ratio:.3f} x the Kneser-Ney trigram's {trigram[features.EVAL_SPLIT]:.2f}{of} (goal <= {GOAL_VS_TRIGRAM})",
+            f"default perplexity = {ratio:.4f} x the Kneser-Ney trigram's {trigram:.2f}{of} (goal <= {GOAL_VS_TRIGRAM})",
         ),
-        "input_dependence": _goal(
-            dependence >= GOAL_INPUT_DEPENDENCE, f"input dependence {dependence:.3f}{of} (goal >= {GOAL_INPUT_DEPENDENCE})"
+        "input_dependence": goal(
+            dependence >= GOAL_INPUT_DEPENDENCE, f"input dependence {dependence:.4f}{of} (goal >= {GOAL_INPUT_DEPENDENCE})"
         ),
-        "top_reply": _goal(
+        "top_reply": goal(
             m["top_reply_share"] <= GOAL_TOP_REPLY_SHARE,
             f"default decoder's most frequent reply is {m['top_reply_share']:.1%} of its replies (goal <= {GOAL_TOP_REPLY_SHARE:.0%})",
         ),
-        "distinct2": _goal(
+        "distinct2": goal(
             m["distinct2"] >= GOAL_DISTINCT2, f"default decoder's distinct-2 {m['distinct2']:.4f} (goal >= {GOAL_DISTINCT2})"
         ),
-        "no_loops": _goal(
+        "no_loops": goal(
             m["repeated_3gram_share"] == 0.0,
             f"default decoder's replies with a repeated trigram: {m['repeated_3gram_share']:.1%} (goal 0)",
         ),
-        "length": _goal(
+        "length": goal(
             length_off <= GOAL_LENGTH_RATIO,
             f"default decoder's mean length {m['mean_length']:.2f} is {length_off:.0%} off the references' {m['reference_mean_length']:.2f} (goal within {GOAL_LENGTH_RATIO:.0%})",
         ),
-        "bleu2": _goal(
+        "bleu2": goal(
             m["bleu2"] >= greedy["bleu2"],
             f"default decoder's BLEU-2 {m['bleu2']:.2f} vs plain greedy's {greedy['bleu2']:.2f} on the same model (goal: not below)",
         ),
-        **_fluency_goals(d["decoders"]),
+        **_fluency_goals(s["decoders"], goal),
     }
 
 
-def _fluency_goals(decoders: dict[str, dict[str, Any]]) -> dict[str, bool]:
+def _fluency_goals(decoders: dict[str, dict[str, Any]], goal) -> dict[str, bool]:
     """#25's reply goals: the default decoder reads as well as the references (no word twice in a
-    row, few repeated bigrams, fluency near theirs) and the searches do not collapse."""
+    row, few repeated bigrams, fluency near theirs) and the searches do not collapse. ``goal``
+    prints and returns one goal (:func:`_goal` with the split's name)."""
     m = decoders["default decoder"]
     fluency_off = abs(m["fluency"] / m["reference_fluency"] - 1.0)
     goals = {
-        "no_word_repeats": _goal(
+        "no_word_repeats": goal(
             m["word_repeat_share"] == 0.0,
             f"default decoder's replies with a word twice in a row: {m['word_repeat_share']:.1%} (goal 0; references {m['reference_word_repeat_share']:.1%})",
         ),
-        "repeated_bigrams": _goal(
+        "repeated_bigrams": goal(
             m["repeated_2gram_share"] <= GOAL_REPEATED_2GRAM,
             f"default decoder's replies with a repeated bigram: {m['repeated_2gram_share']:.1%} (goal <= {GOAL_REPEATED_2GRAM:.0%}; references {m['reference_repeated_2gram_share']:.1%})",
         ),
-        "fluency": _goal(
+        "fluency": goal(
             fluency_off <= GOAL_FLUENCY_RATIO,
-            f"default decoder's fluency {m['fluency']:.3f} is {fluency_off:.0%} off the references' {m['reference_fluency']:.3f} (goal within {GOAL_FLUENCY_RATIO:.0%})",
+            f"default decoder's fluency {m['fluency']:.3f} is {fluency_off:.1%} off the references' {m['reference_fluency']:.3f} (goal within {GOAL_FLUENCY_RATIO:.0%})",
         ),
     }
     for name in ("greedy (blocked)", f"beam {DEFAULT_BEAM_WIDTH}"):
         share = decoders[name]["top_reply_share"]
-        goals[f"top_reply {name}"] = _goal(
+        goals[f"top_reply {name}"] = goal(
             share <= GOAL_SEARCH_TOP_REPLY,
             f"{name}'s most frequent reply is {share:.1%} of its replies (goal <= {GOAL_SEARCH_TOP_REPLY:.0%})",
         )
