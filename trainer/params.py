@@ -54,9 +54,9 @@ class TrainerSettings:
         low=0,
         high=100,
     )
-    finetune_learning_rate: float = setting(3e-4, "Adam learning rate of the fine-tuning passes", above=0.0)
+    finetune_learning_rate: float = setting(2e-4, "Adam learning rate of the fine-tuning passes", above=0.0)
     finetune_contrastive: float = setting(
-        0.5, "weight of the contrastive term (see --contrastive) in the fine-tuning passes", low=0.0, high=10.0
+        0.75, "weight of the contrastive term (see --contrastive) in the fine-tuning passes", low=0.0, high=10.0
     )
     epochs: int = setting(20, "training epochs at most (early stopping may end sooner; ignored with --train-steps)", low=1)
     early_stopping_patience: int = setting(
