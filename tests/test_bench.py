@@ -208,3 +208,51 @@ def test_the_seed_spread_is_mean_sample_deviation_and_range(capsys):
     assert "over 3 seeds: eval perplexity / trigram mean 1.0000, sd 0.1000 (0.9000 to 1.1000)" in capsys.readouterr().out
     results["b"]["test"] = {"perplexity": 50.0, "input_dependence": 1.0}
     assert seed_spread(results, ["b"], trigram=100.0, split="test")["vs_trigram"] == pytest.approx((0.5, 0.0, 0.5, 0.5))
+
+
+def _measures(**changes):
+    """One decoder's reply measures (as ``sequence_metrics.reply_measures`` returns them)."""
+    m = dict.fromkeys(("distinct1", "repeated_2gram_share", "repeated_3gram_share", "word_repeat_share"), 0.0)
+    m |= {"distinct2": 0.3, "top_reply_share": 0.01, "top_reply": "i do not know", "mean_length": 8.0}
+    m |= {"reference_mean_length": 8.0, "bleu1": 9.0, "bleu2": 4.0, "fluency": -4.8, "reference_fluency": -4.8}
+    m |= {"reference_repeated_2gram_share": 0.07, "reference_word_repeat_share": 0.05}
+    return m | changes
+
+
+def test_the_goals_are_judged_on_each_split_with_its_own_figures(capsys):
+    """The held-out check: a model that meets every goal on eval but not on test is told so, goal
+    by goal, from the test split's own perplexity, trigram and replies."""
+    from s2s.bench.quality import decoders, report
+
+    def split(perplexity, dependence, **default):
+        measures = {name: _measures() for name in decoders()}
+        measures["default decoder"] = _measures(**default)
+        measures["beam 4"] = _measures(top_reply_share=0.2 if default else 0.01)
+        return {
+            "pairs": 10,
+            "perplexity": perplexity,
+            "input_dependence": dependence,
+            "masked_accuracy": 0.2,
+            "decoders": measures,
+        }
+
+    results = {
+        "default": {
+            "eval": split(70.0, 1.25),
+            "test": split(84.0, 1.15, fluency=-6.0, bleu2=3.0),
+            "params": 1,
+            "epochs_run": 1,
+            "val_perplexity_by_epoch": [70.0],
+            "samples": {"default decoder": ["hi"] * 8},
+        }
+    }
+    goals = report(
+        results, {"trigram": {"eval": 100.0, "test": 105.0}, "unigram": {"eval": 200.0, "test": 200.0}}, {"default": "(a)"}
+    )
+    out = capsys.readouterr().out
+    assert all(goals[f"eval {name}"] for name in ("vs_trigram", "input_dependence", "fluency", "bleu2", "top_reply beam 4"))
+    assert not any(goals[f"test {name}"] for name in ("vs_trigram", "input_dependence", "fluency", "bleu2", "top_reply beam 4"))
+    assert goals["test top_reply"] and goals["test no_word_repeats"]
+    assert "goal MET : [eval] default perplexity = 0.7000 x" in out and "goal MISS: [test] default perplexity = 0.8000 x" in out
+    assert "goal MISS: [test] input dependence 1.1500 (goal >= 1.2)" in out
+    assert "goal MISS: [test] default decoder's fluency -6.000 is 25.0% off" in out
