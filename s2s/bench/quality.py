@@ -15,10 +15,11 @@ does its reply depend on what was said, and what do its replies look like?
 4. For each model: teacher-forced perplexity and its ratio to the trigram's; input
    dependence (perplexity with the inputs shuffled across pairs, fixed seed, divided by the
    perplexity with the true inputs: 1.0 means the input is ignored); and the replies of
-   three decoders (:mod:`trainer.decoding`, the export's own loop): plain greedy, the
-   default decoder (what ``serving_default`` answers) and beam search — distinct-1/2, the
-   most frequent reply's share, the share of replies with a repeated 2-/3-gram, mean length
-   against the references', BLEU-1/2. Then fixed sample inputs and their replies.
+   each decoder of :func:`decoders` (:mod:`trainer.decoding`, the export's own loop): plain
+   and blocked greedy, the default decoder (what ``serving_default`` answers), beam search —
+   distinct-1/2, the most frequent reply's share, repeated 2-/3-grams and words, fluency,
+   mean length against the references', BLEU-1/2. All of it on eval and again on test, each
+   split with its own goal lines. Then fixed sample inputs and their replies.
 
 Output: tables, goal lines, and ``quality.json`` in the work directory.
 """
